@@ -1,0 +1,47 @@
+# dwsynapse — the README's two set-up commands are `make run` and `make test`.
+# Both create .venv (CPU PyTorch first, from the local build where it exists) and install the package.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(abspath $(VENV))/bin
+CORES  ?= all
+CONFIG ?= config.yaml
+SNAKEMAKE_ARGS ?=
+PYTEST_ARGS ?=
+
+export PATH := $(BIN):$(PATH)
+
+.PHONY: install run test test-slow lint dry-run report clean-venv
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	@# torch==2.13.0 is a local CPU build on the project's machines; elsewhere fall back to
+	@# PyTorch's CPU wheel index so that a plain install does not pull a multi-GB CUDA build.
+	$(BIN)/pip install -q torch==2.13.0 \
+	  || $(BIN)/pip install -q 'torch>=2.3' --index-url https://download.pytorch.org/whl/cpu \
+	  || $(BIN)/pip install -q 'torch>=2.3'
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+## Whole workflow on the default config, all cores, CPU.
+run: install
+	$(BIN)/snakemake --profile workflow/profiles/default --cores $(CORES) --configfile $(CONFIG) $(SNAKEMAKE_ARGS)
+	$(BIN)/snakemake --profile workflow/profiles/default --cores $(CORES) --configfile $(CONFIG) \
+	  --report results/report/report.html
+
+## Fast test suite (heavier checks: `make test-slow`).
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-slow: install
+	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/snakemake --lint --configfile $(CONFIG)
+
+dry-run: install
+	$(BIN)/snakemake -n --configfile $(CONFIG)
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,54 @@
+"""``dwsynapse`` command line: one sub-command per workflow stage.
+
+Each stage module exposes ``register(subparsers)`` which adds its sub-command and sets
+``func(args) -> int``. The Snakemake scripts under ``scripts/`` call the same functions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from dwsynapse import __version__
+from dwsynapse.config import ConfigError
+
+# Modules that contribute sub-commands, in the order they appear in --help.
+COMMAND_MODULES = (
+    "dwsynapse.config_cli",
+    "dwsynapse.mnist",
+    "dwsynapse.nn.baseline",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the top-level parser with every stage's sub-command registered."""
+    parser = argparse.ArgumentParser(
+        prog="dwsynapse",
+        description=(
+            "Domain-wall racetrack synapses from micromagnetics to MNIST accuracy. "
+            "The Snakemake workflow calls these sub-commands; each also runs on its own."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"dwsynapse {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--config`` and ``--log``, shared by every sub-command."""
+    parser.add_argument("--config", default="config.yaml", help="workflow config YAML (default: %(default)s)")
+    parser.add_argument("--log", default=None, help="also write the log to this file")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m dwsynapse`` and the ``dwsynapse`` script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except ConfigError as exc:
+        print(f"dwsynapse: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,85 @@
+"""Configuration loading and validation against the workflow's JSON schema.
+
+The same schema validates the config inside the Snakefile (``snakemake.utils.validate``)
+and in the command-line tools, so a bad value is refused the same way in both places.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing, of the wrong type or out of range."""
+
+
+def load_schema(path: Path = SCHEMA_PATH) -> dict:
+    """Return the config JSON schema (a dict) read from ``path``."""
+    with open(path) as fh:
+        return yaml.safe_load(fh)
+
+
+def _key_path(error: jsonschema.ValidationError) -> str:
+    parts = [str(p) for p in error.absolute_path]
+    if error.validator == "additionalProperties":
+        # jsonschema puts the offending key only in the message: name it explicitly.
+        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        parts.append(",".join(extra))
+    elif error.validator == "required":
+        missing = [k for k in error.validator_value if k not in error.instance]
+        parts.append(",".join(missing))
+    return ".".join(parts) if parts else "<top level>"
+
+
+def validate_config(config: dict, schema: dict | None = None) -> dict:
+    """Validate ``config`` and return it unchanged.
+
+    Raises :class:`ConfigError` whose message names the offending key (dotted path)
+    and says what is wrong with it.
+    """
+    schema = load_schema() if schema is None else schema
+    validator_cls = jsonschema.validators.validator_for(schema)
+    errors = sorted(validator_cls(schema).iter_errors(config), key=lambda e: list(e.absolute_path))
+    if errors:
+        lines = [f"  config key '{_key_path(e)}': {e.message}" for e in errors]
+        raise ConfigError("invalid configuration:\n" + "\n".join(lines))
+    return config
+
+
+def load_config(path: str | Path, overrides: dict | None = None) -> dict:
+    """Read a YAML config file, apply nested ``overrides`` and validate the result."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"config file not found: {path}")
+    with open(path) as fh:
+        config = yaml.safe_load(fh) or {}
+    if overrides:
+        config = deep_update(config, overrides)
+    return validate_config(config)
+
+
+def deep_update(base: dict, update: dict) -> dict:
+    """Return a copy of ``base`` with ``update`` merged in recursively."""
+    out = copy.deepcopy(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_update(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def config_sha256(config: Any) -> str:
+    """SHA-256 of the canonical JSON form of ``config`` (provenance attribute)."""
+    blob = json.dumps(config, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()

@@ -1,0 +1,26 @@
+# Helpers shared by every rule file: result paths and the list of final targets.
+from pathlib import Path
+
+RESULTS = Path(config["results_dir"])
+
+
+def res(*parts):
+    """A path under the configured results directory, as a string for Snakemake."""
+    return str(RESULTS.joinpath(*parts))
+
+
+MNIST_FILES = [
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+]
+
+
+def all_targets():
+    """Every output a default run must produce."""
+    targets = [
+        res("train", "baseline", "metrics.json"),
+        res("train", "baseline", "learning_curve.png"),
+    ]
+    return targets
