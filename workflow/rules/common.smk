@@ -17,6 +17,13 @@ MNIST_FILES = [
 ]
 
 
+def device_stats_path():
+    """The device-statistics file training reads: a user-supplied one, or the device stage's."""
+    if config["device"].get("stats_file"):
+        return config["device"]["stats_file"]
+    return res("device", "device_stats.h5")
+
+
 def all_targets():
     """Every output a default run must produce."""
     targets = [
