@@ -29,6 +29,10 @@ def atomic_path(target: str | Path, suffix: str | None = None) -> Iterator[Path]
             prefix=f".{target.name}.", suffix=suffix or target.suffix or ".tmp", dir=target.parent
         )
         os.close(fd)
+        # mkstemp creates 0600 files; give outputs the usual permissions (0666 minus umask).
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
     except OSError as exc:
         raise _explain(exc, target) from exc
     tmp_path = Path(tmp)
