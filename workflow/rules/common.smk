@@ -1,4 +1,4 @@
-# Helpers shared by every rule file: result paths and the list of final targets.
+# Helpers shared by the .smk files (result paths, final targets).
 from pathlib import Path
 
 RESULTS = Path(config["results_dir"])
