@@ -1,0 +1,234 @@
+"""Racetrack geometry: a cell mask with notches and seeded edge roughness, shared by both engines.
+
+The strip is ``length`` x ``width`` x ``thickness`` on a square in-plane grid of edge
+``cell_size``. Its long axis is x (the fastest index of the mask, ``mask[iy, ix]``).
+Notches are rectangular cut-outs of ``notch_depth`` from both edges, ``notch_width`` wide,
+centred every ``notch_pitch`` from ``first_notch`` (where the domain wall starts).
+
+Edge roughness moves each long edge, column by column, by a whole number of cells:
+a Gaussian random profile with correlation function exp(-x^2 / lc^2) (``lc`` =
+``edge_correlation_length``) is scaled and rounded to cells, the scale chosen so that the
+rounded edges of this realisation have the rms ``edge_roughness_rms`` (notch columns excluded). Cells are added outside the
+nominal strip as well as removed from it, so the grid carries ``pad`` spare rows on each
+side. The roughness actually produced is measured and reported (``measured_rms``).
+
+The total number of grid cells is kept even (mumax3 3.11 refuses thermal noise otherwise):
+when ``nx * ny`` would be odd, one empty column is appended at the right end.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+# Rounding tolerance when checking that lengths are whole multiples of the cell size.
+_GRID_TOL = 1e-3
+
+
+class GeometryError(ValueError):
+    """The geometry configuration cannot be turned into a cell mask."""
+
+
+@dataclass(frozen=True)
+class Racetrack:
+    """A racetrack on a regular grid.
+
+    ``mask`` is (ny, nx) bool, True = magnetic cell, indexed ``[iy, ix]`` with x the long
+    axis. ``x = 0`` is the left end of the strip (cell ``ix`` has its centre at
+    ``(ix + 0.5) * cell_size``). Lengths are in metres.
+    """
+
+    mask: np.ndarray
+    cell_size: float
+    thickness: float
+    notch_x: np.ndarray
+    start_x: float
+    measured_rms: float
+
+    @property
+    def ny(self) -> int:
+        return int(self.mask.shape[0])
+
+    @property
+    def nx(self) -> int:
+        return int(self.mask.shape[1])
+
+    @property
+    def n_magnetic(self) -> int:
+        """Number of magnetic cells."""
+        return int(self.mask.sum())
+
+
+def _whole_cells(value: float, cell: float, name: str) -> int:
+    n = value / cell
+    k = int(round(n))
+    if k < 1 or abs(n - k) > _GRID_TOL:
+        raise GeometryError(
+            f"geometry.{name} = {value:g} m is not a whole number of cells of {cell:g} m "
+            f"({n:.4g} cells); choose a cell_size that divides it"
+        )
+    return k
+
+
+def _pad_rows(rms_cells: float) -> int:
+    """Spare rows per side: room for edge bumps up to about 3 rms."""
+    if rms_cells <= 0:
+        return 0
+    return max(1, math.ceil(3.0 * rms_cells - 0.5))
+
+
+def _fit_scale(profiles: list[np.ndarray], columns: np.ndarray, pad: int, rms_cells: float) -> float:
+    """Scale s for which the rounded edges clip(rint(s * profile)) have the target rms.
+
+    The realised profiles are scaled to the configured roughness (the usual normalisation
+    of a generated rough edge), so that one geometry, not only the ensemble average, has the
+    configured rms: the mean over both edges of the variance of the cell-rounded
+    displacement in ``columns`` is matched to ``rms_cells**2`` by bisection on s.
+    """
+    target = rms_cells**2
+
+    def msd(scale: float) -> float:
+        return float(np.mean([np.var(np.clip(np.rint(scale * p[columns]), -pad, pad)) for p in profiles]))
+
+    hi = 1.0
+    while msd(hi) < target and hi < 1e6:
+        hi *= 2.0
+    lo = 0.0
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        if msd(mid) < target:
+            lo = mid
+        else:
+            hi = mid
+    return lo if abs(msd(lo) - target) <= abs(msd(hi) - target) else hi
+
+
+def _correlated_gaussian(rng: np.random.Generator, n: int, corr_cells: float) -> np.ndarray:
+    """Unit-variance Gaussian sequence of length n with correlation exp(-(dx/corr)^2)."""
+    if corr_cells <= 0:
+        return rng.standard_normal(n)
+    sigma_k = corr_cells / math.sqrt(2.0)  # white noise * Gaussian(sigma_k) -> exp(-dx^2 / (4 sigma_k^2))
+    half = int(math.ceil(4.0 * sigma_k))
+    offsets = np.arange(-half, half + 1, dtype=float)
+    kernel = np.exp(-0.5 * (offsets / sigma_k) ** 2)
+    kernel /= math.sqrt(np.sum(kernel**2))
+    noise = rng.standard_normal(n + 2 * half)
+    return np.convolve(noise, kernel, mode="valid")
+
+
+def edge_profiles(mask: np.ndarray, pad: int, ny_core: int, columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Edge displacements (in cells, outward positive) of the bottom and top edge in ``columns``.
+
+    The bottom edge of a column is below its lowest magnetic cell, the top edge above its
+    highest; the nominal edges lie ``pad`` rows from the grid border.
+    """
+    cols = mask[:, columns]
+    if not np.all(cols.any(axis=0)):
+        raise GeometryError("a strip column has no magnetic cells; roughness/notches cut the strip")
+    ny = mask.shape[0]
+    lowest = np.argmax(cols, axis=0)
+    highest = ny - 1 - np.argmax(cols[::-1], axis=0)
+    bottom = pad - lowest
+    top = (highest + 1) - (pad + ny_core)
+    return bottom.astype(float), top.astype(float)
+
+
+def build_racetrack(geometry_cfg: dict) -> Racetrack:
+    """Build the racetrack mask from ``config["device"]["geometry"]``, seeded by its ``seed``.
+
+    Keys (SI units): length, width, thickness, cell_size, first_notch, notch_pitch,
+    notch_depth, notch_width, edge_roughness_rms, edge_correlation_length [m], seed (int).
+    Notches whose full width fits inside the strip are kept. The same configuration always
+    gives the same mask.
+    """
+    g = geometry_cfg
+    cell = float(g["cell_size"])
+    if cell <= 0:
+        raise GeometryError(f"geometry.cell_size must be > 0, got {cell:g}")
+    length, width = float(g["length"]), float(g["width"])
+    nx_core = _whole_cells(length, cell, "length")
+    ny_core = _whole_cells(width, cell, "width")
+    depth, nwidth = float(g["notch_depth"]), float(g["notch_width"])
+    if 2 * depth >= width:
+        raise GeometryError(f"geometry.notch_depth = {depth:g} m from each edge leaves no strip of width {width:g} m")
+    first, pitch = float(g["first_notch"]), float(g["notch_pitch"])
+    if not 0 <= first < length:
+        raise GeometryError(f"geometry.first_notch = {first:g} m lies outside the strip (length {length:g} m)")
+    if pitch <= 0:
+        raise GeometryError(f"geometry.notch_pitch must be > 0, got {pitch:g}")
+    rms = float(g["edge_roughness_rms"])
+    corr = float(g["edge_correlation_length"])
+    if rms < 0 or corr < 0:
+        raise GeometryError("geometry.edge_roughness_rms and edge_correlation_length must be >= 0")
+
+    rms_cells = rms / cell
+    pad = _pad_rows(rms_cells)
+    ny = ny_core + 2 * pad
+    nx = nx_core + ((nx_core * ny) % 2)  # one empty column at the right keeps nx*ny even
+
+    mask = np.zeros((ny, nx), dtype=bool)
+    mask[pad : pad + ny_core, :nx_core] = True
+
+    notch_x = []
+    x_centres = (np.arange(nx_core) + 0.5) * cell
+    y_centres = (np.arange(ny) - pad + 0.5) * cell  # 0 at the nominal bottom edge
+    cut_rows = (y_centres < depth) | (y_centres > width - depth)
+    notch_cols = np.zeros(nx_core, dtype=bool)
+    k = 0
+    while True:
+        xc = first + k * pitch
+        if xc + 0.5 * nwidth > length + 1e-12:
+            break
+        cols = (x_centres >= xc - 0.5 * nwidth) & (x_centres < xc + 0.5 * nwidth)
+        if nwidth > 0 and depth > 0 and not cols.any():
+            raise GeometryError(
+                f"geometry.notch_width = {nwidth:g} m is narrower than one cell ({cell:g} m): no notch would be cut"
+            )
+        if nwidth > 0 and depth > 0:
+            notch_cols |= cols
+        notch_x.append(xc)
+        k += 1
+    rough_cols = np.flatnonzero(~notch_cols)
+    if rms > 0 and rough_cols.size:
+        rng = np.random.default_rng(np.random.SeedSequence([int(g["seed"]), 0x6E6F7463]))
+        profiles = [_correlated_gaussian(rng, nx_core, corr / cell) for _ in range(2)]
+        scale = _fit_scale(profiles, rough_cols, pad, rms_cells)
+        for side, prof in zip(("bottom", "top"), profiles):
+            shift = np.clip(np.rint(scale * prof), -pad, pad).astype(int)  # outward positive
+            for ix in range(nx_core):
+                s = shift[ix]
+                if side == "bottom":
+                    if s > 0:
+                        mask[pad - s : pad, ix] = True
+                    elif s < 0:
+                        mask[pad : pad - s, ix] = False
+                else:
+                    top = pad + ny_core
+                    if s > 0:
+                        mask[top : top + s, ix] = True
+                    elif s < 0:
+                        mask[top + s : top, ix] = False
+    if depth > 0 and nwidth > 0:
+        for ix in np.flatnonzero(notch_cols):
+            mask[cut_rows, ix] = False
+            # a notch column has no roughness: nothing outside the nominal strip either
+            mask[:pad, ix] = False
+            mask[pad + ny_core :, ix] = False
+
+    if rough_cols.size:
+        bottom, top = edge_profiles(mask, pad, ny_core, rough_cols)
+        var = 0.5 * (np.var(bottom) + np.var(top))
+        measured = math.sqrt(var) * cell
+    else:
+        measured = 0.0
+
+    return Racetrack(
+        mask=mask,
+        cell_size=cell,
+        thickness=float(g["thickness"]),
+        notch_x=np.asarray(notch_x, dtype=float),
+        start_x=first,
+        measured_rms=measured,
+    )

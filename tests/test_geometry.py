@@ -1,0 +1,109 @@
+"""Racetrack geometry: grid, notches, seeded edge roughness, even cell count."""
+
+import numpy as np
+import pytest
+
+from dwsynapse.geometry import GeometryError, build_racetrack
+
+
+@pytest.fixture
+def geo(default_config) -> dict:
+    return dict(default_config["device"]["geometry"])
+
+
+def test_default_grid_and_notches(geo):
+    rt = build_racetrack(geo)
+    cell = geo["cell_size"]
+    assert rt.cell_size == cell and rt.thickness == geo["thickness"]
+    assert rt.nx * cell >= geo["length"] - 1e-15
+    assert rt.mask.dtype == bool and rt.mask.shape == (rt.ny, rt.nx)
+    assert (rt.nx * rt.ny) % 2 == 0
+    assert rt.start_x == pytest.approx(60e-9)
+    expected = 60e-9 + 75e-9 * np.arange(8)
+    np.testing.assert_allclose(rt.notch_x, expected)
+    # every notch column is narrower than the strip by 2 * depth (no roughness there)
+    for xc in rt.notch_x:
+        ix = int(xc / cell)  # column right of the notch centre
+        n_cells = rt.mask[:, ix].sum()
+        assert n_cells * cell == pytest.approx(geo["width"] - 2 * geo["notch_depth"])
+    # away from notches the strip is about `width` wide
+    widths = rt.mask.sum(axis=0) * cell
+    assert np.median(widths) == pytest.approx(geo["width"], abs=cell)
+
+
+def test_same_seed_same_mask_other_seed_differs(geo):
+    a, b = build_racetrack(geo), build_racetrack(geo)
+    np.testing.assert_array_equal(a.mask, b.mask)
+    c = build_racetrack(dict(geo, seed=geo["seed"] + 1))
+    assert not np.array_equal(a.mask, c.mask)
+
+
+@pytest.mark.parametrize("cell", [4e-9, 2e-9])
+def test_measured_roughness_within_20_percent_over_50_seeds(geo, cell):
+    rms = []
+    for seed in range(50):
+        rt = build_racetrack(dict(geo, seed=seed, cell_size=cell))
+        rms.append(rt.measured_rms)
+        assert (rt.nx * rt.ny) % 2 == 0
+    rms = np.array(rms)
+    assert np.all(np.abs(rms / geo["edge_roughness_rms"] - 1) < 0.2), rms
+
+
+def test_measured_rms_is_recomputed_from_mask(geo):
+    """The reported rms is what the mask shows: recompute the edge displacements independently."""
+    rt = build_racetrack(geo)
+    cell = rt.cell_size
+    notch = np.zeros(rt.nx, bool)
+    for xc in rt.notch_x:
+        centres = (np.arange(rt.nx) + 0.5) * cell
+        notch |= np.abs(centres - xc) < geo["notch_width"] / 2
+    cols = [ix for ix in range(int(round(geo["length"] / cell))) if not notch[ix]]
+    lo = np.array([np.flatnonzero(rt.mask[:, ix])[0] for ix in cols]) * cell
+    hi = np.array([np.flatnonzero(rt.mask[:, ix])[-1] + 1 for ix in cols]) * cell
+    rms = np.sqrt(0.5 * (lo.var() + hi.var()))
+    assert rt.measured_rms == pytest.approx(rms, rel=1e-9)
+
+
+def test_correlation_length_smooths_edges(geo):
+    """A longer correlation length gives fewer edge steps per unit length."""
+    steps = {}
+    for lc in (0.0, 40e-9):
+        n = 0
+        for seed in range(10):
+            rt = build_racetrack(dict(geo, seed=seed, edge_correlation_length=lc, cell_size=2e-9,
+                                      notch_depth=0.0))
+            lowest = np.argmax(rt.mask, axis=0)
+            n += np.count_nonzero(np.diff(lowest[: int(round(geo["length"] / 2e-9))]))
+        steps[lc] = n
+    assert steps[40e-9] < 0.5 * steps[0.0]
+
+
+def test_no_roughness_is_a_clean_strip(geo):
+    rt = build_racetrack(dict(geo, edge_roughness_rms=0.0, notch_depth=0.0))
+    assert rt.measured_rms == 0.0
+    assert rt.mask.all()
+    assert rt.mask.shape == (15, 150)
+
+
+def test_odd_cell_count_gets_an_empty_column(geo):
+    # 7 x 3 cells of 4 nm, no roughness: 21 odd -> one empty column at the right
+    rt = build_racetrack(dict(geo, length=28e-9, width=12e-9, first_notch=8e-9, notch_pitch=100e-9,
+                              notch_depth=0.0, edge_roughness_rms=0.0))
+    assert rt.mask.shape == (3, 8)
+    assert not rt.mask[:, -1].any() and rt.mask[:, :-1].all()
+
+
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        ({"cell_size": 7e-9}, "whole number of cells"),
+        ({"cell_size": 0.0}, "cell_size must be > 0"),
+        ({"notch_depth": 30e-9}, "leaves no strip"),
+        ({"first_notch": 700e-9}, "outside the strip"),
+        ({"notch_width": 1e-9}, "narrower than one cell"),
+        ({"edge_roughness_rms": -1e-9}, ">= 0"),
+    ],
+)
+def test_bad_geometry_is_rejected_clearly(geo, change, words):
+    with pytest.raises(GeometryError, match=words):
+        build_racetrack(dict(geo, **change))
