@@ -1,0 +1,107 @@
+"""Where the training and device results of a config live, and validated readers for them.
+
+The report rules derive their inputs from :func:`run_paths`, so a config with a reduced grid
+(fewer states, alphas or ex-situ methods) only asks for — and only plots — what it produced.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+
+class ResultsError(ValueError):
+    """A result file is missing or does not have the agreed format; the message names the file."""
+
+
+def alpha_tag(alpha: float) -> str:
+    """Directory tag of a noise margin, e.g. 0.15 -> ``'0.15'``."""
+    return f"{float(alpha):.2f}"
+
+
+@dataclass
+class RunPaths:
+    """Result directories of every training run a config asks for (keys -> directory)."""
+
+    baseline: Path
+    insitu: dict = field(default_factory=dict)  # (states, alpha) -> dir
+    exsitu: dict = field(default_factory=dict)  # (method, states, alpha) -> dir
+
+
+def run_paths(config: dict) -> RunPaths:
+    """The training-run directories of ``config`` (DESIGN.md interfaces, results/train/...)."""
+    root = Path(config["results_dir"]) / "train"
+    tr = config["train"]
+    ins = tr.get("insitu", {}) or {}
+    exs = tr.get("exsitu", {}) or {}
+    insitu = {
+        (int(s), float(a)): root / "insitu" / f"{s}state_alpha{alpha_tag(a)}"
+        for s in ins.get("states", []) for a in ins.get("alphas", [])
+    }
+    exsitu = {
+        (m, int(s), float(a)): root / "exsitu" / m / f"{s}state_alpha{alpha_tag(a)}"
+        for m in exs.get("methods", []) for s in exs.get("states", []) for a in exs.get("alphas", [])
+    }
+    return RunPaths(baseline=root / "baseline", insitu=insitu, exsitu=exsitu)
+
+
+REQUIRED = {
+    "all": ("method", "epochs", "final_train_acc", "final_test_acc", "n_train", "n_test"),
+    "insitu": ("total_pulses", "float_writes_per_epoch", "n_weights"),
+    "exsitu": ("software_test_acc", "hardware_test_acc", "hardware_test_acc_mean", "hardware_test_acc_std",
+               "program_attempts"),
+}
+
+
+def load_metrics(path: str | Path) -> dict:
+    """Read a training ``metrics.json`` and check the keys the figures need for its method."""
+    path = Path(path)
+    if not path.exists():
+        raise ResultsError(f"{path}: metrics file not found")
+    try:
+        m = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ResultsError(f"{path}: not valid JSON ({exc})") from None
+    need = list(REQUIRED["all"])
+    method = str(m.get("method", ""))
+    if method == "insitu":
+        need += REQUIRED["insitu"]
+    elif method.startswith("exsitu"):
+        need += REQUIRED["exsitu"]
+    missing = [k for k in need if k not in m]
+    if missing:
+        raise ResultsError(f"{path}: metrics lacks {missing}")
+    if not m["epochs"]:
+        raise ResultsError(f"{path}: 'epochs' is empty")
+    for e in m["epochs"]:
+        for k in ("epoch", "train_acc", "test_acc") + (("pulses",) if method == "insitu" else ()):
+            if k not in e:
+                raise ResultsError(f"{path}: an entry of 'epochs' lacks '{k}'")
+    return m
+
+
+def load_trace(path: str | Path) -> dict:
+    """Read an in-situ ``trace.csv`` (columns image,w_fp,w_q,w_dev) into arrays."""
+    path = Path(path)
+    if not path.exists():
+        raise ResultsError(f"{path}: trace file not found")
+    with open(path) as fh:
+        header = fh.readline().strip().split(",")
+    need = ["image", "w_fp", "w_q", "w_dev"]
+    if [h for h in need if h not in header]:
+        raise ResultsError(f"{path}: trace header {header} lacks one of {need}")
+    data = np.genfromtxt(path, delimiter=",", names=True, dtype=float)
+    data = np.atleast_1d(data)
+    if data.size == 0:
+        raise ResultsError(f"{path}: trace has no rows")
+    return {k: np.asarray(data[k], float) for k in need}
+
+
+def ku_levels(ku_values) -> list[tuple[float, float]]:
+    """(Ku, quantized level) pairs: the highest Ku is level -1, the lowest +1 (Eq. 4 / DESIGN §5)."""
+    kus = sorted((float(k) for k in ku_values), reverse=True)
+    levels = np.linspace(-1.0, 1.0, len(kus))
+    return list(zip(kus, levels.tolist()))

@@ -1,0 +1,335 @@
+"""The paper's figures rendered from the pipeline's own results (PNG + PDF).
+
+Every ``fig_*`` function takes already-read results plus the output paths, writes the figure
+in both formats atomically and returns a summary ``{"panels": n, "series": [per panel]}`` that
+tests use to check that the expected curves were drawn.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from dwsynapse.io import atomic_path  # noqa: E402
+from dwsynapse.plots.data import ku_levels  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+# Okabe & Ito colour-blind-safe palette.
+OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
+STATE_STYLE = {2: ("#D55E00", "s"), 3: ("#009E73", "^"), 5: ("#0072B2", "o")}
+BASELINE_COLOR = "#000000"
+KU_COLORS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
+MARGIN_COLOR = "#D55E00"
+STYLE = {
+    "figure.dpi": 110,
+    "savefig.dpi": 200,
+    "font.size": 9,
+    "axes.titlesize": 10,
+    "axes.labelsize": 9,
+    "legend.fontsize": 8,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.prop_cycle": matplotlib.cycler(color=OKABE_ITO),
+}
+
+
+def _state_style(states: int, i: int = 0):
+    return STATE_STYLE.get(int(states), (OKABE_ITO[i % len(OKABE_ITO)], "D"))
+
+
+def save_figure(fig, png: str | Path, pdf: str | Path) -> None:
+    """Write ``fig`` to ``png`` and ``pdf`` atomically and close it."""
+    for path, fmt in ((png, "png"), (pdf, "pdf")):
+        with atomic_path(path, suffix=f".{fmt}") as tmp:
+            fig.savefig(tmp, format=fmt, bbox_inches="tight")
+    plt.close(fig)
+
+
+def _summary(fig) -> dict:
+    series = []
+    for ax in fig.axes:
+        if ax.get_label() == "<colorbar>":
+            continue
+        series.append(len(ax.get_legend_handles_labels()[1]))
+    return {"panels": len(series), "series": series}
+
+
+def _percent(x) -> np.ndarray:
+    return 100.0 * np.asarray(x, float)
+
+
+# ------------------------------------------------------------------------------ Fig. 1c/1d
+def fig_device_distributions(stats, notch_x: np.ndarray, png, pdf) -> dict:
+    """Fig. 1c/1d: histograms of final DW positions [nm] and of <mz> per Ku, notches marked.
+
+    ``stats`` is a :class:`dwsynapse.devicestats.DeviceStats`; ``notch_x`` notch centres [m].
+    """
+    with plt.rc_context(STYLE):
+        fig, (ax_c, ax_d) = plt.subplots(1, 2, figsize=(9.0, 3.4))
+        groups = sorted(stats.groups, key=lambda g: g.ku)
+        x_all = np.concatenate([g.dw_x for g in groups if g.n_ok]) * 1e9
+        lo = min(float(np.min(x_all)) if x_all.size else 0.0, float(np.min(notch_x)) * 1e9 if len(notch_x) else 0.0)
+        hi = max(float(np.max(x_all)) if x_all.size else 1.0, float(np.max(notch_x)) * 1e9 if len(notch_x) else 1.0)
+        bins_x = np.linspace(lo - 5, hi + 5, 60)
+        bins_m = np.linspace(-1.0, 1.0, 61)
+        for i, g in enumerate(groups):
+            color = KU_COLORS[i % len(KU_COLORS)]
+            label = f"Ku = {g.ku / 1e5:.2f}e5 J/m³ (n={g.n_ok})"
+            ax_c.hist(g.dw_x * 1e9, bins=bins_x, color=color, alpha=0.55, label=label, histtype="stepfilled",
+                      edgecolor=color)
+            ax_d.hist(g.mz, bins=bins_m, color=color, alpha=0.55, label=label, histtype="stepfilled", edgecolor=color)
+        for k, xn in enumerate(np.asarray(notch_x) * 1e9):
+            ax_c.axvline(xn, color="0.3", ls=":", lw=1.0, label="notch centre" if k == 0 else None)
+        ax_c.set_xlabel("final DW position x (nm)")
+        ax_c.set_ylabel("instances")
+        ax_c.set_title("c  DW position at rest, T = 300 K")
+        ax_d.set_xlabel("<mz> (device weight)")
+        ax_d.set_ylabel("instances")
+        ax_d.set_title("d  average magnetization <mz>")
+        handles, labels = ax_c.get_legend_handles_labels()
+        fig.legend(handles, labels, loc="lower center", ncol=3, frameon=False, bbox_to_anchor=(0.5, -0.16))
+        summary = _summary(fig)
+        save_figure(fig, png, pdf)
+    return summary
+
+
+# ------------------------------------------------------------------------------ Fig. 3
+def fig_insitu_accuracy(baseline: dict | None, insitu: dict, png, pdf) -> dict:
+    """Fig. 3a–d: in-situ train (top) and test (bottom) accuracy [%] vs epoch, one column per
+    alpha, one curve per state count, with the float baseline. ``insitu`` maps
+    ``(states, alpha)`` to metrics dicts."""
+    alphas = sorted({a for _, a in insitu})
+    if not alphas:
+        raise ValueError("fig 3 needs at least one in-situ run")
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(2, len(alphas), figsize=(4.2 * len(alphas), 6.0), squeeze=False, sharex=True)
+        letters = iter("abcdefghijklmnop")
+        for row, key, what in ((0, "train_acc", "training"), (1, "test_acc", "test")):
+            for col, alpha in enumerate(alphas):
+                ax = axes[row, col]
+                if baseline is not None:
+                    ep = [e["epoch"] for e in baseline["epochs"]]
+                    ax.plot(ep, _percent([e[key] for e in baseline["epochs"]]), color=BASELINE_COLOR, ls="--",
+                            lw=1.3, label="float baseline")
+                for i, states in enumerate(sorted(s for s, a in insitu if a == alpha)):
+                    m = insitu[(states, alpha)]
+                    color, marker = _state_style(states, i)
+                    ax.plot([e["epoch"] for e in m["epochs"]], _percent([e[key] for e in m["epochs"]]), color=color,
+                            marker=marker, ms=4, label=f"{states}-state DW")
+                ax.set_title(f"{next(letters)}  {what} accuracy, α = {alpha:.2f}")
+                ax.set_ylabel(f"{what} accuracy (%)")
+                if row == 1:
+                    ax.set_xlabel("epoch")
+                ax.legend(loc="lower right", frameon=False)
+        fig.tight_layout()
+        summary = _summary(fig)
+        save_figure(fig, png, pdf)
+    return summary
+
+
+# ------------------------------------------------------------------------------ Fig. 4
+def fig_device_writes(insitu: dict, png, pdf) -> dict:
+    """Fig. 4: device programming pulses per epoch of every in-situ network and the weight
+    writes per epoch of float training (n_weights × n_train), log scale."""
+    if not insitu:
+        raise ValueError("fig 4 needs at least one in-situ run")
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(5.2, 3.8))
+        first = next(iter(insitu.values()))
+        ep = [e["epoch"] for e in first["epochs"]]
+        ax.plot(ep, [first["float_writes_per_epoch"]] * len(ep), color=BASELINE_COLOR, ls="--", lw=1.3,
+                label="float training (every weight, every image)")
+        for i, (states, alpha) in enumerate(sorted(insitu)):
+            m = insitu[(states, alpha)]
+            color, marker = _state_style(states, i)
+            ls = "-" if alpha == min(a for _, a in insitu) else "-."
+            pulses = np.array([e["pulses"] for e in m["epochs"]], float)
+            ax.plot([e["epoch"] for e in m["epochs"]], np.where(pulses > 0, pulses, np.nan), color=color,
+                    marker=marker, ls=ls, ms=4, label=f"{states}-state, α = {alpha:.2f}")
+        ax.set_yscale("log")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("device writes per epoch")
+        ax.set_title("Device programming pulses vs float weight updates")
+        ax.legend(loc="center right", frameon=False, fontsize=7)
+        summary = _summary(fig)
+        save_figure(fig, png, pdf)
+    return summary
+
+
+# ------------------------------------------------------------------------------ Fig. 5
+def fig_weight_evolution(traces: dict, png, pdf) -> dict:
+    """Fig. 5: high-precision, quantized and device weight of the traced synapse over the
+    first training images, one panel per alpha, with the W_q ± alpha band. ``traces`` maps
+    ``(states, alpha)`` to :func:`dwsynapse.plots.data.load_trace` dicts."""
+    if not traces:
+        raise ValueError("fig 5 needs at least one in-situ trace")
+    keys = sorted(traces, key=lambda k: (k[1], k[0]))
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(1, len(keys), figsize=(4.4 * len(keys), 3.4), squeeze=False, sharey=True)
+        for ax, (states, alpha), letter in zip(axes[0], keys, "abcdefgh"):
+            t = traces[(states, alpha)]
+            ax.fill_between(t["image"], t["w_q"] - alpha, t["w_q"] + alpha, step="post", color="#E69F00", alpha=0.25,
+                            lw=0, label=f"W_q ± α")
+            ax.plot(t["image"], t["w_fp"], color="#0072B2", lw=1.0, label="high-precision W")
+            ax.step(t["image"], t["w_q"], where="post", color="#000000", lw=1.2, label="quantized W_q")
+            ax.step(t["image"], t["w_dev"], where="post", color="#D55E00", lw=1.0, label="device weight W_dev")
+            ax.set_title(f"{letter}  {states}-state, α = {alpha:.2f}")
+            ax.set_xlabel("training image")
+            ax.legend(loc="best", frameon=False, fontsize=7)
+        axes[0, 0].set_ylabel("synaptic weight (normalised)")
+        fig.tight_layout()
+        summary = _summary(fig)
+        save_figure(fig, png, pdf)
+    return summary
+
+
+# ------------------------------------------------------------------------------ Fig. 6
+METHOD_LABEL = {"float": "float", "quantized": "quantized", "stochastic": "quantized + stochastic"}
+
+
+def fig_exsitu_accuracy(exsitu: dict, png, pdf) -> dict:
+    """Fig. 6: ex-situ test accuracy [%] per training method and state count; hardware bars
+    (mean ± std over programming trials) next to software bars; one panel per alpha.
+    ``exsitu`` maps ``(method, states, alpha)`` to metrics dicts."""
+    if not exsitu:
+        raise ValueError("fig 6 needs at least one ex-situ run")
+    alphas = sorted({a for _, _, a in exsitu})
+    methods = [m for m in METHOD_LABEL if any(k[0] == m for k in exsitu)]
+    states = sorted({s for _, s, _ in exsitu})
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(1, len(alphas), figsize=(5.0 * len(alphas), 3.8), squeeze=False, sharey=True)
+        for ax, alpha, letter in zip(axes[0], alphas, "abcdefgh"):
+            cats = [(m, s) for m in methods for s in states if (m, s, alpha) in exsitu]
+            x = np.arange(len(cats))
+            hw = [exsitu[(m, s, alpha)] for m, s in cats]
+            ax.bar(x - 0.2, [100 * r["hardware_test_acc_mean"] for r in hw], 0.4,
+                   yerr=[100 * r["hardware_test_acc_std"] for r in hw], capsize=3, color="#009E73",
+                   label="hardware (programmed devices)")
+            ax.bar(x + 0.2, [100 * r["software_test_acc"] for r in hw], 0.4, color="#E69F00", label="software")
+            ax.set_xticks(x, [f"{METHOD_LABEL[m].replace(' + ', chr(10) + '+ ')}\n{s}-state" for m, s in cats],
+                          fontsize=7)
+            ax.set_title(f"{letter}  ex-situ, α = {alpha:.2f}")
+            ax.set_ylim(0, 118)
+            ax.set_yticks(np.arange(0, 101, 20))
+            ax.legend(loc="upper center", ncol=2, frameon=False)
+        axes[0, 0].set_ylabel("test accuracy (%)")
+        fig.tight_layout()
+        summary = _summary(fig)
+        save_figure(fig, png, pdf)
+    return summary
+
+
+# ------------------------------------------------------------------------------ Fig. 7
+def level_targets(stats) -> list[dict]:
+    """Target weight per Ku: its quantized level; for level -1 the mean <mz> of its Ku group,
+    because the wall cannot move left of its starting notch (the paper uses −0.833 there)."""
+    rows = []
+    for ku, level in ku_levels(stats.ku_values):
+        g = stats.by_ku(ku)
+        target = float(np.mean(g.mz)) if level == -1.0 and g.n_ok else level
+        rows.append({"ku": ku, "level": level, "target": target})
+    return rows
+
+
+def level_probability_table(stats, alphas) -> list[dict]:
+    """Per Ku and alpha: probability that one programming pulse lands within ±alpha of the
+    target, and the expected pulses 1/p (read-verify-write)."""
+    rows = []
+    for t in level_targets(stats):
+        mz = stats.by_ku(t["ku"]).mz
+        for alpha in sorted(float(a) for a in alphas):
+            p = float(np.mean(np.abs(mz - t["target"]) <= alpha)) if mz.size else float("nan")
+            rows.append({"ku": t["ku"], "level": t["level"], "target": t["target"], "alpha": alpha, "n": int(mz.size),
+                         "mean_mz": float(np.mean(mz)) if mz.size else float("nan"),
+                         "probability": p, "expected_pulses": (1.0 / p) if p > 0 else float("inf")})
+    return rows
+
+
+def fig_weight_cdf(stats, alpha: float, png, pdf) -> dict:
+    """Fig. 7: empirical cumulative probability of the device weight per Ku, with the target
+    weights (solid) and ±alpha margins (dotted)."""
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(5.6, 3.8))
+        targets = sorted(level_targets(stats), key=lambda r: r["ku"])
+        for i, t in enumerate(targets):
+            mz = np.sort(stats.by_ku(t["ku"]).mz)
+            if mz.size:
+                cdf = np.arange(1, mz.size + 1) / mz.size
+                ax.step(np.r_[mz[0], mz], np.r_[0.0, cdf], where="post", color=KU_COLORS[i % len(KU_COLORS)],
+                        label=f"Ku = {t['ku'] / 1e5:.2f}e5 J/m³")
+        for i, t in enumerate(targets):
+            ax.axvline(t["target"], color="black", lw=1.0, label="target weight" if i == 0 else None)
+            for s in (-1, 1):
+                ax.axvline(t["target"] + s * alpha, color=MARGIN_COLOR, ls=":", lw=1.0,
+                           label=f"target ± α (α = {alpha:.2f})" if (i == 0 and s == 1) else None)
+        ax.set_xlim(-1.1, 1.1)
+        ax.set_ylim(0, 1.02)
+        ax.set_xlabel("device weight <mz>")
+        ax.set_ylabel("cumulative probability")
+        ax.set_title("Programmed weight distribution per Ku")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=7)
+        summary = _summary(fig)
+        save_figure(fig, png, pdf)
+    return summary
+
+
+# ------------------------------------------------------------------------------ S3 / S4
+def fig_offline_epochs(exsitu: dict, png, pdf) -> dict:
+    """Supplementary S3: ex-situ (offline) software test accuracy [%] vs epoch, per method and
+    state count, one panel per alpha."""
+    if not exsitu:
+        raise ValueError("fig S3 needs at least one ex-situ run")
+    alphas = sorted({a for _, _, a in exsitu})
+    ls_of = {"float": ":", "quantized": "--", "stochastic": "-"}
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(1, len(alphas), figsize=(4.6 * len(alphas), 3.6), squeeze=False, sharey=True)
+        for ax, alpha in zip(axes[0], alphas):
+            for i, (m, s, a) in enumerate(sorted(k for k in exsitu if k[2] == alpha)):
+                r = exsitu[(m, s, a)]
+                color, marker = _state_style(s, i)
+                ax.plot([e["epoch"] for e in r["epochs"]], _percent([e["test_acc"] for e in r["epochs"]]),
+                        color=color, ls=ls_of.get(m, "-"), marker=marker, ms=3, label=f"{METHOD_LABEL.get(m, m)}, {s}-state")
+            ax.set_title(f"offline training, α = {alpha:.2f}")
+            ax.set_xlabel("epoch")
+            ax.legend(loc="lower right", frameon=False, fontsize=7)
+        axes[0, 0].set_ylabel("software test accuracy (%)")
+        fig.tight_layout()
+        summary = _summary(fig)
+        save_figure(fig, png, pdf)
+    return summary
+
+
+def fig_alpha_sweep(insitu: dict, exsitu: dict, png, pdf) -> dict:
+    """Supplementary S4: final in-situ train/test accuracy and ex-situ (quantized + stochastic)
+    hardware test accuracy [%] vs the noise margin alpha, per state count."""
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(5.4, 3.8))
+        for i, s in enumerate(sorted({k[0] for k in insitu})):
+            color, marker = _state_style(s, i)
+            al = sorted(a for st, a in insitu if st == s)
+            ax.plot(al, [100 * insitu[(s, a)]["final_train_acc"] for a in al], color=color, marker=marker, ls=":",
+                    label=f"in-situ train, {s}-state")
+            ax.plot(al, [100 * insitu[(s, a)]["final_test_acc"] for a in al], color=color, marker=marker, ls="-",
+                    label=f"in-situ test, {s}-state")
+        for i, s in enumerate(sorted({k[1] for k in exsitu if k[0] == "stochastic"})):
+            color, marker = _state_style(s, i)
+            al = sorted(a for m, st, a in exsitu if m == "stochastic" and st == s)
+            ax.errorbar(al, [100 * exsitu[("stochastic", s, a)]["hardware_test_acc_mean"] for a in al],
+                        yerr=[100 * exsitu[("stochastic", s, a)]["hardware_test_acc_std"] for a in al], color=color,
+                        marker=marker, ls="--", mfc="white", capsize=3, label=f"ex-situ (q+s) hardware, {s}-state")
+        ax.set_xlabel("noise tolerance margin α")
+        ax.set_ylabel("accuracy after the last epoch (%)")
+        ax.set_title("Influence of α")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=7)
+        summary = _summary(fig)
+        save_figure(fig, png, pdf)
+    return summary

@@ -1,0 +1,225 @@
+"""Paper-vs-reproduction table: every headline number of the paper next to ours.
+
+The paper's numbers are facts about the paper and live in :data:`PAPER` with the section they
+come from. Every "ours" value is computed from this workflow's results (training metrics,
+device statistics, energy tables); a quantity the config did not produce is listed with an
+empty "ours" and the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from dwsynapse.energy import markdown_table, write_csv
+from dwsynapse.io import write_text
+from dwsynapse.plots.data import ResultsError, alpha_tag, load_metrics, run_paths
+from dwsynapse.plots.figures import level_probability_table
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PaperValue:
+    """One number reported in the reference paper (IEEE Access vol. 10, 2022)."""
+
+    key: str
+    quantity: str
+    value: float
+    unit: str
+    where: str  # section / figure of the paper
+
+
+PAPER: tuple[PaperValue, ...] = (
+    PaperValue("baseline_test", "float baseline test accuracy (10 epochs)", 97.1, "%", "§IV-B, Fig. 3c"),
+    PaperValue("baseline_train", "float baseline training accuracy", 99.6, "%", "§IV-B, Fig. 3a"),
+    PaperValue("insitu_5_0.15", "in-situ 5-state α=0.15 test accuracy", 96.67, "%", "§IV-B, Fig. 3c"),
+    PaperValue("insitu_3_0.15", "in-situ 3-state α=0.15 test accuracy", 96.6, "%", "§IV-B, Fig. 3c"),
+    PaperValue("insitu_2_0.15", "in-situ 2-state α=0.15 test accuracy", 95.14, "%", "§IV-B, Fig. 3c"),
+    PaperValue("insitu_5_0.25", "in-situ 5-state α=0.25 test accuracy", 96.56, "%", "§IV-B, Fig. 3d"),
+    PaperValue("insitu_3_0.25", "in-situ 3-state α=0.25 test accuracy", 96.36, "%", "§IV-B, Fig. 3d"),
+    PaperValue("insitu_2_0.25", "in-situ 2-state α=0.25 test accuracy", 94.64, "%", "§IV-B, Fig. 3d"),
+    PaperValue("writes_5_0.25", "in-situ 5-state α=0.25 device writes over training", 48e6, "pulses", "§IV-D1, Fig. 4"),
+    PaperValue("exsitu_float_5_0.15", "ex-situ float→5-state α=0.15 hardware test accuracy", 87.0, "%", "§IV-C, Fig. 6a"),
+    PaperValue("exsitu_float_3_0.15", "ex-situ float→3-state α=0.15 hardware test accuracy", 10.0, "%", "§IV-C, Fig. 6a"),
+    PaperValue("exsitu_quantized_5_0.15", "ex-situ quantized 5-state α=0.15 hardware test accuracy", 90.0, "%",
+               "§IV-C, Fig. 6a"),
+    PaperValue("exsitu_quantized_5_0.15_sw", "ex-situ quantized 5-state software test accuracy", 96.74, "%",
+               "§IV-C, Fig. 6a"),
+    PaperValue("exsitu_stochastic_5_0.15", "ex-situ quantized+stochastic 5-state α=0.15 hardware test accuracy", 96.63,
+               "%", "§IV-C, Fig. 6a"),
+    PaperValue("exsitu_stochastic_5_0.15_sw", "ex-situ quantized+stochastic 5-state software test accuracy", 96.67, "%",
+               "§IV-C, Fig. 6a"),
+    PaperValue("mz_8.00", "mean <mz>, Ku = 8.00e5 J/m³", -0.833, "", "§IV-D2, Fig. 7"),
+    PaperValue("mz_7.75", "mean <mz>, Ku = 7.75e5 J/m³", -0.5, "", "§IV-D2, Fig. 7"),
+    PaperValue("mz_7.50", "mean <mz>, Ku = 7.50e5 J/m³", 0.0, "", "§IV-D2, Fig. 7"),
+    PaperValue("mz_7.25", "mean <mz>, Ku = 7.25e5 J/m³", 0.5, "", "§IV-D2, Fig. 7"),
+    PaperValue("mz_7.00", "mean <mz>, Ku = 7.00e5 J/m³", 1.0, "", "§IV-D2, Fig. 7"),
+    PaperValue("p_min_0.15", "lowest per-level probability within α=0.15 (level +1)", 6.0, "%", "§IV-D2, Fig. 7"),
+    PaperValue("worst_attempts_0.15", "worst-case pulses per device, α=0.15", 20.0, "pulses", "§IV-D2"),
+    PaperValue("capacitance", "PZT electrode capacitance", 16e-15, "F", "§IV-D"),
+    PaperValue("e_cap", "½CV² energy per write (two electrodes)", 0.5e-15, "J", "§IV-D"),
+    PaperValue("resistance", "Pt heavy-metal resistance", 200.0, "ohm", "§IV-D"),
+    PaperValue("e_joule", "I²Rt energy per write", 2.2e-15, "J", "§IV-D"),
+    PaperValue("e_write", "energy per write", 2.7e-15, "J", "§IV-D"),
+    PaperValue("prog_insitu", "in-situ programming energy per inference (5-state, α=0.25)", 13e-12, "J", "§IV-D1"),
+    PaperValue("prog_exsitu_worst", "ex-situ worst-case programming energy per inference", 2.8e-12, "J", "§IV-D2"),
+    PaperValue("system_dw", "system energy per inference (DW)", 26e-9, "J", "§IV-D2, suppl. S5"),
+    PaperValue("system_ratio", "energy saving vs 32-bit SRAM CMOS", 165.0, "x", "§IV-D2, suppl. S5"),
+)
+
+
+def _acc(x: float) -> float:
+    return 100.0 * float(x)
+
+
+def compute_ours(config: dict, stats_path: str | Path | None, energy_json: str | Path | None) -> dict:
+    """Our value and its provenance for every key of :data:`PAPER` that this config produced.
+
+    Returns ``{key: (value, produced_by)}``; keys the config did not produce are absent.
+    """
+    rp = run_paths(config)
+    tr = config["train"]
+    grid = f"epochs={tr['epochs']}, n_train={config['mnist'].get('n_train') or 60000}"
+    ours: dict[str, tuple[float, str]] = {}
+
+    def prov(path: Path, m: dict) -> str:
+        return f"{path} (n_train={m['n_train']}, n_test={m['n_test']}, epochs={len(m['epochs'])}, seed={m.get('seed')})"
+
+    base = rp.baseline / "metrics.json"
+    if base.exists():
+        m = load_metrics(base)
+        ours["baseline_test"] = (_acc(m["final_test_acc"]), prov(base, m))
+        ours["baseline_train"] = (_acc(m["final_train_acc"]), prov(base, m))
+    for (s, a), d in rp.insitu.items():
+        m = load_metrics(d / "metrics.json")
+        ours[f"insitu_{s}_{alpha_tag(a)}"] = (_acc(m["final_test_acc"]), prov(d / "metrics.json", m))
+        ours[f"writes_{s}_{alpha_tag(a)}"] = (float(m["total_pulses"]), prov(d / "metrics.json", m))
+    for (meth, s, a), d in rp.exsitu.items():
+        m = load_metrics(d / "metrics.json")
+        p = prov(d / "metrics.json", m) + f", trials={len(m['hardware_test_acc'])}"
+        ours[f"exsitu_{meth}_{s}_{alpha_tag(a)}"] = (_acc(m["hardware_test_acc_mean"]), p)
+        ours[f"exsitu_{meth}_{s}_{alpha_tag(a)}_sw"] = (_acc(m["software_test_acc"]), p)
+    if stats_path is not None and Path(stats_path).exists():
+        from dwsynapse.devicestats import read_device_stats
+
+        stats = read_device_stats(stats_path)
+        src = (f"{stats_path} (engine={stats.engine}, instances/Ku={[g.n_ok for g in stats.groups]}, "
+               f"cell={config['device']['geometry']['cell_size']:.1e} m)")
+        for g in stats.groups:
+            if g.n_ok:
+                ours[f"mz_{g.ku / 1e5:.2f}"] = (float(np.mean(g.mz)), src)
+        alphas = sorted({float(a) for a in tr.get("insitu", {}).get("alphas", [])}
+                        | {float(a) for a in tr.get("exsitu", {}).get("alphas", [])})
+        for row_alpha in alphas:
+            rows = [r for r in level_probability_table(stats, [row_alpha])]
+            p_min = min(r["probability"] for r in rows)
+            ours[f"p_min_{alpha_tag(row_alpha)}"] = (100.0 * p_min, src)
+            if p_min > 0:
+                ours[f"worst_attempts_{alpha_tag(row_alpha)}"] = (float(np.ceil(1.0 / p_min)), src)
+    if energy_json is not None and Path(energy_json).exists():
+        e = json.loads(Path(energy_json).read_text())
+        src = f"{energy_json} (config energy.*, device.drive)"
+        we = e["write_energy"]
+        ours["capacitance"] = (we["capacitance"], src)
+        ours["e_cap"] = (we["capacitive"], src)
+        ours["resistance"] = (we["resistance"], src)
+        ours["e_joule"] = (we["joule"], src)
+        ours["e_write"] = (we["total"], src)
+        for r in e["programming"]:
+            if r["scenario"].startswith("in-situ 5-state alpha=0.25"):
+                ours["prog_insitu"] = (r["energy_per_inference_J"], src + f", {r['scenario']}, n_train={r['n_train']}")
+            if r["scenario"].startswith("ex-situ worst case alpha=0.15"):
+                ours["prog_exsitu_worst"] = (r["energy_per_inference_J"], src + f", {r['scenario']}")
+        sysd = e["system"]
+        ours["system_dw"] = (sysd["dw_total_J"], src + ", model: energy.dw_system / energy.cmos / energy.per_op")
+        ours["system_ratio"] = (sysd["ratio"], src + f", CMOS weight read {config['energy']['cmos']['weight_read_op']}")
+    log.info("reproduction: %d of %d paper numbers have a value of ours (%s)", len(ours), len(PAPER), grid)
+    return ours
+
+
+def reproduction_rows(config: dict, stats_path=None, energy_json=None) -> list[dict]:
+    """One row per paper number: quantity, paper, ours, difference (ours − paper; ratio for
+    quantities spanning orders of magnitude), unit, paper section and what produced ours."""
+    ours = compute_ours(config, stats_path, energy_json)
+    rows = []
+    for pv in PAPER:
+        v, src = ours.get(pv.key, (None, "not produced by this config"))
+        row = {"quantity": pv.quantity, "paper": pv.value, "ours": v, "unit": pv.unit, "difference": None,
+               "ratio_ours_paper": None, "paper_section": pv.where, "produced_by": src}
+        if v is not None:
+            row["difference"] = v - pv.value
+            if pv.value != 0:
+                row["ratio_ours_paper"] = v / pv.value
+        rows.append(row)
+    return rows
+
+
+def _fmt(v, unit: str) -> str:
+    if v is None:
+        return "—"
+    if unit in ("J", "F"):
+        for factor, prefix in ((1e-15, "f"), (1e-12, "p"), (1e-9, "n"), (1e-6, "µ")):
+            if abs(v) < factor * 1000:
+                return f"{v / factor:.3g} {prefix}{unit}"
+    if unit == "pulses" and abs(v) >= 1e5:
+        return f"{v / 1e6:.3g} M"
+    return f"{v:.4g}{(' ' + unit) if unit and unit not in ('%',) else ('%' if unit == '%' else '')}"
+
+
+def write_reproduction(config: dict, stats_path, energy_json, md_path, csv_path) -> list[dict]:
+    """Write the paper-vs-ours table as Markdown and CSV; return its rows."""
+    rows = reproduction_rows(config, stats_path, energy_json)
+    write_csv(rows, csv_path)
+    n_have = sum(r["ours"] is not None for r in rows)
+    md_rows = [{
+        "quantity": r["quantity"], "paper": _fmt(r["paper"], r["unit"]), "ours": _fmt(r["ours"], r["unit"]),
+        "ours − paper": _fmt(r["difference"], r["unit"]) if r["unit"] not in ("J", "F", "pulses", "x") else (
+            f"×{r['ratio_ours_paper']:.3g}" if r["ratio_ours_paper"] is not None else "—"),
+        "paper §": r["paper_section"], "produced by": r["produced_by"],
+    } for r in rows]
+    d = config["device"]
+    head = (
+        "# Paper vs reproduction\n\n"
+        f"{n_have} of {len(rows)} headline numbers of the paper have a value from this run. "
+        f"Config: engine={d['engine']}, instances_per_ku={d['instances_per_ku']}, cell_size={d['geometry']['cell_size']:g} m, "
+        f"epochs={config['train']['epochs']}, n_train={config['mnist'].get('n_train') or 60000}, "
+        f"n_test={config['mnist'].get('n_test') or 10000}. Accuracies are in percent; for energies, "
+        "capacitance and pulse counts the last numeric column is the ratio ours/paper.\n\n"
+    )
+    write_text(head + markdown_table(md_rows, list(md_rows[0])), md_path)
+    return rows
+
+
+def register(sub) -> None:
+    """``dwsynapse report``: the paper-vs-reproduction table (Markdown + CSV)."""
+    from dwsynapse.cli import add_common_arguments
+
+    p = sub.add_parser("report", help="paper-vs-reproduction table from the results")
+    add_common_arguments(p)
+    p.add_argument("--stats", default=None, help="device_stats.h5 (default: the device stage's file)")
+    p.add_argument("--energy-json", default=None, help="energy.json of `dwsynapse energy` (default: under results)")
+    p.add_argument("--outdir", default=None, help="output folder (default: <results_dir>/report)")
+    p.set_defaults(func=_cli)
+
+
+def _cli(args) -> int:
+    from dwsynapse.config import load_config
+    from dwsynapse.logutil import setup_logging
+
+    setup_logging(args.log)
+    config = load_config(args.config)
+    res = Path(config["results_dir"])
+    outdir = Path(args.outdir or res / "report")
+    stats = args.stats or config["device"].get("stats_file") or res / "device" / "device_stats.h5"
+    ej = args.energy_json or res / "report" / "energy" / "energy.json"
+    rows = write_reproduction(config, stats, ej, outdir / "reproduction.md", outdir / "reproduction.csv")
+    print(f"{outdir / 'reproduction.md'}: {sum(r['ours'] is not None for r in rows)} of {len(rows)} numbers reproduced")
+    return 0
+
+
+__all__ = ["PAPER", "PaperValue", "compute_ours", "reproduction_rows", "write_reproduction", "ResultsError"]

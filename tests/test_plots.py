@@ -1,0 +1,187 @@
+"""Figures from small synthetic results in exactly the agreed formats (metrics.json, trace.csv,
+device_stats.h5): every figure renders, is not blank and draws the expected series."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib.image as mpimg
+import numpy as np
+import pytest
+
+from dwsynapse.devicestats import DeviceStats, KuStats, write_device_stats
+from dwsynapse.plots import (
+    FIGURES,
+    ResultsError,
+    figure_inputs,
+    load_metrics,
+    load_trace,
+    notch_positions,
+    render_figure,
+    wanted_figures,
+    write_level_table,
+)
+from dwsynapse.plots.data import run_paths
+from dwsynapse.plots.figures import level_probability_table, level_targets
+
+MEANS = {7.0e5: 0.97, 7.25e5: 0.5, 7.5e5: 0.0, 7.75e5: -0.5, 8.0e5: -0.83}
+
+
+def write_synthetic_stats(path: Path, n: int = 40, seed: int = 0) -> Path:
+    """A device_stats.h5 whose <mz> per Ku scatter around the paper's targets."""
+    rng = np.random.default_rng(seed)
+    groups = []
+    for i, (ku, mu) in enumerate(MEANS.items()):
+        mz = np.clip(mu + 0.12 * rng.standard_normal(n), -1, 1)
+        groups.append(KuStats(ku=ku, mz=mz, dw_x=(mz + 1) / 2 * 600e-9, seed=np.arange(n) + 100 * i, n_requested=n))
+    write_device_stats(path, DeviceStats(groups=groups, engine="synthetic",
+                                         geometry={"length": 600e-9, "first_notch": 60e-9, "notch_pitch": 75e-9}))
+    return path
+
+
+def _epochs(n_ep, start, end, rng, pulses0=None):
+    out = []
+    for e in range(1, n_ep + 1):
+        f = 1 - np.exp(-e / 2)
+        row = {"epoch": e, "eta": 0.007 * 0.9 ** (e - 1), "train_acc": start + (end - start) * f + 0.002 * rng.random(),
+               "test_acc": start + (end - start) * f - 0.01, "seconds": 1.0}
+        if pulses0 is not None:
+            row["pulses"] = int(pulses0 / e**1.5)
+            row["pulses_per_layer"] = [row["pulses"] // 2, row["pulses"] - row["pulses"] // 2]
+        out.append(row)
+    return out
+
+
+def write_synthetic_results(config: dict, n_epochs: int = 4, seed: int = 0) -> None:
+    """Every training result ``config`` asks for, in the format of the Interfaces section."""
+    rng = np.random.default_rng(seed)
+    rp = run_paths(config)
+    common = {"seed": 1, "n_train": 200, "n_test": 100, "wall_time_s": 1.0}
+    rp.baseline.mkdir(parents=True, exist_ok=True)
+    ep = _epochs(n_epochs, 0.8, 0.99, rng)
+    (rp.baseline / "metrics.json").write_text(json.dumps({
+        "method": "baseline", "states": None, "alpha": None, **common, "epochs": ep,
+        "final_train_acc": ep[-1]["train_acc"], "final_test_acc": ep[-1]["test_acc"]}))
+    n_w = 784 * 392 + 392 * 196 + 196 * 98 + 98 * 10
+    for (s, a), d in rp.insitu.items():
+        d.mkdir(parents=True, exist_ok=True)
+        ep = _epochs(n_epochs, 0.7, 0.9 + 0.01 * s - a / 10, rng, pulses0=2e6 * s / (a * 10))
+        (d / "metrics.json").write_text(json.dumps({
+            "method": "insitu", "states": s, "alpha": a, **common, "epochs": ep,
+            "final_train_acc": ep[-1]["train_acc"], "final_test_acc": ep[-1]["test_acc"], "n_weights": n_w,
+            "float_writes_per_epoch": n_w * 200, "total_pulses": sum(e["pulses"] for e in ep)}))
+        w_fp = np.cumsum(0.01 * rng.standard_normal(300)) + 0.2
+        levels = np.linspace(-1, 1, s)
+        w_q = levels[np.argmin(np.abs(w_fp[:, None] - levels[None]), axis=1)]
+        w_dev = w_q + rng.uniform(-a, a, 300)
+        rows = "\n".join(f"{i},{w_fp[i]:.6f},{w_q[i]:.6f},{w_dev[i]:.6f}" for i in range(300))
+        (d / "trace.csv").write_text("image,w_fp,w_q,w_dev\n" + rows + "\n")
+    for (m, s, a), d in rp.exsitu.items():
+        d.mkdir(parents=True, exist_ok=True)
+        ep = _epochs(n_epochs, 0.6, 0.95, rng)
+        hw = list(0.5 + 0.4 * rng.random(5))
+        (d / "metrics.json").write_text(json.dumps({
+            "method": f"exsitu-{m}", "states": s, "alpha": a, **common, "epochs": ep,
+            "final_train_acc": ep[-1]["train_acc"], "final_test_acc": ep[-1]["test_acc"],
+            "software_test_acc": ep[-1]["test_acc"], "hardware_test_acc": hw,
+            "hardware_test_acc_mean": float(np.mean(hw)), "hardware_test_acc_std": float(np.std(hw)),
+            "program_attempts": {"per_trial_total": [int(3 * n_w)] * 5, "mean_per_device": 3.0, "cap": 100,
+                                 "devices_at_cap": 0}}))
+
+
+@pytest.fixture
+def synthetic(tmp_path, default_config):
+    cfg = default_config
+    cfg["results_dir"] = str(tmp_path / "results")
+    write_synthetic_results(cfg)
+    stats = write_synthetic_stats(tmp_path / "device_stats.h5")
+    return cfg, stats, tmp_path
+
+
+def _not_blank(png: Path) -> float:
+    img = mpimg.imread(png)[..., :3]
+    ink = np.mean(np.any(img < 0.9, axis=-1))
+    assert img.std() > 0.05, f"{png} looks blank"
+    assert 0.01 < ink < 0.9, f"{png}: {ink:.3f} of the pixels are drawn"
+    return ink
+
+
+# expected (panels, series per panel) for the default grid: states 2/3/5, alphas 0.15/0.25,
+# ex-situ methods float/quantized/stochastic x states 3/5.
+EXPECTED = {
+    "fig1_device": [6, 5],  # 5 Ku + notch marker | 5 Ku
+    "fig3_insitu": [4, 4, 4, 4],  # baseline + 3 states, 2 rows x 2 alphas
+    "fig4_writes": [7],  # float + 3 states x 2 alphas
+    "fig5_weights": [4, 4],  # band, W, W_q, W_dev per alpha (5-state)
+    "fig6_exsitu": [2, 2],  # hardware, software per alpha
+    "fig7_cdf": [7],  # 5 Ku + target + margin
+    "figS3_offline": [6, 6],  # 3 methods x 2 states per alpha
+    "figS4_alpha": [8],  # 3 states x (train, test) + 2 ex-situ
+}
+
+
+@pytest.mark.parametrize("name", sorted(FIGURES))
+def test_every_figure_renders(synthetic, name):
+    cfg, stats, tmp = synthetic
+    png, pdf = tmp / f"{name}.png", tmp / f"{name}.pdf"
+    summary = render_figure(name, cfg, png, pdf, stats)
+    assert summary["series"] == EXPECTED[name]
+    assert pdf.stat().st_size > 2000 and pdf.read_bytes()[:4] == b"%PDF"
+    _not_blank(png)
+    for f in figure_inputs(cfg, name):
+        assert Path(f).exists()
+
+
+def test_reduced_grid_only_asks_for_what_it_runs(synthetic):
+    cfg, stats, tmp = synthetic
+    cfg["train"]["insitu"] = {"states": [5], "alphas": [0.25]}
+    cfg["train"]["exsitu"]["methods"] = ["stochastic"]
+    cfg["train"]["exsitu"]["alphas"] = [0.25]
+    names = wanted_figures(cfg)
+    assert "figS4_alpha" not in names and {"fig3_insitu", "fig6_exsitu", "fig7_cdf"} <= set(names)
+    s = render_figure("fig3_insitu", cfg, tmp / "a.png", tmp / "a.pdf")
+    assert s["series"] == [2, 2]
+    s = render_figure("fig6_exsitu", cfg, tmp / "b.png", tmp / "b.pdf")
+    assert s["panels"] == 1
+    assert figure_inputs(cfg, "fig5_weights") == [str(run_paths(cfg).insitu[(5, 0.25)] / "trace.csv")]
+    cfg["train"]["insitu"] = {"states": [], "alphas": []}
+    assert "fig3_insitu" not in wanted_figures(cfg)
+
+
+def test_level_probability_and_targets(synthetic):
+    cfg, stats, tmp = synthetic
+    from dwsynapse.devicestats import read_device_stats
+
+    st = read_device_stats(stats)
+    targets = {round(t["ku"]): t["target"] for t in level_targets(st)}
+    assert targets[700000] == 1.0 and targets[725000] == 0.5 and targets[750000] == 0.0
+    assert targets[800000] == pytest.approx(np.mean(st.by_ku(8.0e5).mz))  # level -1: reachable mean
+    rows = level_probability_table(st, [0.15, 0.25])
+    for ku in MEANS:
+        p = {r["alpha"]: r["probability"] for r in rows if r["ku"] == ku}
+        assert 0 < p[0.15] <= p[0.25] <= 1
+    rows = write_level_table(stats, [0.15], tmp / "l.csv", tmp / "l.md")
+    assert len(rows) == 5 and "| ku |" in (tmp / "l.md").read_text()
+
+
+def test_notches():
+    x = notch_positions({"first_notch": 60e-9, "notch_pitch": 75e-9, "length": 600e-9})
+    assert len(x) == 8 and x[0] == pytest.approx(60e-9) and x[-1] == pytest.approx(585e-9)
+    with pytest.raises(ResultsError, match="notch_pitch"):
+        notch_positions({"first_notch": 60e-9, "length": 600e-9})
+
+
+def test_bad_inputs_name_the_file(tmp_path):
+    with pytest.raises(ResultsError, match="not found"):
+        load_metrics(tmp_path / "nope.json")
+    p = tmp_path / "m.json"
+    p.write_text(json.dumps({"method": "insitu", "epochs": [{"epoch": 1}]}))
+    with pytest.raises(ResultsError, match=r"m\.json: metrics lacks"):
+        load_metrics(p)
+    t = tmp_path / "trace.csv"
+    t.write_text("image,w_fp\n1,0.1\n")
+    with pytest.raises(ResultsError, match="trace header"):
+        load_trace(t)
+    with pytest.raises(ResultsError, match="unknown figure"):
+        figure_inputs({"results_dir": "r", "train": {}}, "fig99")
