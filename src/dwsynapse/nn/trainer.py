@@ -1,0 +1,309 @@
+"""Epoch loop shared by every training method: seeding, learning-rate decay, evaluation,
+per-epoch checkpoints (atomic, resumable) and the metrics/trace files of a run.
+
+Seeds: the initial weights come from ``(seed, 0)``, the shuffle of epoch e from ``(seed, 1, e)``
+and the device draws from a key derived from ``(seed, 2)`` plus a per-device pulse counter, so a
+run resumed from any checkpoint is bit-for-bit identical to an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from dwsynapse.io import atomic_path, write_json, write_text
+from dwsynapse.mnist import MnistData, load_mnist
+from dwsynapse.nn import kernels as K
+from dwsynapse.nn.devicemodel import DeviceModel
+from dwsynapse.nn.network import Layout, init_weights
+from dwsynapse.nn.quantize import quantize
+
+log = logging.getLogger(__name__)
+
+MODES = {"float": K.MODE_FLOAT, "quantized": K.MODE_QUANTIZED, "device": K.MODE_DEVICE}
+INITIAL_PROGRAMMING = ("program", "ideal")
+CHECKPOINT = "checkpoint.npz"
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Hyper-parameters of one training run (config section ``train``).
+
+    ``eta0`` initial learning rate (dimensionless, per sample), multiplied by ``1 - eta_decay`` after
+    each epoch; ``backprop`` 'paper' or 'standard'; ``initial_programming`` 'program' (one pulse per
+    device at its initial level) or 'ideal' (devices start exactly at W_q).
+    """
+
+    seed: int
+    epochs: int
+    eta0: float
+    eta_decay: float
+    hidden: tuple[int, ...]
+    backprop: str = "paper"
+    init: str = "normal_fan_in"
+    init_std: float | None = None
+    batch_size: int = 1
+    initial_programming: str = "program"
+
+    def __post_init__(self) -> None:
+        if self.backprop not in ("paper", "standard"):
+            raise ValueError(f"train.backprop must be 'paper' or 'standard', got {self.backprop!r}")
+        if self.initial_programming not in INITIAL_PROGRAMMING:
+            raise ValueError(f"train.initial_programming must be one of {INITIAL_PROGRAMMING}, got {self.initial_programming!r}")
+        if int(self.epochs) < 1 or int(self.batch_size) < 1:
+            raise ValueError("train.epochs and train.batch_size must be >= 1")
+        if not self.eta0 > 0 or not 0 <= self.eta_decay < 1:
+            raise ValueError("train.eta0 must be > 0 and train.eta_decay in [0, 1)")
+
+    @classmethod
+    def from_config(cls, train: dict) -> "TrainSettings":
+        return cls(
+            seed=int(train["seed"]),
+            epochs=int(train["epochs"]),
+            eta0=float(train["eta0"]),
+            eta_decay=float(train["eta_decay"]),
+            hidden=tuple(int(h) for h in train["hidden"]),
+            backprop=train.get("backprop", "paper"),
+            init=train.get("init", "normal_fan_in"),
+            init_std=train.get("init_std"),
+            batch_size=int(train.get("batch_size", 1)),
+            initial_programming=train.get("initial_programming", "program"),
+        )
+
+    def eta(self, epoch: int) -> float:
+        """Learning rate used in ``epoch`` (1-based)."""
+        return self.eta0 * (1.0 - self.eta_decay) ** (epoch - 1)
+
+
+@dataclass
+class Data:
+    """Binary images as uint8 (N, 784) in {0, 1} and int64 labels."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+
+    @classmethod
+    def from_mnist(cls, m: MnistData) -> "Data":
+        for name in ("x_train", "x_test"):
+            x = getattr(m, name)
+            if x.size and not np.all((x == 0) | (x == 1)):
+                raise ValueError(f"{name} must be binary {{0, 1}} (set mnist.binarize_threshold)")
+        conv = lambda x: np.ascontiguousarray(x, dtype=np.uint8)  # noqa: E731
+        return cls(conv(m.x_train), m.y_train.astype(np.int64), conv(m.x_test), m.y_test.astype(np.int64))
+
+    def digest(self) -> str:
+        h = hashlib.sha256()
+        for a in (self.x_train, self.y_train, self.x_test, self.y_test):
+            h.update(np.ascontiguousarray(a).tobytes())
+        return h.hexdigest()
+
+
+def load_data(config: dict, mnist_dir: str | Path) -> Data:
+    """Load MNIST from ``mnist_dir`` with the config's threshold and subset sizes."""
+    m = config["mnist"]
+    return Data.from_mnist(load_mnist(mnist_dir, int(m["binarize_threshold"]), m.get("n_train"), m.get("n_test")))
+
+
+def accuracy(layout: Layout, W: np.ndarray, x: np.ndarray, y: np.ndarray) -> float:
+    """Fraction of images in ``x`` whose argmax output equals the label ``y``."""
+    if len(y) == 0:
+        return float("nan")
+    pred = K.predict(x, W, layout.off, layout.n_in, layout.n_out)
+    return float(np.mean(pred == y))
+
+
+def seed_key(seed: int, purpose: int) -> np.uint64:
+    """A 64-bit key for the counter-based device draws, derived from the config seed."""
+    return np.random.SeedSequence([int(seed), int(purpose)]).generate_state(1, np.uint64)[0]
+
+
+@dataclass
+class TraceSpec:
+    """Synapse whose (w_fp, w_q, w_dev) is recorded after each of the first ``images`` images."""
+
+    layer: int
+    row: int
+    col: int
+    images: int
+
+
+@dataclass
+class TrainResult:
+    layout: Layout
+    w_fp: np.ndarray
+    w_use: np.ndarray
+    epochs: list[dict]
+    wall_time_s: float
+    trace: np.ndarray | None = None
+    initial_pulses: int = 0
+    dev_count: np.ndarray | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def _fingerprint(settings: TrainSettings, mode: str, device: DeviceModel | None, data: Data, trace: TraceSpec | None) -> str:
+    h = hashlib.sha256()
+    h.update(json.dumps({"settings": asdict(settings), "mode": mode, "trace": asdict(trace) if trace else None,
+                         "device": device.summary() if device else None}, sort_keys=True, default=str).encode())
+    if device is not None:
+        h.update(device.samples.tobytes())
+    h.update(data.digest().encode())
+    return h.hexdigest()
+
+
+def train(settings: TrainSettings, data: Data, mode: str, device: DeviceModel | None = None,
+          run_dir: str | Path | None = None, trace: TraceSpec | None = None) -> TrainResult:
+    """Train the network in ``mode`` ('float', 'quantized' or 'device') for ``settings.epochs`` epochs.
+
+    With ``run_dir`` a checkpoint is written atomically after each epoch and a re-run with the same
+    settings and data resumes after the last completed epoch. Per-epoch metrics: eta, train/test
+    accuracy (with the weights the network computes with), seconds, and for 'device' mode the
+    programming pulses (total and per layer).
+    """
+    if mode not in MODES:
+        raise ValueError(f"training mode must be one of {sorted(MODES)}, got {mode!r}")
+    if mode in ("quantized", "device") and device is None:
+        raise ValueError(f"mode {mode!r} needs a device model (number of states, alpha)")
+    layout = Layout.from_hidden(settings.hidden, n_input=data.x_train.shape[1])
+    if len(data.y_train) == 0:
+        raise ValueError("no training images")
+    if data.y_train.max(initial=0) >= layout.sizes[-1]:
+        raise ValueError(f"labels up to {int(data.y_train.max())} but only {layout.sizes[-1]} output neurons")
+    n_levels = device.config.states if device is not None else 2
+    alpha = device.config.alpha if device is not None else 0.0
+    samples = device.samples if device is not None else np.zeros((1, 1))
+    counts = device.counts if device is not None else np.ones(1, np.int64)
+    bandwidth = device.bandwidth if device is not None else np.zeros(1)
+    sampling = device.sampling_code if device is not None else 0
+    key = seed_key(settings.seed, 2)
+    trace_flat = layout.flat_index(trace.layer, trace.row, trace.col) if trace else -1
+    trace_buf = np.zeros((trace.images if trace else 0, 4))
+    fp = _fingerprint(settings, mode, device, data, trace)
+    ckpt = Path(run_dir) / CHECKPOINT if run_dir is not None else None
+
+    state = _load_checkpoint(ckpt, fp) if ckpt is not None else None
+    if state is not None:
+        w_fp, w_use, dev_count, row_dirty = state["w_fp"], state["w_use"], state["dev_count"], state["row_dirty"]
+        trace_buf[:] = state["trace"]
+        counter = int(state["counter"])
+        epochs = json.loads(str(state["epochs"]))
+        initial_pulses = int(state["initial_pulses"])
+        elapsed = float(state["elapsed"])
+        log.info("resuming from %s after epoch %d", ckpt, len(epochs))
+    else:
+        w_fp = init_weights(layout, settings.init, np.random.default_rng([settings.seed, 0]), settings.init_std)
+        dev_count = np.zeros(layout.n_weights, np.int64)
+        row_dirty = np.zeros(int(layout.n_in.sum()), np.uint8)
+        initial_pulses = 0
+        if mode == "float":
+            w_use = w_fp
+        elif mode == "quantized" or settings.initial_programming == "ideal":
+            w_use = quantize(w_fp, n_levels)
+        else:
+            w_use = np.empty_like(w_fp)
+            levels_flat = np.floor((np.clip(w_fp, -1, 1) + 1) * (n_levels - 1) / 2 + 0.5).astype(np.int64)
+            K.program_all(levels_flat, n_levels, key, dev_count, samples, counts, bandwidth, sampling, w_use)
+            initial_pulses = layout.n_weights
+            # devices whose first pulse missed the tolerance are checked again at the first update
+            bad = np.abs(w_use - quantize(w_fp, n_levels)) > alpha
+            row_dirty[:] = np.concatenate([layout.layer(bad, k).any(axis=1) for k in range(layout.n_layers)])
+        counter, epochs, elapsed = 0, [], 0.0
+    if mode == "float":
+        w_use = w_fp  # the same buffer: float training computes with its own weights
+
+    t_run = time.perf_counter()
+    for epoch in range(len(epochs) + 1, settings.epochs + 1):
+        t0 = time.perf_counter()
+        eta = settings.eta(epoch)
+        order = np.random.default_rng([settings.seed, 1, epoch]).permutation(len(data.y_train)).astype(np.int64)
+        pulses_layer = np.zeros(layout.n_layers, np.int64)
+        counter = K.train_epoch(
+            data.x_train, data.y_train, order, w_fp, w_use, layout.off, layout.n_in, layout.n_out, eta,
+            settings.batch_size, MODES[mode], settings.backprop == "paper", n_levels, alpha, samples, counts,
+            bandwidth, sampling, key, dev_count, row_dirty, pulses_layer, trace_flat, trace_buf, counter,
+        )
+        if not np.all(np.isfinite(w_fp)):
+            raise FloatingPointError(f"epoch {epoch}: weights became non-finite (eta={eta:g} too large?)")
+        row = {
+            "epoch": epoch,
+            "eta": eta,
+            "train_acc": accuracy(layout, w_use, data.x_train, data.y_train),
+            "test_acc": accuracy(layout, w_use, data.x_test, data.y_test),
+        }
+        if mode == "device":
+            row["pulses"] = int(pulses_layer.sum())
+            row["pulses_per_layer"] = [int(p) for p in pulses_layer]
+        row["seconds"] = time.perf_counter() - t0
+        epochs.append(row)
+        log.info("epoch %d/%d eta=%.5f train=%.4f test=%.4f %s(%.1f s)", epoch, settings.epochs, eta,
+                 row["train_acc"], row["test_acc"], f"pulses={row['pulses']} " if "pulses" in row else "", row["seconds"])
+        if ckpt is not None:
+            _save_checkpoint(ckpt, fp, w_fp, w_use, dev_count, row_dirty, trace_buf, counter, epochs,
+                             initial_pulses, elapsed + time.perf_counter() - t_run)
+    wall = elapsed + time.perf_counter() - t_run
+    return TrainResult(layout, w_fp, w_use if mode != "float" else w_fp, epochs, wall,
+                       trace_buf[: min(counter, len(trace_buf))] if trace else None, initial_pulses, dev_count)
+
+
+def _save_checkpoint(path, fp, w_fp, w_use, dev_count, row_dirty, trace_buf, counter, epochs, initial_pulses, elapsed):
+    with atomic_path(path, suffix=".npz") as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, fingerprint=fp, w_fp=w_fp, w_use=w_use, dev_count=dev_count, row_dirty=row_dirty,
+                     trace=trace_buf, counter=counter, epochs=json.dumps(epochs), initial_pulses=initial_pulses,
+                     elapsed=elapsed)
+
+
+def _load_checkpoint(path: Path, fp: str) -> dict | None:
+    if not path.exists():
+        return None
+    try:
+        with np.load(path) as z:
+            state = {k: z[k] for k in z.files}
+    except (OSError, ValueError) as exc:
+        log.warning("ignoring unreadable checkpoint %s (%s); starting afresh", path, exc)
+        return None
+    if str(state.get("fingerprint")) != fp:
+        log.warning("checkpoint %s belongs to other settings or data; starting afresh", path)
+        return None
+    return state
+
+
+def remove_checkpoint(run_dir: str | Path) -> None:
+    """Delete a finished run's checkpoint (its final outputs are written)."""
+    (Path(run_dir) / CHECKPOINT).unlink(missing_ok=True)
+
+
+def epochs_csv(epochs: list[dict]) -> str:
+    """One CSV row per epoch (``pulses_per_layer`` joined with ';')."""
+    cols = [c for c in ("epoch", "eta", "train_acc", "test_acc", "seconds", "pulses", "pulses_per_layer") if c in epochs[0]]
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(cols)
+    for r in epochs:
+        w.writerow([";".join(map(str, r[c])) if isinstance(r[c], list) else r[c] for c in cols])
+    return buf.getvalue()
+
+
+def trace_csv(trace: np.ndarray) -> str:
+    """The traced synapse as CSV with columns image,w_fp,w_q,w_dev."""
+    lines = ["image,w_fp,w_q,w_dev"]
+    lines += [f"{int(r[0])},{r[1]!r},{r[2]!r},{r[3]!r}" for r in trace]
+    return "\n".join(lines) + "\n"
+
+
+def write_run(run_dir: str | Path, metrics: dict, trace: np.ndarray | None = None) -> None:
+    """Write ``metrics.json``, ``metrics.csv`` (and ``trace.csv``) of a run atomically."""
+    run_dir = Path(run_dir)
+    write_json(metrics, run_dir / "metrics.json")
+    write_text(epochs_csv(metrics["epochs"]), run_dir / "metrics.csv")
+    if trace is not None:
+        write_text(trace_csv(trace), run_dir / "trace.csv")
