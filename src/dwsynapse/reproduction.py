@@ -59,7 +59,8 @@ PAPER: tuple[PaperValue, ...] = (
     PaperValue("mz_7.50", "mean <mz>, Ku = 7.50e5 J/m³", 0.0, "", "§IV-D2, Fig. 7"),
     PaperValue("mz_7.25", "mean <mz>, Ku = 7.25e5 J/m³", 0.5, "", "§IV-D2, Fig. 7"),
     PaperValue("mz_7.00", "mean <mz>, Ku = 7.00e5 J/m³", 1.0, "", "§IV-D2, Fig. 7"),
-    PaperValue("p_min_0.15", "lowest per-level probability within α=0.15 (level +1)", 6.0, "%", "§IV-D2, Fig. 7"),
+    PaperValue("p_min_0.15", "lowest per-level probability within α=0.15 (paper: level +1)", 6.0, "%",
+               "§IV-D2, Fig. 7"),
     PaperValue("worst_attempts_0.15", "worst-case pulses per device, α=0.15", 20.0, "pulses", "§IV-D2"),
     PaperValue("capacitance", "PZT electrode capacitance", 16e-15, "F", "§IV-D"),
     PaperValue("e_cap", "½CV² energy per write (two electrodes)", 0.5e-15, "J", "§IV-D"),
@@ -116,9 +117,10 @@ def compute_ours(config: dict, stats_path: str | Path | None, energy_json: str |
         alphas = sorted({float(a) for a in tr.get("insitu", {}).get("alphas", [])}
                         | {float(a) for a in tr.get("exsitu", {}).get("alphas", [])})
         for row_alpha in alphas:
-            rows = [r for r in level_probability_table(stats, [row_alpha])]
-            p_min = min(r["probability"] for r in rows)
-            ours[f"p_min_{alpha_tag(row_alpha)}"] = (100.0 * p_min, src)
+            rows = level_probability_table(stats, [row_alpha])
+            worst = min(rows, key=lambda r: r["probability"])
+            p_min = worst["probability"]
+            ours[f"p_min_{alpha_tag(row_alpha)}"] = (100.0 * p_min, src + f", lowest: level {worst['level']:+.2f}")
             if p_min > 0:
                 ours[f"worst_attempts_{alpha_tag(row_alpha)}"] = (float(np.ceil(1.0 / p_min)), src)
     if energy_json is not None and Path(energy_json).exists():
@@ -171,6 +173,36 @@ def _fmt(v, unit: str) -> str:
     return f"{v:.4g}{(' ' + unit) if unit and unit not in ('%',) else ('%' if unit == '%' else '')}"
 
 
+def _diff(r: dict) -> str:
+    if r["unit"] in ("J", "F", "pulses", "x"):
+        return f"×{r['ratio_ours_paper']:.3g}" if r["ratio_ours_paper"] is not None else "—"
+    if r["difference"] is None:
+        return "—"
+    if r["unit"] == "%":
+        return f"{r['difference']:+.2f} pp"
+    return f"{r['difference']:+.3g}{(' ' + r['unit']) if r['unit'] else ''}"
+
+
+def paper_consistency_notes(config: dict) -> list[str]:
+    """Checks of the paper's own arithmetic with the paper's numbers and this config's network."""
+    from dwsynapse.energy import network_counts, write_energy
+
+    p = {pv.key: pv.value for pv in PAPER}
+    n_w = network_counts(784, config["train"]["hidden"], 10)["n_weights"]
+    n_test = int(config["energy"]["test_images"])
+    we = write_energy(config["energy"], config["device"]["drive"])
+    insitu = p["writes_5_0.25"] * p["e_write"] / n_test
+    exsitu = p["worst_attempts_0.15"] * n_w * p["e_write"] / n_test
+    return [
+        f"Paper's in-situ figure: {p['writes_5_0.25']:.3g} writes × {p['e_write'] * 1e15:.2g} fJ / {n_test} test images "
+        f"= {insitu * 1e12:.3g} pJ (paper: {p['prog_insitu'] * 1e12:.3g} pJ).",
+        f"Paper's ex-situ worst case: {p['worst_attempts_0.15']:.0f} pulses × {n_w} weights × {p['e_write'] * 1e15:.2g} fJ"
+        f" / {n_test} = {exsitu * 1e12:.3g} pJ (paper states {p['prog_exsitu_worst'] * 1e12:.3g} pJ).",
+        f"SOT current through the Pt strip: J·w·t = {we.current * 1e6:.3g} µA (the paper's text quotes 21 µA; the "
+        f"{p['e_joule'] * 1e15:.2g} fJ Joule energy it reports needs the {we.current * 1e6:.3g} µA).",
+    ]
+
+
 def write_reproduction(config: dict, stats_path, energy_json, md_path, csv_path) -> list[dict]:
     """Write the paper-vs-ours table as Markdown and CSV; return its rows."""
     rows = reproduction_rows(config, stats_path, energy_json)
@@ -178,8 +210,7 @@ def write_reproduction(config: dict, stats_path, energy_json, md_path, csv_path)
     n_have = sum(r["ours"] is not None for r in rows)
     md_rows = [{
         "quantity": r["quantity"], "paper": _fmt(r["paper"], r["unit"]), "ours": _fmt(r["ours"], r["unit"]),
-        "ours − paper": _fmt(r["difference"], r["unit"]) if r["unit"] not in ("J", "F", "pulses", "x") else (
-            f"×{r['ratio_ours_paper']:.3g}" if r["ratio_ours_paper"] is not None else "—"),
+        "ours − paper": _diff(r),
         "paper §": r["paper_section"], "produced by": r["produced_by"],
     } for r in rows]
     d = config["device"]
@@ -191,7 +222,8 @@ def write_reproduction(config: dict, stats_path, energy_json, md_path, csv_path)
         f"n_test={config['mnist'].get('n_test') or 10000}. Accuracies are in percent; for energies, "
         "capacitance and pulse counts the last numeric column is the ratio ours/paper.\n\n"
     )
-    write_text(head + markdown_table(md_rows, list(md_rows[0])), md_path)
+    notes = "\n## Notes on the paper's own numbers\n\n" + "".join(f"- {n}\n" for n in paper_consistency_notes(config))
+    write_text(head + markdown_table(md_rows, list(md_rows[0])) + notes, md_path)
     return rows
 
 
