@@ -1,0 +1,17 @@
+"""Uniaxial anisotropy along z (perpendicular magnetic anisotropy).
+
+    E = -Ku (m . z)^2,      B_anis = (2 Ku / Ms) m_z z
+
+Ku in J/m^3 (first-order constant), Ms in A/m, B in tesla.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def anisotropy_field(m: torch.Tensor, ku: float, ms: float) -> torch.Tensor:
+    """Uniaxial (z) anisotropy field [T] for ``m`` shaped (B, 3, ny, nx)."""
+    b = torch.zeros_like(m)
+    b[:, 2] = (2.0 * ku / ms) * m[:, 2]
+    return b

@@ -1,0 +1,233 @@
+"""The racetrack experiment on the embedded engine: a batch of thermal instances of one
+programming voltage (one Ku), each with its own seed.
+
+Sequence per instance: a Neel wall at ``racetrack.start_x`` (up domain left, down domain right,
+chirality set by the sign of Dind), the SOT pulse (``drive.current_density`` for
+``drive.pulse_duration``) at ``drive.temperature``, then relaxation without current until the wall
+is at rest or ``solver.relax_max_time`` has passed. The wall velocity of a straight wall follows
+from <m_z>: x_w = L (1 + <m_z>) / 2, so v = (L/2) d<m_z>/dt (L = strip length). Every sample
+interval (10 ps) <m_z> is recorded; the wall is at rest when |v| fitted by least squares over the
+last ``solver.rest_window`` of the relaxation stays below ``solver.rest_velocity``. Each instance
+stops independently (its state is taken at that moment); a failing instance (non-finite
+magnetization) is reported with ok=False and never stops the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from ...dwpos import mean_mz, wall_position
+from ...io import write_json
+from .. import InstanceResult
+from .mesh import MU0, Mesh
+from .solver import LLGSystem, Material, Stepper, compile_requested
+from .sot import damping_like_coefficient
+from .thermal import ThermalNoise, thermal_sigma
+
+log = logging.getLogger(__name__)
+
+SAMPLE_INTERVAL = 10e-12  # s between recorded <m_z> samples (rest detection and traces)
+LOG_INTERVAL_S = 30.0  # wall-clock seconds between progress lines
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` -> CUDA when available else CPU; ``cpu``; ``cuda`` (error when absent)."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device.torch.device is 'cuda' but torch sees no CUDA device")
+    if name not in ("cpu", "cuda"):
+        raise ValueError(f"unknown torch device {name!r}: expected auto, cpu or cuda")
+    return torch.device(name)
+
+
+def resolve_dtype(name: str) -> torch.dtype:
+    """``float32`` (default) or ``float64``."""
+    table = {"float32": torch.float32, "float64": torch.float64}
+    if name not in table:
+        raise ValueError(f"unknown dtype {name!r}: expected float32 or float64")
+    return table[name]
+
+
+def initial_wall(mesh: Mesh, material: Material, x0: float) -> torch.Tensor:
+    """Neel wall centred at ``x0`` [m]: theta(x) = 2 atan(exp((x - x0)/Delta)), m_z = cos(theta),
+    m_x = -sign(Dind) sin(theta) (the chirality Dind favours), Delta = sqrt(Aex / Keff) with
+    Keff = Ku - mu0 Ms^2 / 2 (two cells when Keff <= 0). Shape (1, 3, ny, nx)."""
+    keff = material.ku - 0.5 * MU0 * material.ms**2
+    delta = math.sqrt(material.aex / keff) if keff > 0 and material.aex > 0 else 2.0 * mesh.dx
+    x = (np.arange(mesh.nx) + 0.5) * mesh.dx
+    theta = 2.0 * np.arctan(np.exp((x - x0) / delta))
+    chir = -1.0 if material.dind >= 0 else 1.0
+    m = np.zeros((1, 3, mesh.ny, mesh.nx))
+    m[0, 0] = chir * np.sin(theta)[None, :]
+    m[0, 2] = np.cos(theta)[None, :]
+    m *= mesh.mask_np[None, None]
+    return torch.as_tensor(m, dtype=mesh.dtype, device=mesh.device)
+
+
+def _rest_speed(t: np.ndarray, mz: np.ndarray, length: float) -> float:
+    """|v| [m/s] = (L/2) |slope| of the least-squares line through (t, <m_z>)."""
+    tc = t - t.mean()
+    slope = float((tc * (mz - mz.mean())).sum() / (tc * tc).sum())
+    return 0.5 * length * abs(slope)
+
+
+def run_instances(config: dict, racetrack, ku: float, seeds: Sequence[int], workdir: Path,
+                  progress: bool = True) -> list[InstanceResult]:
+    """Simulate one thermal instance per seed for anisotropy ``ku`` [J/m^3] on ``racetrack``
+    (a :class:`dwsynapse.geometry.Racetrack`), all instances as one batch.
+
+    Reads ``config["device"]``: material (Ms A/m, Aex J/m, alpha, Dind J/m^2, theta_sh), drive
+    (current_density A/m^2, pulse_duration s, temperature K), solver (dt s, demag, relax_max_time s,
+    rest_velocity m/s, rest_window s, save_traces) and torch (device, dtype, compile). Writes a run
+    summary ``torchfd_run.json`` into ``workdir``. Returns one :class:`InstanceResult` per seed, in order.
+    """
+    dev = config["device"]
+    mat_cfg, drive, solver_cfg = dev["material"], dev["drive"], dev["solver"]
+    tcfg = dev.get("torch", {}) or {}
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        return []
+    device = resolve_device(tcfg.get("device", "auto"))
+    dtype = resolve_dtype(tcfg.get("dtype", "float32"))
+    mesh = Mesh(racetrack.mask, racetrack.cell_size, racetrack.cell_size, racetrack.thickness, device, dtype)
+    material = Material(ms=float(mat_cfg["Ms"]), aex=float(mat_cfg["Aex"]), alpha=float(mat_cfg["alpha"]),
+                        dind=float(mat_cfg.get("Dind", 0.0)), ku=float(ku))
+    system = LLGSystem(mesh, material, demag=solver_cfg.get("demag", "newell"))
+    stepper = Stepper(system, compile=compile_requested(tcfg.get("compile", False)))
+    dt = float(solver_cfg["dt"])
+    a_dl = damping_like_coefficient(float(drive["current_density"]), float(mat_cfg["theta_sh"]),
+                                    material.ms, mesh.dz)
+    sigma = thermal_sigma(material.alpha, float(drive["temperature"]), material.ms, mesh.cell_volume, dt)
+    params = dict(
+        dt=dt,
+        n_pulse=int(round(float(drive["pulse_duration"]) / dt)),
+        n_relax=int(round(float(solver_cfg.get("relax_max_time", 0.0)) / dt)),
+        n_sample=max(1, int(round(SAMPLE_INTERVAL / dt))),
+        rest_velocity=float(solver_cfg.get("rest_velocity", 2.0)),
+        rest_window=float(solver_cfg.get("rest_window", 0.0)),
+        save_traces=bool(solver_cfg.get("save_traces", True)),
+        a_dl=a_dl,
+        sigma=sigma,
+        x0=float(racetrack.start_x),
+        length=float(mesh.nx * mesh.dx),
+    )
+    t_start = time.perf_counter()
+    try:
+        results, steps_done = _run_batch(system, stepper, seeds, params, progress)
+    except Exception as exc:  # noqa: BLE001 - an instance must not abort the others
+        if len(seeds) == 1:
+            log.error("instance seed=%d failed: %s: %s", seeds[0], type(exc).__name__, exc)
+            return [InstanceResult(seed=seeds[0], ok=False, error=f"{type(exc).__name__}: {exc}")]
+        log.warning("batch of %d failed (%s: %s); running its instances one by one", len(seeds),
+                    type(exc).__name__, exc)
+        return [run_instances(config, racetrack, ku, [s], workdir, progress)[0] for s in seeds]
+    wall = time.perf_counter() - t_start
+    summary = dict(engine="torch", ku=float(ku), seeds=seeds, device=str(device), dtype=str(dtype).replace("torch.", ""),
+                   compiled=stepper.compiled, demag=solver_cfg.get("demag", "newell"), a_dl_T=a_dl,
+                   thermal_sigma_T=sigma, instance_steps=steps_done, wall_time_s=wall,
+                   instance_steps_per_s=steps_done / wall if wall > 0 else None,
+                   n_ok=sum(r.ok for r in results), stop_time_s=[float(r.t[-1]) if r.t is not None and len(r.t) else None
+                                                               for r in results])
+    write_json(summary, Path(workdir) / "torchfd_run.json")
+    return results
+
+
+def _run_batch(system: LLGSystem, stepper: Stepper, seeds: list[int], p: dict, progress: bool):
+    """Integrate all instances together; returns (results in seed order, instance-steps done)."""
+    mesh = system.mesh
+    n = len(seeds)
+    m = initial_wall(mesh, system.mat, p["x0"]).repeat(n, 1, 1, 1)
+    noise = ThermalNoise(seeds, mesh, p["sigma"]) if p["sigma"] > 0 else None
+    zero_field = torch.zeros((), dtype=mesh.dtype, device=mesh.device)
+    a_on = torch.tensor(p["a_dl"], dtype=mesh.dtype, device=mesh.device)
+    dt_t = torch.tensor(p["dt"], dtype=mesh.dtype, device=mesh.device)
+    a_fl = zero_field
+    n_cells = float(mesh.n_cells)
+    dt, n_pulse, n_total, n_sample = p["dt"], p["n_pulse"], p["n_pulse"] + p["n_relax"], p["n_sample"]
+    window = max(2, int(round(p["rest_window"] / (n_sample * dt))) + 1)
+    slots = list(range(n))  # batch row -> instance index
+    active = [True] * n  # per batch row: still integrating
+    times: list[list[float]] = [[0.0] for _ in range(n)]
+    mz0 = float((m[0, 2] * mesh.mask[0, 0]).sum() / n_cells)
+    traces: list[list[float]] = [[mz0] for _ in range(n)]
+    finals: list[np.ndarray | None] = [None] * n
+    errors = [""] * n
+    steps_done = 0
+    t_log = time.perf_counter()
+    t0 = t_log
+    level = logging.INFO if progress else logging.DEBUG
+    log.log(level, "torchfd: %d instances, %d x %d cells, pulse %d + relax <= %d steps of %.3g s, compiled=%s",
+            n, mesh.nx, mesh.ny, n_pulse, p["n_relax"], dt, stepper.compiled)
+
+    def finish(row: int, state: torch.Tensor, why: str = "") -> None:
+        idx = slots[row]
+        finals[idx] = state.detach().to("cpu", torch.float64).numpy().copy()
+        errors[idx] = why
+        active[row] = False
+
+    k = 0
+    while k < n_total and any(active):
+        b_th = noise.next() if noise is not None else zero_field
+        m = stepper(m, b_th, a_on if k < n_pulse else zero_field, a_fl, dt_t)
+        k += 1
+        steps_done += sum(active)
+        if k % n_sample and k != n_pulse and k != n_total:
+            continue
+        t = k * dt
+        mz_now = ((m[:, 2] * mesh.mask[0, 0]).sum(dim=(-2, -1)) / n_cells).cpu().numpy()
+        finite = torch.isfinite(m).flatten(1).all(dim=1).cpu().numpy()
+        for row in range(len(slots)):
+            if not active[row]:
+                continue
+            idx = slots[row]
+            if not finite[row]:
+                finish(row, m[row], f"non-finite magnetization at t = {t:.4g} s")
+                continue
+            times[idx].append(t)
+            traces[idx].append(float(mz_now[row]))
+            if k <= n_pulse:
+                continue
+            tt = np.asarray(times[idx])
+            post = tt >= n_pulse * dt
+            if post.sum() >= window:
+                speed = _rest_speed(tt[post][-window:], np.asarray(traces[idx])[post][-window:], p["length"])
+                if speed < p["rest_velocity"]:
+                    finish(row, m[row])
+        n_active = sum(active)
+        if n_active and n_active <= 0.75 * len(slots):
+            keep = [r for r in range(len(slots)) if active[r]]
+            m = m[keep].contiguous()
+            if noise is not None:
+                noise.select(keep)
+            slots = [slots[r] for r in keep]
+            active = [True] * len(keep)
+        now = time.perf_counter()
+        if now - t_log > LOG_INTERVAL_S or k == n_pulse:
+            log.log(level, "t = %.3f ns (%s), %d/%d instances running, %.0f instance-steps/s", t * 1e9,
+                    "pulse" if k <= n_pulse else "relax", n_active, n, steps_done / (now - t0))
+            t_log = now
+    for row in range(len(slots)):
+        if active[row]:
+            finish(row, m[row])
+    mask = mesh.mask_np
+    results = []
+    for i, seed in enumerate(seeds):
+        mf = finals[i]
+        if errors[i]:
+            results.append(InstanceResult(seed=seed, ok=False, error=errors[i], m_final=mf))
+            continue
+        res = InstanceResult(seed=seed, ok=True, mz=float(mean_mz(mf[2], mask)),
+                             dw_x=float(wall_position(mf[2], mask, mesh.dx)), m_final=mf)
+        if p["save_traces"]:
+            res.t = np.asarray(times[i])
+            res.mz_t = np.asarray(traces[i])
+        results.append(res)
+    return results, steps_done
