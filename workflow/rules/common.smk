@@ -30,4 +30,5 @@ def all_targets():
         res("train", "baseline", "metrics.json"),
         res("train", "baseline", "learning_curve.png"),
     ]
+    targets += report_targets()  # figures, energy tables, reproduction table (report.smk)
     return targets
