@@ -18,6 +18,11 @@ COMMAND_MODULES = (
     "dwsynapse.config_cli",
     "dwsynapse.mnist",
     "dwsynapse.nn.baseline",
+    "dwsynapse.nn.insitu",
+    "dwsynapse.nn.exsitu",
+    "dwsynapse.plots",
+    "dwsynapse.energy",
+    "dwsynapse.reproduction",
 )
 
 

@@ -250,7 +250,7 @@ def _cli(args) -> int:
     stats = args.stats or config["device"].get("stats_file") or res / "device" / "device_stats.h5"
     ej = args.energy_json or res / "report" / "energy" / "energy.json"
     rows = write_reproduction(config, stats, ej, outdir / "reproduction.md", outdir / "reproduction.csv")
-    print(f"{outdir / 'reproduction.md'}: {sum(r['ours'] is not None for r in rows)} of {len(rows)} numbers reproduced")
+    print(f"{outdir / 'reproduction.md'}: {sum(r['ours'] is not None for r in rows)} of {len(rows)} numbers have a value from this run")
     return 0
 
 
