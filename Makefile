@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 
 export PATH := $(BIN):$(PATH)
 
-.PHONY: install run test test-slow lint dry-run report clean-venv
+.PHONY: install run test test-slow test-slurm lint dry-run report clean-venv
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,9 +30,16 @@ run: install
 	$(BIN)/snakemake --profile workflow/profiles/default --cores $(CORES) --configfile $(CONFIG) \
 	  --report results/report/report.html
 
-## Fast test suite (heavier checks: `make test-slow`).
+## Fast test suite (heavier checks: `make test-slow`). Under CI (CI=true) also `make test-slurm`.
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	@if [ "$${CI:-}" = true ]; then $(MAKE) --no-print-directory test-slurm; \
+	else echo "make test: the localhost-SLURM end-to-end test runs with CI=true or 'make test-slurm'"; fi
+
+## Cluster path: install (root + apt-get) and start a localhost SLURM, run the tests marked `slurm`
+## (tiny workflow through snakemake-executor-plugin-slurm), stop SLURM. Skips with a message when it cannot.
+test-slurm: install
+	PYTHON=$(BIN)/python scripts/slurm/run_tests.sh $(PYTEST_ARGS)
 
 test-slow: install
 	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
