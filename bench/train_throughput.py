@@ -19,24 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
-from dwsynapse.devicestats import DeviceStats, KuStats
 from dwsynapse.mnist import load_mnist, make_synthetic_mnist
 from dwsynapse.nn import kernels as K
-from dwsynapse.nn.devicemodel import DeviceConfig, build_device_model
+from dwsynapse.nn.devicemodel import DeviceConfig, build_device_model, synthetic_device_stats
 from dwsynapse.nn.network import Layout, init_weights
 from dwsynapse.nn.quantize import quantize
 from dwsynapse.nn.reference import reference_step
 from dwsynapse.nn.trainer import Data
-
-PAPER_MEANS = {8.0e5: -0.833, 7.75e5: -0.5, 7.5e5: 0.0, 7.25e5: 0.5, 7.0e5: 1.0}
-
-
-def synthetic_stats(seed: int, spread: float = 0.1, n: int = 250) -> DeviceStats:
-    rng = np.random.default_rng(seed)
-    groups = [KuStats(ku=ku, mz=np.clip(rng.normal(m, spread, n), -1, 1), dw_x=np.zeros(n),
-                      seed=np.arange(n), n_requested=n) for ku, m in PAPER_MEANS.items()]
-    return DeviceStats(groups=groups, engine="synthetic")
-
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -55,7 +44,7 @@ def main() -> None:
         data = Data.from_mnist(load_mnist(tmp, 127))
         source = "generated MNIST-shaped images"
     layout = Layout.from_hidden((392, 196, 98))
-    dev = build_device_model(synthetic_stats(0), DeviceConfig(states=args.states, alpha=args.alpha))
+    dev = build_device_model(synthetic_device_stats(0), DeviceConfig(states=args.states, alpha=args.alpha))
     tables = (dev.samples, dev.counts, dev.bandwidth, dev.sampling_code)
     key = np.uint64(12345)
     eta = 0.007

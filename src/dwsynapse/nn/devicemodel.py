@@ -179,3 +179,24 @@ def build_device_model(stats: DeviceStats, config: DeviceConfig, source: str = "
 def load_device_model(path: str | Path, config: DeviceConfig) -> DeviceModel:
     """Read ``device_stats.h5`` at ``path`` and build the device model for ``config``."""
     return build_device_model(read_device_stats(path), config, source=str(path))
+
+
+# <mz> per Ku that the device calibration aims at (DESIGN.md §3): stands in for a simulated file in tests
+# and measurements until the simulated device statistics are calibrated.
+TARGET_MEAN_MZ = {8.0e5: -0.833, 7.75e5: -0.5, 7.5e5: 0.0, 7.25e5: 0.5, 7.0e5: 1.0}
+
+
+def synthetic_device_stats(seed: int, spread: float = 0.1, n: int = 250,
+                           means: dict[float, float] | None = None) -> DeviceStats:
+    """Device statistics drawn from N(mean, spread) per Ku, clipped to [-1, 1] (<mz> cannot exceed 1).
+
+    ``means`` maps Ku [J/m^3] to mean <mz> (default :data:`TARGET_MEAN_MZ`); ``n`` instances per Ku.
+    The file's engine attribute is 'synthetic' so it is never mistaken for a simulation result.
+    """
+    rng = np.random.default_rng(seed)
+    means = TARGET_MEAN_MZ if means is None else means
+    from dwsynapse.devicestats import KuStats
+
+    groups = [KuStats(ku=float(ku), mz=np.clip(rng.normal(m, spread, n), -1.0, 1.0), dw_x=np.full(n, np.nan),
+                      seed=np.arange(n, dtype=np.int64), n_requested=n) for ku, m in means.items()]
+    return DeviceStats(groups=groups, engine="synthetic", engine_version=f"normal spread={spread} seed={seed}")

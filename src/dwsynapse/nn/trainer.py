@@ -24,7 +24,7 @@ from dwsynapse.mnist import MnistData, load_mnist
 from dwsynapse.nn import kernels as K
 from dwsynapse.nn.devicemodel import DeviceModel
 from dwsynapse.nn.network import Layout, init_weights
-from dwsynapse.nn.quantize import quantize
+from dwsynapse.nn.quantize import level_index, quantize
 
 log = logging.getLogger(__name__)
 
@@ -150,9 +150,11 @@ class TrainResult:
     extra: dict = field(default_factory=dict)
 
 
-def _fingerprint(settings: TrainSettings, mode: str, device: DeviceModel | None, data: Data, trace: TraceSpec | None) -> str:
+def _fingerprint(settings: TrainSettings, mode: str, device: DeviceModel | None, data: Data, trace: TraceSpec | None,
+                 n_levels: int) -> str:
     h = hashlib.sha256()
     h.update(json.dumps({"settings": asdict(settings), "mode": mode, "trace": asdict(trace) if trace else None,
+                         "n_levels": n_levels,
                          "device": device.summary() if device else None}, sort_keys=True, default=str).encode())
     if device is not None:
         h.update(device.samples.tobytes())
@@ -161,7 +163,7 @@ def _fingerprint(settings: TrainSettings, mode: str, device: DeviceModel | None,
 
 
 def train(settings: TrainSettings, data: Data, mode: str, device: DeviceModel | None = None,
-          run_dir: str | Path | None = None, trace: TraceSpec | None = None) -> TrainResult:
+          run_dir: str | Path | None = None, trace: TraceSpec | None = None, states: int | None = None) -> TrainResult:
     """Train the network in ``mode`` ('float', 'quantized' or 'device') for ``settings.epochs`` epochs.
 
     With ``run_dir`` a checkpoint is written atomically after each epoch and a re-run with the same
@@ -171,15 +173,17 @@ def train(settings: TrainSettings, data: Data, mode: str, device: DeviceModel | 
     """
     if mode not in MODES:
         raise ValueError(f"training mode must be one of {sorted(MODES)}, got {mode!r}")
-    if mode in ("quantized", "device") and device is None:
-        raise ValueError(f"mode {mode!r} needs a device model (number of states, alpha)")
+    if mode == "device" and device is None:
+        raise ValueError("mode 'device' needs a device model (device statistics, states, alpha)")
+    if mode == "quantized" and states is None and device is None:
+        raise ValueError("mode 'quantized' needs the number of states")
     layout = Layout.from_hidden(settings.hidden, n_input=data.x_train.shape[1])
     if len(data.y_train) == 0:
         raise ValueError("no training images")
     if data.y_train.max(initial=0) >= layout.sizes[-1]:
         raise ValueError(f"labels up to {int(data.y_train.max())} but only {layout.sizes[-1]} output neurons")
-    n_levels = device.config.states if device is not None else 2
-    alpha = device.config.alpha if device is not None else 0.0
+    n_levels = device.config.states if device is not None else int(states or 2)
+    alpha = device.config.alpha if mode == "device" else 0.0
     samples = device.samples if device is not None else np.zeros((1, 1))
     counts = device.counts if device is not None else np.ones(1, np.int64)
     bandwidth = device.bandwidth if device is not None else np.zeros(1)
@@ -187,7 +191,7 @@ def train(settings: TrainSettings, data: Data, mode: str, device: DeviceModel | 
     key = seed_key(settings.seed, 2)
     trace_flat = layout.flat_index(trace.layer, trace.row, trace.col) if trace else -1
     trace_buf = np.zeros((trace.images if trace else 0, 4))
-    fp = _fingerprint(settings, mode, device, data, trace)
+    fp = _fingerprint(settings, mode, device, data, trace, n_levels)
     ckpt = Path(run_dir) / CHECKPOINT if run_dir is not None else None
 
     state = _load_checkpoint(ckpt, fp) if ckpt is not None else None
@@ -210,7 +214,7 @@ def train(settings: TrainSettings, data: Data, mode: str, device: DeviceModel | 
             w_use = quantize(w_fp, n_levels)
         else:
             w_use = np.empty_like(w_fp)
-            levels_flat = np.floor((np.clip(w_fp, -1, 1) + 1) * (n_levels - 1) / 2 + 0.5).astype(np.int64)
+            levels_flat = level_index(w_fp, n_levels)
             K.program_all(levels_flat, n_levels, key, dev_count, samples, counts, bandwidth, sampling, w_use)
             initial_pulses = layout.n_weights
             # devices whose first pulse missed the tolerance are checked again at the first update
@@ -296,7 +300,7 @@ def epochs_csv(epochs: list[dict]) -> str:
 def trace_csv(trace: np.ndarray) -> str:
     """The traced synapse as CSV with columns image,w_fp,w_q,w_dev."""
     lines = ["image,w_fp,w_q,w_dev"]
-    lines += [f"{int(r[0])},{r[1]!r},{r[2]!r},{r[3]!r}" for r in trace]
+    lines += [f"{int(r[0])},{float(r[1])!r},{float(r[2])!r},{float(r[3])!r}" for r in trace]
     return "\n".join(lines) + "\n"
 
 

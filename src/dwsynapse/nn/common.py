@@ -1,0 +1,76 @@
+"""Helpers shared by the baseline, in-situ and ex-situ commands: settings from config, metrics header,
+the learning-curve figure and the command-line plumbing."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+from dwsynapse.nn.devicemodel import DeviceConfig
+from dwsynapse.nn.trainer import TraceSpec, TrainResult, TrainSettings
+
+
+def device_config(config: dict, states: int, alpha: float) -> DeviceConfig:
+    """The :class:`DeviceConfig` of ``states`` and ``alpha`` with sampling and cap from ``config['train']``."""
+    t = config["train"]
+    return DeviceConfig(states=int(states), alpha=float(alpha), sampling=t.get("device_sampling", "empirical"),
+                        max_program_attempts=int(t.get("exsitu", {}).get("max_program_attempts", 100)))
+
+
+def trace_spec(config: dict) -> TraceSpec | None:
+    """The synapse to trace (config ``train.trace_synapse``), or None."""
+    ts = config["train"].get("trace_synapse")
+    if not ts:
+        return None
+    return TraceSpec(int(ts.get("layer", 2)), int(ts.get("row", 0)), int(ts.get("col", 0)), int(ts.get("images", 2000)))
+
+
+def run_header(method: str, settings: TrainSettings, result: TrainResult, n_train: int, n_test: int,
+               states: int | None = None, alpha: float | None = None) -> dict:
+    """Keys every ``metrics.json`` has (see the training-results contract)."""
+    return {
+        "method": method,
+        "states": states,
+        "alpha": alpha,
+        "seed": settings.seed,
+        "n_train": int(n_train),
+        "n_test": int(n_test),
+        "wall_time_s": float(result.wall_time_s),
+        "epochs": result.epochs,
+        "final_train_acc": result.epochs[-1]["train_acc"],
+        "final_test_acc": result.epochs[-1]["test_acc"],
+        "settings": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(settings).items()},
+        "layer_sizes": list(result.layout.sizes),
+    }
+
+
+def plot_learning_curve(epochs: list[dict], path: str | Path, title: str) -> None:
+    """Train and test accuracy [%] per epoch as a PNG at ``path`` (written atomically)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from dwsynapse.io import atomic_path
+
+    e = [r["epoch"] for r in epochs]
+    fig, ax = plt.subplots(figsize=(4.5, 3.2), dpi=150)
+    ax.plot(e, [100 * r["train_acc"] for r in epochs], "o-", label="train")
+    ax.plot(e, [100 * r["test_acc"] for r in epochs], "s-", label="test")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+
+
+def add_train_arguments(p, mnist_default: str = "results/data/mnist") -> None:
+    """``--config``, ``--log``, ``--mnist`` and ``--out`` of every training sub-command."""
+    from dwsynapse.cli import add_common_arguments
+
+    add_common_arguments(p)
+    p.add_argument("--mnist", default=mnist_default, help="directory with the four IDX files (default: %(default)s)")
