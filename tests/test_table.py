@@ -55,3 +55,10 @@ def test_missing_column_and_file(tmp_path):
         parse_table(MUMAX_TABLE).column("ext_dwpos")
     with pytest.raises(TableError, match="cannot read"):
         read_table(tmp_path / "none.txt")
+
+
+def test_incomplete_last_row_can_be_dropped_after_a_crash():
+    t = parse_table(MUMAX_TABLE + "3e-10\t0.00", drop_incomplete_last=True)
+    assert t.data.shape == (3, 4)
+    with pytest.raises(TableError, match="truncated"):
+        parse_table(MUMAX_TABLE + "3e-10\t0.00")

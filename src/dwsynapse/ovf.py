@@ -42,7 +42,7 @@ class OvfField:
         return int(self.data.shape[0])
 
 
-def _go_float(x: float | np.floating) -> str:
+def go_float(x: float | np.floating) -> str:
     """Format like Go's ``fmt.Print`` of a float (%v: shortest digits of its own precision,
     exponent form when the decimal exponent is < -4 or >= 6), as mumax3 writes headers and text."""
     x = x if isinstance(x, np.floating) else np.float64(x)
@@ -91,21 +91,21 @@ def write_ovf(
         "# ymin: 0",
         "# zmin: 0",
     ]
-    lines += [f"# {ax}max: {_go_float(step[i] * n[i])}" for i, ax in enumerate("xyz")]
+    lines += [f"# {ax}max: {go_float(step[i] * n[i])}" for i, ax in enumerate("xyz")]
     lines += [
         f"# valuedim: {ncomp}",
         "# valuelabels: " + " ".join(labels),
         "# valueunits: " + " ".join([unit] * ncomp),
-        f"# Desc: Total simulation time:  {_go_float(time)}  s",
+        f"# Desc: Total simulation time:  {go_float(time)}  s",
     ]
-    lines += [f"# {ax}base: {_go_float(step[i] / 2)}" for i, ax in enumerate("xyz")]
+    lines += [f"# {ax}base: {go_float(step[i] / 2)}" for i, ax in enumerate("xyz")]
     lines += [f"# {ax}nodes: {n[i]}" for i, ax in enumerate("xyz")]
-    lines += [f"# {ax}stepsize: {_go_float(step[i])}" for i, ax in enumerate("xyz")]
+    lines += [f"# {ax}stepsize: {go_float(step[i])}" for i, ax in enumerate("xyz")]
     lines += ["# End: Header"]
     cells = a.transpose(1, 2, 3, 0).reshape(-1, ncomp)  # z, y, x (x fastest), component fastest
     if fmt_key == "text":
         body = "# Begin: Data Text\n" + "".join(
-            "".join(_go_float(np.float32(v)) + " " for v in row) + "\n" for row in cells
+            "".join(go_float(np.float32(v)) + " " for v in row) + "\n" for row in cells
         )
         payload = body.encode() + b"# End: Data Text\n"
     else:

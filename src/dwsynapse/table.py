@@ -33,8 +33,13 @@ class Table:
 _COLUMN = re.compile(r"^\s*(.*?)\s*\((.*)\)\s*$")
 
 
-def parse_table(text: str, name: str = "<text>") -> Table:
-    """Parse table text; ``name`` is used in error messages."""
+def parse_table(text: str, name: str = "<text>", drop_incomplete_last: bool = False) -> Table:
+    """Parse table text; ``name`` is used in error messages.
+
+    A last line without its newline is an error (a truncated file), unless
+    ``drop_incomplete_last`` (the writer was killed mid-row): then that line is ignored."""
+    if drop_incomplete_last and not text.endswith("\n") and "\n" in text:
+        text = text[: text.rindex("\n") + 1]
     lines = text.split("\n")
     if not lines or not lines[0].startswith("#"):
         raise TableError(f"{name}: no '# t (s) ...' header line")
@@ -68,8 +73,9 @@ def parse_table(text: str, name: str = "<text>") -> Table:
     return Table(names=names, units=units, data=data)
 
 
-def read_table(path: str | Path) -> Table:
-    """Read a mumax3 ``table.txt``; raises :class:`TableError` naming the file and line."""
+def read_table(path: str | Path, drop_incomplete_last: bool = False) -> Table:
+    """Read a mumax3 ``table.txt``; raises :class:`TableError` naming the file and line.
+    ``drop_incomplete_last``: see :func:`parse_table`."""
     path = Path(path)
     try:
         text = path.read_text()
@@ -77,4 +83,4 @@ def read_table(path: str | Path) -> Table:
         raise TableError(f"{path}: cannot read table ({exc.strerror or exc})") from exc
     except UnicodeDecodeError:
         raise TableError(f"{path}: not a text table (binary content)") from None
-    return parse_table(text, str(path))
+    return parse_table(text, str(path), drop_incomplete_last)
