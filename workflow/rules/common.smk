@@ -30,5 +30,6 @@ def all_targets():
         res("train", "baseline", "metrics.json"),
         res("train", "baseline", "learning_curve.png"),
     ]
+    targets += training_grid_targets()  # in-situ and ex-situ runs of train.insitu / train.exsitu (train.smk)
     targets += report_targets()  # figures, energy tables, reproduction table (report.smk)
     return targets
