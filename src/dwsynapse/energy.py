@@ -386,6 +386,7 @@ def _cli(args) -> int:
     setup_logging(args.log)
     config = load_config(args.config)
     outdir = Path(args.outdir or Path(config["results_dir"]) / "report" / "energy")
-    run_energy(config, args.stats, {k: outdir / v for k, v in ENERGY_OUTPUTS.items()})
+    stats = args.stats or config["device"].get("stats_file") or Path(config["results_dir"]) / "device" / "device_stats.h5"
+    run_energy(config, stats, {k: outdir / v for k, v in ENERGY_OUTPUTS.items()})
     print(f"energy tables written to {outdir}")
     return 0

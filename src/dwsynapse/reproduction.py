@@ -140,7 +140,8 @@ def compute_ours(config: dict, stats_path: str | Path | None, energy_json: str |
         sysd = e["system"]
         ours["system_dw"] = (sysd["dw_total_J"], src + ", model: energy.dw_system / energy.cmos / energy.per_op")
         ours["system_ratio"] = (sysd["ratio"], src + f", CMOS weight read {config['energy']['cmos']['weight_read_op']}")
-    log.info("reproduction: %d of %d paper numbers have a value of ours (%s)", len(ours), len(PAPER), grid)
+    log.info("reproduction: %d of %d paper numbers have a value of ours (%s)",
+             sum(pv.key in ours for pv in PAPER), len(PAPER), grid)
     return ours
 
 

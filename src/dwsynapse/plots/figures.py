@@ -242,7 +242,8 @@ def level_targets(stats) -> list[dict]:
 
 def level_probability_table(stats, alphas) -> list[dict]:
     """Per Ku and alpha: probability that one programming pulse lands within ±alpha of the
-    target, and the expected pulses 1/p (read-verify-write)."""
+    target (:func:`level_targets`), the expected pulses 1/p (read-verify-write), and the
+    probability with the level value itself as target (differs only for level −1)."""
     rows = []
     for t in level_targets(stats):
         mz = stats.by_ku(t["ku"]).mz
@@ -250,7 +251,10 @@ def level_probability_table(stats, alphas) -> list[dict]:
             p = float(np.mean(np.abs(mz - t["target"]) <= alpha)) if mz.size else float("nan")
             rows.append({"ku": t["ku"], "level": t["level"], "target": t["target"], "alpha": alpha, "n": int(mz.size),
                          "mean_mz": float(np.mean(mz)) if mz.size else float("nan"),
-                         "probability": p, "expected_pulses": (1.0 / p) if p > 0 else float("inf")})
+                         "probability": p, "expected_pulses": (1.0 / p) if p > 0 else float("inf"),
+                         # what read-verify-write towards the level value itself achieves (training's rule)
+                         "probability_at_level": float(np.mean(np.abs(mz - t["level"]) <= alpha)) if mz.size
+                         else float("nan")})
     return rows
 
 

@@ -1,0 +1,102 @@
+"""report.smk on synthetic results: the DAG follows the config's grid, the rules and the HTML
+report run (slow), and the ``figures`` / ``energy`` / ``report`` sub-commands work."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import matplotlib
+import pytest
+import yaml
+
+from dwsynapse.cli import main as cli_main
+from dwsynapse.plots import FIGURES, wanted_figures
+from tests.test_plots import write_synthetic_results, write_synthetic_stats
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+REPORT_RULES = ["energy_tables", "reproduction_table"]
+
+
+def _workdir(tmp_path: Path, cfg: dict) -> Path:
+    """A Snakemake working directory holding a config and synthetic results of its grid."""
+    wd = tmp_path / "wd"
+    wd.mkdir()
+    cfg["results_dir"] = "results"
+    cfg["device"]["stats_file"] = str(write_synthetic_stats(tmp_path / "device_stats.h5"))
+    cwd = os.getcwd()
+    os.chdir(wd)
+    try:
+        write_synthetic_results(cfg)
+    finally:
+        os.chdir(cwd)
+    (wd / "config.yaml").write_text(yaml.safe_dump(cfg))
+    return wd
+
+
+def _snakemake(wd: Path, cfg: dict, *extra: str, timeout: int = 120) -> subprocess.CompletedProcess:
+    rules = [f"plot_{n}" for n in wanted_figures(cfg)] + REPORT_RULES
+    cmd = SNAKEMAKE + ["--snakefile", str(REPO / "Snakefile"), "--directory", str(wd), "--configfile",
+                       str(wd / "config.yaml"), "--cores", "1", "--allowed-rules", *rules, *extra, "--", *rules]
+    env = dict(os.environ, OMP_NUM_THREADS="1", MPLBACKEND="Agg")
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def test_reduced_grid_dag_has_only_configured_figures(tmp_path, default_config):
+    cfg = default_config
+    cfg["train"]["insitu"] = {"states": [5], "alphas": [0.25]}
+    cfg["train"]["exsitu"].update(methods=["stochastic"], states=[5], alphas=[0.25])
+    wd = _workdir(tmp_path, cfg)
+    r = _snakemake(wd, cfg, "-n")
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = r.stdout + r.stderr
+    for name in ("fig1_device", "fig3_insitu", "fig5_weights", "fig6_exsitu", "fig7_cdf"):
+        assert f"plot_{name}" in out
+    assert "plot_figS4_alpha" not in out  # one alpha: no sweep
+    assert "2state_alpha" not in out and "alpha0.15" not in out  # inputs follow the grid
+
+
+@pytest.mark.slow
+def test_report_rules_and_html_report(tmp_path, default_config):
+    cfg = default_config
+    wd = _workdir(tmp_path, cfg)
+    r = _snakemake(wd, cfg, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    for stem in FIGURES.values():
+        for ext in (".png", ".pdf"):
+            assert (wd / "results/report/figures" / (stem + ext)).stat().st_size > 2000
+    assert (wd / "results/report/reproduction.md").exists()
+    # the baseline rule's learning curve is marked for the report too: give it a stand-in image
+    fig = matplotlib.figure.Figure()
+    fig.add_subplot().plot([0, 1])
+    fig.savefig(wd / "results/train/baseline/learning_curve.png")
+    for f in ("metrics.csv", "weights.npz"):
+        (wd / "results/train/baseline" / f).touch()
+    html = wd / "results/report/report.html"
+    r = subprocess.run(SNAKEMAKE + ["--snakefile", str(REPO / "Snakefile"), "--directory", str(wd), "--configfile",
+                                    str(wd / "config.yaml"), "--cores", "1", "--report", str(html)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    text = html.read_text()
+    for stem in FIGURES.values():
+        assert f"{stem}.png" in text
+    for f in ("reproduction.csv", "system_energy.csv", "programming_energy.csv", "fig7_level_probability.csv"):
+        assert f in text
+
+
+def test_cli_subcommands(tmp_path, default_config, capsys):
+    cfg = default_config
+    cfg["results_dir"] = str(tmp_path / "results")
+    cfg["device"]["stats_file"] = str(write_synthetic_stats(tmp_path / "device_stats.h5"))
+    write_synthetic_results(cfg)
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    c = str(tmp_path / "c.yaml")
+    assert cli_main(["figures", "--config", c, "--only", "fig4_writes"]) == 0
+    assert (tmp_path / "results/report/figures/fig4_device_writes.pdf").exists()
+    assert cli_main(["energy", "--config", c]) == 0
+    assert (tmp_path / "results/report/energy/system_energy.md").exists()
+    assert cli_main(["report", "--config", c]) == 0
+    assert "31 of 31" in capsys.readouterr().out
