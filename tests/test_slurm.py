@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
-from .test_workflow import REPO, job_counts, run_snakemake, subprocess_env, tiny_project
+from .test_workflow import REPO, job_counts, run_snakemake, snakemake_cmd, subprocess_env, tiny_project
 
 pytestmark = pytest.mark.slurm
 
@@ -71,3 +73,43 @@ def test_tiny_workflow_end_to_end_through_slurm(tmp_path, slurm_dir):
     # A second run finds nothing to do: everything the cluster made is known to Snakemake.
     again = run_snakemake(tmp_path, config, "-n", timeout=120)
     assert "Nothing to be done" in again.stdout + again.stderr, again.stdout[-3000:]
+
+
+def _running_job(comment: str, proc: subprocess.Popen, timeout: float) -> str:
+    """SLURM id of the first RUNNING job whose comment is ``comment`` (the plugin's ``rule_<name>``)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        out = subprocess.run(
+            ["squeue", "-h", "-o", "%i %T %k"], env=subprocess_env(), capture_output=True, text=True, timeout=30
+        ).stdout
+        for line in out.splitlines():
+            fields = line.split()
+            if len(fields) == 3 and fields[1] == "RUNNING" and fields[2] == comment:
+                return fields[0]
+        time.sleep(0.5)
+    pytest.fail(f"no running SLURM job with comment {comment} (snakemake exit code {proc.poll()})")
+
+
+def test_killed_job_is_resubmitted(tmp_path, slurm_dir):
+    """A job killed on the cluster (scancel: a crash, a lost node) is retried and the run completes."""
+    config = tiny_project(tmp_path)
+    target = "results/train/baseline/metrics.json"
+    cmd = snakemake_cmd(tmp_path, config, "--profile", str(PROFILE), *localhost_args(), target)
+    log_path = tmp_path / "run.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(cmd, cwd=tmp_path, env=subprocess_env(), stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    try:
+        jobid = _running_job("rule_train_baseline", proc, timeout=300)
+        subprocess.run(["scancel", "--full", jobid], env=subprocess_env(), check=True, timeout=30)
+        rc = proc.wait(timeout=900)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    text = log_path.read_text()
+    (slurm_dir / "last_retry_run.log").write_text(text)
+    assert rc == 0, text[-6000:]
+    assert f"SLURM-job '{jobid}' failed" in text, text[-6000:]
+    assert "Trying to restart job" in text, text[-6000:]
+    assert (tmp_path / target).exists()
