@@ -153,7 +153,10 @@ class TrainResult:
 def _fingerprint(settings: TrainSettings, mode: str, device: DeviceModel | None, data: Data, trace: TraceSpec | None,
                  n_levels: int) -> str:
     h = hashlib.sha256()
-    h.update(json.dumps({"settings": asdict(settings), "mode": mode, "trace": asdict(trace) if trace else None,
+    # The epoch count is left out: the learning-rate schedule does not depend on it, so a finished
+    # run's checkpoint can also be extended by more epochs.
+    fixed = {k: v for k, v in asdict(settings).items() if k != "epochs"}
+    h.update(json.dumps({"settings": fixed, "mode": mode, "trace": asdict(trace) if trace else None,
                          "n_levels": n_levels,
                          "device": device.summary() if device else None}, sort_keys=True, default=str).encode())
     if device is not None:
@@ -195,6 +198,9 @@ def train(settings: TrainSettings, data: Data, mode: str, device: DeviceModel | 
     ckpt = Path(run_dir) / CHECKPOINT if run_dir is not None else None
 
     state = _load_checkpoint(ckpt, fp) if ckpt is not None else None
+    if state is not None and len(json.loads(str(state["epochs"]))) > settings.epochs:
+        log.warning("checkpoint %s is past epoch %d; starting afresh", ckpt, settings.epochs)
+        state = None
     if state is not None:
         w_fp, w_use, dev_count, row_dirty = state["w_fp"], state["w_use"], state["dev_count"], state["row_dirty"]
         trace_buf[:] = state["trace"]
