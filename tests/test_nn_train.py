@@ -1,0 +1,174 @@
+"""Training loop end to end on a tiny generated MNIST set: learning, seeding, checkpoint/resume,
+the run folders of baseline / in-situ / ex-situ and the command line."""
+
+import copy
+import json
+
+import numpy as np
+import pytest
+
+from dwsynapse.cli import main
+from dwsynapse.devicestats import write_device_stats
+from dwsynapse.mnist import load_mnist, make_synthetic_mnist
+from dwsynapse.nn import kernels as K
+from dwsynapse.nn import trainer
+from dwsynapse.nn.baseline import run_baseline
+from dwsynapse.nn.devicemodel import DeviceConfig, build_device_model, synthetic_device_stats
+from dwsynapse.nn.exsitu import run_program, train_model
+from dwsynapse.nn.insitu import run_insitu
+from dwsynapse.nn.network import load_weights
+from dwsynapse.nn.trainer import Data, TrainSettings, train
+
+SETTINGS = TrainSettings(seed=3, epochs=4, eta0=0.2, eta_decay=0.1, hidden=(32, 16))
+
+
+@pytest.fixture(scope="module")
+def mnist_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("mnist")
+    make_synthetic_mnist(d, 300, 100, seed=0)
+    return d
+
+
+@pytest.fixture(scope="module")
+def data(mnist_dir):
+    return Data.from_mnist(load_mnist(mnist_dir))
+
+
+@pytest.fixture(scope="module")
+def stats_path(tmp_path_factory):
+    p = tmp_path_factory.mktemp("dev") / "device_stats.h5"
+    write_device_stats(p, synthetic_device_stats(0))
+    return p
+
+
+@pytest.fixture
+def config(default_config, tmp_path):
+    c = copy.deepcopy(default_config)
+    c["results_dir"] = str(tmp_path / "results")
+    c["train"].update(seed=3, epochs=3, eta0=0.2, hidden=[32, 16],
+                      trace_synapse={"layer": 1, "row": 0, "col": 0, "images": 50})
+    c["train"]["exsitu"]["programming_trials"] = 3
+    return c
+
+
+def _strip(epochs):
+    return [{k: v for k, v in e.items() if k != "seconds"} for e in epochs]
+
+
+def test_all_modes_learn_the_tiny_set(data):
+    dm = build_device_model(synthetic_device_stats(0), DeviceConfig(5, 0.15))
+    assert train(SETTINGS, data, "float").epochs[-1]["test_acc"] >= 0.9
+    assert train(SETTINGS, data, "quantized", states=5).epochs[-1]["test_acc"] >= 0.8
+    r = train(SETTINGS, data, "device", dm)
+    assert r.epochs[-1]["test_acc"] >= 0.8
+    assert all(e["pulses"] == sum(e["pulses_per_layer"]) for e in r.epochs)
+    assert r.initial_pulses == r.layout.n_weights
+
+
+def test_seeded_runs_are_bit_for_bit_reproducible(data):
+    dm = build_device_model(synthetic_device_stats(0), DeviceConfig(3, 0.25))
+    a = train(SETTINGS, data, "device", dm)
+    b = train(SETTINGS, data, "device", dm)
+    np.testing.assert_array_equal(a.w_fp, b.w_fp)
+    np.testing.assert_array_equal(a.w_use, b.w_use)
+    assert _strip(a.epochs) == _strip(b.epochs)
+    c = train(TrainSettings(**{**SETTINGS.__dict__, "seed": 4}), data, "device", dm)
+    assert not np.array_equal(a.w_fp, c.w_fp)
+
+
+def test_interrupted_run_resumes_to_the_same_result(data, tmp_path, monkeypatch):
+    dm = build_device_model(synthetic_device_stats(0), DeviceConfig(5, 0.15))
+    trace = trainer.TraceSpec(1, 0, 0, 700)
+    full = train(SETTINGS, data, "device", dm, trace=trace)
+    real, calls = K.train_epoch, []
+
+    def dying(*args):
+        if len(calls) == 2:
+            raise KeyboardInterrupt("killed")
+        calls.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(K, "train_epoch", dying)
+    with pytest.raises(KeyboardInterrupt):
+        train(SETTINGS, data, "device", dm, run_dir=tmp_path, trace=trace)
+    assert (tmp_path / trainer.CHECKPOINT).exists()
+    monkeypatch.setattr(K, "train_epoch", real)
+    resumed = train(SETTINGS, data, "device", dm, run_dir=tmp_path, trace=trace)
+    np.testing.assert_array_equal(full.w_fp, resumed.w_fp)
+    np.testing.assert_array_equal(full.w_use, resumed.w_use)
+    np.testing.assert_array_equal(full.trace, resumed.trace)
+    assert _strip(full.epochs) == _strip(resumed.epochs)
+
+
+def test_checkpoint_of_other_settings_is_not_used(data, tmp_path, caplog):
+    train(TrainSettings(**{**SETTINGS.__dict__, "epochs": 1}), data, "float", run_dir=tmp_path)
+    other = TrainSettings(**{**SETTINGS.__dict__, "eta0": 0.1, "epochs": 1})
+    with caplog.at_level("WARNING"):
+        r = train(other, data, "float", run_dir=tmp_path)
+    assert "other settings" in caplog.text
+    assert r.epochs[0]["eta"] == 0.1
+    (tmp_path / trainer.CHECKPOINT).write_bytes(b"garbage")
+    with caplog.at_level("WARNING"):
+        train(other, data, "float", run_dir=tmp_path)
+    assert "unreadable checkpoint" in caplog.text
+
+
+def test_bad_inputs_have_clear_errors(data):
+    with pytest.raises(ValueError, match="training mode"):
+        train(SETTINGS, data, "analog")
+    with pytest.raises(ValueError, match="device model"):
+        train(SETTINGS, data, "device")
+    with pytest.raises(ValueError, match="backprop"):
+        TrainSettings(seed=1, epochs=1, eta0=0.1, eta_decay=0.1, hidden=(4,), backprop="hebbian")
+    with pytest.raises(ValueError, match="init_std"):
+        train(TrainSettings(**{**SETTINGS.__dict__, "init": "normal_fixed"}), data, "float")
+    with pytest.raises(ValueError, match="binary"):
+        Data.from_mnist(type("M", (), {"x_train": data.x_train * 0.5, "y_train": data.y_train,
+                                       "x_test": data.x_test, "y_test": data.y_test})())
+
+
+def test_baseline_insitu_exsitu_run_folders(config, data, stats_path, tmp_path):
+    base = tmp_path / "baseline"
+    m = run_baseline(config, data, base)
+    for f in ("metrics.json", "metrics.csv", "weights.npz", "learning_curve.png"):
+        assert (base / f).exists()
+    assert not (base / trainer.CHECKPOINT).exists()
+    assert m["method"] == "baseline" and m["states"] is None and len(m["epochs"]) == 3
+    assert 0 <= m["final_test_acc"] <= 1 and m["final_test_acc"] == m["epochs"][-1]["test_acc"]
+    assert (base / "metrics.csv").read_text().splitlines()[0] == "epoch,eta,train_acc,test_acc,seconds"
+
+    ins = run_insitu(config, data, stats_path, 3, 0.25, tmp_path / "insitu")
+    assert ins["method"] == "insitu" and ins["states"] == 3 and ins["alpha"] == 0.25
+    assert ins["float_writes_per_epoch"] == ins["n_weights"] * 300
+    assert ins["total_pulses"] == ins["initial_pulses"] + sum(e["pulses"] for e in ins["epochs"])
+    trace = (tmp_path / "insitu" / "trace.csv").read_text().splitlines()
+    assert trace[0] == "image,w_fp,w_q,w_dev" and len(trace) == 51
+    layout, arrays = load_weights(tmp_path / "insitu" / "weights.npz")
+    assert set(arrays) == {"w_fp", "w_dev"} and layout.sizes == (784, 32, 16, 10)
+
+    train_model(config, data, "quantized", 5, tmp_path / "q")
+    ex = run_program(config, data, "quantized", 5, 0.25, tmp_path / "q" / "weights.npz", tmp_path / "q" / "training.json",
+                     stats_path, tmp_path / "exq")
+    assert ex["method"] == "exsitu-quantized" and len(ex["hardware_test_acc"]) == 3
+    assert ex["program_attempts"]["cap"] == config["train"]["exsitu"]["max_program_attempts"]
+    assert ex["program_attempts"]["mean_per_device"] >= 1
+    assert ex["hardware_test_acc_mean"] == pytest.approx(np.mean(ex["hardware_test_acc"]))
+    fl = run_program(config, data, "float", 3, 0.15, base / "weights.npz", base / "metrics.json", stats_path,
+                     tmp_path / "exf")
+    assert fl["software_test_acc"] == m["final_test_acc"]
+    st = train_model(config, data, "stochastic", 5, tmp_path / "s", stats_path, 0.25)
+    assert st["method"] == "exsitu-stochastic" and "pulses" in st["epochs"][0]
+    json.loads((tmp_path / "exq" / "metrics.json").read_text())
+
+
+def test_cli_train_baseline(config, mnist_dir, tmp_path):
+    import yaml
+
+    cfg = tmp_path / "c.yaml"
+    config["train"]["epochs"] = 1
+    cfg.write_text(yaml.safe_dump(config))
+    out = tmp_path / "out"
+    assert main(["train-baseline", "--config", str(cfg), "--mnist", str(mnist_dir), "--out", str(out)]) == 0
+    assert json.loads((out / "metrics.json").read_text())["n_train"] == 300
+    with pytest.raises(SystemExit):
+        main(["train-insitu", "--config", str(cfg), "--states", "4", "--alpha", "0.1", "--device-stats", "x"])
