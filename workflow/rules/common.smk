@@ -31,5 +31,5 @@ def all_targets():
         res("train", "baseline", "learning_curve.png"),
     ]
     targets += training_grid_targets()  # in-situ and ex-situ runs of train.insitu / train.exsitu (train.smk)
-    targets += report_targets()  # figures, energy tables, reproduction table (report.smk)
+    targets += REPORT_TARGETS  # figures, energy tables, reproduction table (report.smk)
     return targets

@@ -2,45 +2,23 @@
 # Inputs come from the config's training grid (dwsynapse.plots.run_paths), so a reduced grid
 # only asks for - and only plots - the runs it configures.
 from dwsynapse.energy import ENERGY_OUTPUTS
-from dwsynapse.plots import FIGURES, figure_inputs, wanted_figures
-from dwsynapse.plots.data import run_paths
+from dwsynapse.plots import FIGURES, figure_inputs, report_outputs, training_metric_paths
 
-REPORT_FIGURES = wanted_figures(config)
-
-
-def fig_out(name, category, caption):
-    """PNG (in the HTML report) and PDF outputs of one figure rule."""
-    stem = res("report", "figures", FIGURES[name])
-    return {
-        "png": report(stem + ".png", category=category, caption=caption),
-        "pdf": stem + ".pdf",
-    }
-
-
-def training_metrics():
-    """metrics.json of every training run the config asks for (baseline, in-situ, ex-situ)."""
-    rp = run_paths(config)
-    runs = [rp.baseline, *rp.insitu.values(), *rp.exsitu.values()]
-    return [str(d / "metrics.json") for d in runs]
-
-
-def report_targets():
-    """Every report output of this config (added to all_targets())."""
-    targets = []
-    for name in REPORT_FIGURES:
-        stem = res("report", "figures", FIGURES[name])
-        targets += [stem + ".png", stem + ".pdf"]
-    targets += [res("report", "figures", "fig7_level_probability" + ext) for ext in (".csv", ".md")]
-    targets += [res("report", "energy", f) for f in ENERGY_OUTPUTS.values()]
-    targets += [res("report", "reproduction.md"), res("report", "reproduction.csv")]
-    return targets
+REPORT_TARGETS = report_outputs(config)  # added to all_targets() in common.smk
+TRAINING_METRICS = training_metric_paths(config)
+FIGDIR = res("report", "figures")
 
 
 rule plot_fig1_device:
     input:
         stats=device_stats_path(),
     output:
-        **fig_out("fig1_device", "Device", "../report/fig1_device.rst"),
+        png=report(
+            f"{FIGDIR}/{FIGURES['fig1_device']}.png",
+            category="Device",
+            caption="../report/fig1_device.rst",
+        ),
+        pdf=f"{FIGDIR}/{FIGURES['fig1_device']}.pdf",
     params:
         figure="fig1_device",
     log:
@@ -59,13 +37,18 @@ rule plot_fig7_cdf:
     input:
         stats=device_stats_path(),
     output:
-        **fig_out("fig7_cdf", "Device", "../report/fig7_cdf.rst"),
+        png=report(
+            f"{FIGDIR}/{FIGURES['fig7_cdf']}.png",
+            category="Device",
+            caption="../report/fig7_cdf.rst",
+        ),
+        pdf=f"{FIGDIR}/{FIGURES['fig7_cdf']}.pdf",
         table_csv=report(
-            res("report", "figures", "fig7_level_probability.csv"),
+            f"{FIGDIR}/fig7_level_probability.csv",
             category="Device",
             caption="../report/fig7_table.rst",
         ),
-        table_md=res("report", "figures", "fig7_level_probability.md"),
+        table_md=f"{FIGDIR}/fig7_level_probability.md",
     params:
         figure="fig7_cdf",
     log:
@@ -84,7 +67,12 @@ rule plot_fig3_insitu:
     input:
         runs=figure_inputs(config, "fig3_insitu"),
     output:
-        **fig_out("fig3_insitu", "In-situ training", "../report/fig3_insitu.rst"),
+        png=report(
+            f"{FIGDIR}/{FIGURES['fig3_insitu']}.png",
+            category="In-situ training",
+            caption="../report/fig3_insitu.rst",
+        ),
+        pdf=f"{FIGDIR}/{FIGURES['fig3_insitu']}.pdf",
     params:
         figure="fig3_insitu",
     log:
@@ -103,7 +91,12 @@ rule plot_fig4_writes:
     input:
         runs=figure_inputs(config, "fig4_writes"),
     output:
-        **fig_out("fig4_writes", "In-situ training", "../report/fig4_writes.rst"),
+        png=report(
+            f"{FIGDIR}/{FIGURES['fig4_writes']}.png",
+            category="In-situ training",
+            caption="../report/fig4_writes.rst",
+        ),
+        pdf=f"{FIGDIR}/{FIGURES['fig4_writes']}.pdf",
     params:
         figure="fig4_writes",
     log:
@@ -122,7 +115,12 @@ rule plot_fig5_weights:
     input:
         runs=figure_inputs(config, "fig5_weights"),
     output:
-        **fig_out("fig5_weights", "In-situ training", "../report/fig5_weights.rst"),
+        png=report(
+            f"{FIGDIR}/{FIGURES['fig5_weights']}.png",
+            category="In-situ training",
+            caption="../report/fig5_weights.rst",
+        ),
+        pdf=f"{FIGDIR}/{FIGURES['fig5_weights']}.pdf",
     params:
         figure="fig5_weights",
     log:
@@ -141,7 +139,12 @@ rule plot_fig6_exsitu:
     input:
         runs=figure_inputs(config, "fig6_exsitu"),
     output:
-        **fig_out("fig6_exsitu", "Ex-situ training", "../report/fig6_exsitu.rst"),
+        png=report(
+            f"{FIGDIR}/{FIGURES['fig6_exsitu']}.png",
+            category="Ex-situ training",
+            caption="../report/fig6_exsitu.rst",
+        ),
+        pdf=f"{FIGDIR}/{FIGURES['fig6_exsitu']}.pdf",
     params:
         figure="fig6_exsitu",
     log:
@@ -160,7 +163,12 @@ rule plot_figS3_offline:
     input:
         runs=figure_inputs(config, "figS3_offline"),
     output:
-        **fig_out("figS3_offline", "Supplementary", "../report/figS3_offline.rst"),
+        png=report(
+            f"{FIGDIR}/{FIGURES['figS3_offline']}.png",
+            category="Supplementary",
+            caption="../report/figS3_offline.rst",
+        ),
+        pdf=f"{FIGDIR}/{FIGURES['figS3_offline']}.pdf",
     params:
         figure="figS3_offline",
     log:
@@ -179,7 +187,12 @@ rule plot_figS4_alpha:
     input:
         runs=figure_inputs(config, "figS4_alpha"),
     output:
-        **fig_out("figS4_alpha", "Supplementary", "../report/figS4_alpha.rst"),
+        png=report(
+            f"{FIGDIR}/{FIGURES['figS4_alpha']}.png",
+            category="Supplementary",
+            caption="../report/figS4_alpha.rst",
+        ),
+        pdf=f"{FIGDIR}/{FIGURES['figS4_alpha']}.pdf",
     params:
         figure="figS4_alpha",
     log:
@@ -196,7 +209,7 @@ rule plot_figS4_alpha:
 
 rule energy_tables:
     input:
-        runs=training_metrics(),
+        runs=TRAINING_METRICS,
         stats=device_stats_path(),
     output:
         write_csv=report(
@@ -232,7 +245,7 @@ rule energy_tables:
 
 rule reproduction_table:
     input:
-        runs=training_metrics(),
+        runs=TRAINING_METRICS,
         stats=device_stats_path(),
         energy=rules.energy_tables.output.json,
     output:

@@ -89,6 +89,25 @@ def all_alphas(config: dict) -> list[float]:
                   | {float(a) for a in tr.get("insitu", {}).get("alphas", [])})
 
 
+def training_metric_paths(config: dict) -> list[str]:
+    """metrics.json of every training run the config asks for (baseline, in-situ, ex-situ)."""
+    rp = run_paths(config)
+    return [str(d / "metrics.json") for d in (rp.baseline, *rp.insitu.values(), *rp.exsitu.values())]
+
+
+def report_outputs(config: dict) -> list[str]:
+    """Every output of workflow/rules/report.smk for ``config`` (figures of its grid, the Fig. 7
+    table, energy tables, reproduction table): the report part of the workflow's targets."""
+    from dwsynapse.energy import ENERGY_OUTPUTS
+
+    rep = Path(config["results_dir"]) / "report"
+    out = [str(rep / "figures" / f"{FIGURES[n]}{ext}") for n in wanted_figures(config) for ext in (".png", ".pdf")]
+    out += [str(rep / "figures" / f"fig7_level_probability{ext}") for ext in (".csv", ".md")]
+    out += [str(rep / "energy" / f) for f in ENERGY_OUTPUTS.values()]
+    out += [str(rep / "reproduction.md"), str(rep / "reproduction.csv")]
+    return out
+
+
 def render_figure(name: str, config: dict, png: str | Path, pdf: str | Path, stats_path: str | Path | None = None) -> dict:
     """Render figure ``name`` (a key of :data:`FIGURES`) for ``config`` to ``png``/``pdf``.
 
@@ -178,4 +197,4 @@ def _cli(args) -> int:
 
 __all__ = ["FIGURES", "render_figure", "wanted_figures", "figure_inputs", "trace_keys", "notch_positions",
            "run_paths", "alpha_tag", "load_metrics", "load_trace", "all_alphas", "ResultsError",
-           "write_level_table", "register"]
+           "write_level_table", "register", "report_outputs", "training_metric_paths"]
