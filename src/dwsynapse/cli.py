@@ -17,6 +17,7 @@ from dwsynapse.config import ConfigError
 COMMAND_MODULES = (
     "dwsynapse.config_cli",
     "dwsynapse.mnist",
+    "dwsynapse.devicestage",
     "dwsynapse.nn.baseline",
     "dwsynapse.nn.insitu",
     "dwsynapse.nn.exsitu",

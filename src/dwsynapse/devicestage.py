@@ -1,0 +1,446 @@
+"""Device stage: thermal instances per (Ku, chunk) -> chunk files -> ``device_stats.h5``.
+
+Plan: for Ku number ``k`` (position in ``device.ku_values``) the ``instances_per_ku``
+instances are cut into chunks of ``chunk_size``; instance ``i`` always has the thermal seed
+``instance_seed(thermal_seed, k, i)``, however it is chunked.
+
+Chunk file (HDF5, written atomically), one per (Ku, chunk)::
+
+    / attrs: kind="dwsynapse-device-chunk", chunk_version, ku [J/m^3], ku_index, chunk_index,
+             engine, engine_version, device_config_sha256, cell_size [m]
+    index int64 (n,)  instance index within the Ku group     seed int64 (n,)
+    ok    bool  (n,)  mz float64 (n,)  dw_x float64 (n,) [m]  error str (n,) ('' when ok)
+    trace_t, trace_mz float64 (n, n_t)  NaN-padded traces [s], <mz> (only with traces)
+    m_final float32 (n, 3, ny, nx)  final magnetization (NaN for failed instances)
+    mask bool (ny, nx)
+
+Merging is a pure function of the chunk files and the config (:func:`merge_chunks`).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import h5py
+import numpy as np
+
+from dwsynapse import __version__
+from dwsynapse.config import config_sha256
+from dwsynapse.devicestats import DeviceStats, KuStats, ku_group_name, read_device_stats, write_device_stats
+from dwsynapse.engines import InstanceResult, instance_seed
+from dwsynapse.geometry import Racetrack, build_racetrack
+from dwsynapse.io import atomic_path, write_text
+
+log = logging.getLogger("dwsynapse.devicestage")
+
+CHUNK_KIND = "dwsynapse-device-chunk"
+CHUNK_VERSION = 1
+
+
+class DeviceStageError(RuntimeError):
+    """The device stage cannot produce a trustworthy device-statistics file; the message says why."""
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One job of the device stage: instances ``indices`` of Ku number ``ku_index``."""
+
+    ku_index: int
+    ku: float
+    chunk_index: int
+    indices: tuple[int, ...]
+
+    @property
+    def group(self) -> str:
+        return ku_group_name(self.ku)
+
+
+def plan_chunks(config: dict) -> list[Chunk]:
+    """All (Ku, chunk) jobs of the device stage, in Ku order then chunk order."""
+    dev = config["device"]
+    n, size = int(dev["instances_per_ku"]), int(dev["chunk_size"])
+    if n < 1 or size < 1:
+        raise DeviceStageError(f"device.instances_per_ku ({n}) and device.chunk_size ({size}) must be >= 1")
+    out = []
+    for k, ku in enumerate(dev["ku_values"]):
+        for c in range(math.ceil(n / size)):
+            out.append(Chunk(k, float(ku), c, tuple(range(c * size, min(n, (c + 1) * size)))))
+    return out
+
+
+def find_chunk(config: dict, group: str, chunk_index: int) -> Chunk:
+    """The planned chunk called ``group``/``chunk_index`` (as in the chunk file path)."""
+    for ch in plan_chunks(config):
+        if ch.group == group and ch.chunk_index == int(chunk_index):
+            return ch
+    raise DeviceStageError(f"no chunk {group}/chunk_{chunk_index} in the plan of this config")
+
+
+def chunk_seeds(config: dict, chunk: Chunk) -> list[int]:
+    """Thermal seeds of the chunk's instances (independent of the chunking)."""
+    ts = int(config["device"]["thermal_seed"])
+    return [instance_seed(ts, chunk.ku_index, i) for i in chunk.indices]
+
+
+def device_config_sha256(config: dict) -> str:
+    """Hash of the device section that determines the physics (not where its outputs go)."""
+    dev = {k: v for k, v in config["device"].items() if k not in ("stats_file", "min_success_fraction")}
+    return config_sha256(dev)
+
+
+def get_engine(name: str):
+    """``run_instances`` of the engine called ``name`` (torch | mumax3)."""
+    if name == "torch":
+        from dwsynapse.engines.torchfd import run_instances
+    elif name == "mumax3":
+        from dwsynapse.engines.mumax3 import run_instances
+    else:
+        raise DeviceStageError(f"unknown device.engine {name!r}; use torch or mumax3")
+    return run_instances
+
+
+def check_engine(config: dict) -> dict:
+    """Fail early and clearly when the configured engine cannot run here; describe it otherwise."""
+    name = config["device"]["engine"]
+    if name == "mumax3":
+        from dwsynapse.engines.mumax3 import find_binary
+
+        return {"engine": name, "binary": str(find_binary(config))}
+    get_engine(name)
+    import torch
+
+    return {"engine": name, "torch": torch.__version__, "cuda": bool(torch.cuda.is_available())}
+
+
+def _engine_version(name: str, workdir: Path) -> str:
+    if name == "mumax3":
+        from dwsynapse.engines.mumax3 import engine_version
+
+        return engine_version(workdir)
+    import torch
+
+    return f"dwsynapse {__version__} torchfd, torch {torch.__version__}"
+
+
+def write_chunk(path: str | Path, chunk: Chunk, results: Sequence[InstanceResult], racetrack: Racetrack,
+                engine: str, engine_version: str, device_sha: str) -> None:
+    """Write the results of one chunk to ``path`` (HDF5, atomically)."""
+    if len(results) != len(chunk.indices):
+        raise DeviceStageError(f"chunk {chunk.group}/{chunk.chunk_index}: {len(results)} results "
+                               f"for {len(chunk.indices)} instances")
+    n = len(results)
+    shape = racetrack.mask.shape
+    m_final = np.full((n, 3) + shape, np.nan, np.float32)
+    n_t = max([len(r.t) for r in results if r.ok and r.t is not None] + [0])
+    trace_t = np.full((n, n_t), np.nan)
+    trace_mz = np.full((n, n_t), np.nan)
+    for j, r in enumerate(results):
+        if r.ok and r.m_final is not None:
+            m_final[j] = r.m_final
+        if r.ok and r.t is not None and r.mz_t is not None:
+            trace_t[j, : len(r.t)] = r.t
+            trace_mz[j, : len(r.mz_t)] = r.mz_t
+    with atomic_path(path, suffix=".h5.tmp") as tmp:
+        with h5py.File(tmp, "w") as f:
+            f.attrs.update(kind=CHUNK_KIND, chunk_version=CHUNK_VERSION, ku=chunk.ku, ku_index=chunk.ku_index,
+                           chunk_index=chunk.chunk_index, engine=engine, engine_version=engine_version,
+                           device_config_sha256=device_sha, cell_size=racetrack.cell_size)
+            f["index"] = np.asarray(chunk.indices, np.int64)
+            f["seed"] = np.asarray([r.seed for r in results], np.int64)
+            f["ok"] = np.asarray([r.ok for r in results], bool)
+            f["mz"] = np.asarray([r.mz if r.ok else np.nan for r in results], np.float64)
+            f["dw_x"] = np.asarray([r.dw_x if r.ok else np.nan for r in results], np.float64)
+            f.create_dataset("error", data=np.array([r.error if not r.ok else "" for r in results],
+                                                    dtype=h5py.string_dtype()))
+            if n_t:
+                f["trace_t"] = trace_t
+                f["trace_mz"] = trace_mz
+            f.create_dataset("m_final", data=m_final, compression="gzip")
+            f["mask"] = racetrack.mask
+
+
+def run_chunk(config: dict, group: str, chunk_index: int, out_path: str | Path, workdir: str | Path,
+              progress: bool = True) -> Path:
+    """Simulate one planned chunk with the configured engine and write its chunk file."""
+    chunk = find_chunk(config, group, chunk_index)
+    engine = config["device"]["engine"]
+    check_engine(config)
+    racetrack = build_racetrack(config["device"]["geometry"])
+    seeds = chunk_seeds(config, chunk)
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    log.info("chunk %s/%d: %d instance(s) at Ku=%g J/m^3 with engine %s (grid %d x %d, %d magnetic cells)",
+             group, chunk.chunk_index, len(seeds), chunk.ku, engine, racetrack.nx, racetrack.ny, racetrack.n_magnetic)
+    results = get_engine(engine)(config, racetrack, chunk.ku, seeds, workdir, progress=progress)
+    for r in results:
+        if r.ok:
+            log.info("  seed %d: <mz> = %.4f, DW at %.2f nm", r.seed, r.mz, r.dw_x * 1e9)
+        else:
+            log.warning("  seed %d FAILED: %s", r.seed, r.error)
+    write_chunk(out_path, chunk, results, racetrack, engine, _engine_version(engine, workdir),
+                device_config_sha256(config))
+    return Path(out_path)
+
+
+@dataclass
+class ChunkData:
+    """Contents of one chunk file (see the module docstring)."""
+
+    path: Path
+    ku: float
+    ku_index: int
+    chunk_index: int
+    engine: str
+    engine_version: str
+    device_sha: str
+    index: np.ndarray
+    seed: np.ndarray
+    ok: np.ndarray
+    mz: np.ndarray
+    dw_x: np.ndarray
+    error: list[str]
+    trace_t: np.ndarray | None
+    trace_mz: np.ndarray | None
+
+
+def read_chunk(path: str | Path) -> ChunkData:
+    """Read and check a chunk file; raises :class:`DeviceStageError` naming the file."""
+    path = Path(path)
+    try:
+        f = h5py.File(path, "r")
+    except OSError as exc:
+        raise DeviceStageError(f"{path}: not a readable chunk file ({exc})") from exc
+    with f:
+        if f.attrs.get("kind") != CHUNK_KIND or int(f.attrs.get("chunk_version", -1)) != CHUNK_VERSION:
+            raise DeviceStageError(f"{path}: not a dwsynapse device chunk (version {CHUNK_VERSION})")
+        try:
+            data = ChunkData(
+                path=path, ku=float(f.attrs["ku"]), ku_index=int(f.attrs["ku_index"]),
+                chunk_index=int(f.attrs["chunk_index"]), engine=str(f.attrs["engine"]),
+                engine_version=str(f.attrs["engine_version"]), device_sha=str(f.attrs["device_config_sha256"]),
+                index=f["index"][()], seed=f["seed"][()], ok=f["ok"][()].astype(bool), mz=f["mz"][()],
+                dw_x=f["dw_x"][()],
+                error=[e.decode() if isinstance(e, bytes) else str(e) for e in f["error"][()]],
+                trace_t=f["trace_t"][()] if "trace_t" in f else None,
+                trace_mz=f["trace_mz"][()] if "trace_mz" in f else None,
+            )
+        except KeyError as exc:
+            raise DeviceStageError(f"{path}: chunk file lacks {exc}") from None
+    n = data.index.shape[0]
+    if any(np.shape(a)[0] != n for a in (data.seed, data.ok, data.mz, data.dw_x, data.error)):
+        raise DeviceStageError(f"{path}: chunk datasets differ in length")
+    if np.any(data.ok & ~np.isfinite(data.mz)):
+        raise DeviceStageError(f"{path}: an instance marked ok has a non-finite <mz>")
+    return data
+
+
+def _common_traces(ts: list[np.ndarray], mzs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray] | None:
+    """Put traces on the longest instance's time grid (linear interpolation, NaN after an
+    instance's own end); None when no instance has a trace."""
+    valid = [(t[np.isfinite(t)], m[np.isfinite(t)]) for t, m in zip(ts, mzs)]
+    if not any(len(t) for t, _ in valid):
+        return None
+    ref = max((t for t, _ in valid), key=len)
+    out = np.full((len(valid), len(ref)), np.nan)
+    for j, (t, m) in enumerate(valid):
+        if len(t):
+            inside = ref <= t[-1] * (1 + 1e-9)
+            out[j, inside] = np.interp(ref[inside], t, m)
+    return ref, out
+
+
+def merge_chunks(config: dict, chunk_paths: Sequence[str | Path], out_path: str | Path) -> DeviceStats:
+    """Merge chunk files into the device-statistics file ``out_path``.
+
+    Checks that every planned instance appears exactly once with the planned seed, records
+    failed instances with their errors, and fails with :class:`DeviceStageError` when a Ku
+    group's success fraction is below ``device.min_success_fraction``."""
+    dev = config["device"]
+    chunks = [read_chunk(p) for p in chunk_paths]
+    n_req = int(dev["instances_per_ku"])
+    min_frac = float(dev.get("min_success_fraction", 1.0))
+    sha = device_config_sha256(config)
+    engines = {c.engine for c in chunks}
+    if len(engines) > 1:
+        raise DeviceStageError(f"chunk files come from different engines {sorted(engines)}; re-run the device stage")
+    for c in chunks:
+        if c.device_sha != sha:
+            raise DeviceStageError(f"{c.path}: made with another device configuration; re-run its chunk")
+    groups, problems = [], []
+    for k, ku in enumerate(dev["ku_values"]):
+        mine = [c for c in chunks if c.ku_index == k]
+        if not mine:
+            raise DeviceStageError(f"no chunk files for Ku={ku:g} J/m^3 (Ku number {k})")
+        index = np.concatenate([c.index for c in mine])
+        order = np.argsort(index, kind="stable")
+        if not np.array_equal(index[order], np.arange(n_req)):
+            raise DeviceStageError(
+                f"Ku={ku:g} J/m^3: chunk files hold instances {sorted(index.tolist())}, expected 0..{n_req - 1} once each"
+            )
+        cat = lambda name: np.concatenate([getattr(c, name) for c in mine])[order]  # noqa: E731
+        seed, ok, mz, dw_x = cat("seed"), cat("ok"), cat("mz"), cat("dw_x")
+        error = [e for c in mine for e in c.error]
+        error = [error[i] for i in order]
+        expected = [instance_seed(int(dev["thermal_seed"]), k, i) for i in range(n_req)]
+        if not np.array_equal(seed, expected):
+            raise DeviceStageError(f"Ku={ku:g} J/m^3: chunk seeds differ from the planned instance seeds")
+        traces = None
+        if all(c.trace_t is not None for c in mine):
+            tt = [row for c in mine for row in c.trace_t]
+            tm = [row for c in mine for row in c.trace_mz]
+            tt, tm = [tt[i] for i in order if ok[i]], [tm[i] for i in order if ok[i]]
+            traces = _common_traces(tt, tm) if tt else None
+        g = KuStats(
+            ku=float(ku), mz=mz[ok], dw_x=dw_x[ok], seed=seed[ok], n_requested=n_req,
+            failed_seed=seed[~ok], failed_error=[error[i] for i in np.flatnonzero(~ok)],
+            t=traces[0] if traces else None, mz_t=traces[1] if traces else None,
+        )
+        frac = g.n_ok / n_req
+        if frac < min_frac:
+            why = "; ".join(sorted(set(g.failed_error)))[:600]
+            problems.append(f"Ku={ku:g} J/m^3: {g.n_ok}/{n_req} instances succeeded ({frac:.0%} < "
+                            f"device.min_success_fraction {min_frac:.0%}); errors: {why}")
+        groups.append(g)
+    if problems:
+        raise DeviceStageError("device stage failed:\n  " + "\n  ".join(problems))
+    stats = DeviceStats(
+        groups=groups,
+        engine=chunks[0].engine,
+        engine_version=sorted({c.engine_version for c in chunks})[-1],
+        config_sha256=sha,
+        material=dict(dev["material"]),
+        geometry=dict(dev["geometry"], measured_rms=build_racetrack(dev["geometry"]).measured_rms),
+    )
+    write_device_stats(out_path, stats)
+    return stats
+
+
+SUMMARY_FIELDS = ["ku", "n_requested", "n_ok", "n_failed", "mz_mean", "mz_std", "mz_min", "mz_max",
+                  "dw_x_mean_m", "dw_x_std_m"]
+
+
+def summary_csv(stats: DeviceStats) -> str:
+    """Per-Ku summary table (CSV text): counts, <mz> and DW-position statistics (SI units)."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(SUMMARY_FIELDS)
+    for g in stats.groups:
+        mz, x = np.asarray(g.mz), np.asarray(g.dw_x)
+        stat = (lambda a, f: repr(float(f(a))) if a.size else "nan")
+        w.writerow([repr(g.ku), g.n_requested, g.n_ok, g.n_failed, stat(mz, np.mean),
+                    stat(mz, lambda a: np.std(a, ddof=1) if a.size > 1 else 0.0), stat(mz, np.min),
+                    stat(mz, np.max), stat(x, np.mean), stat(x, lambda a: np.std(a, ddof=1) if a.size > 1 else 0.0)])
+    return buf.getvalue()
+
+
+def write_summary(stats_path: str | Path, out_csv: str | Path) -> None:
+    """Read a device-statistics file and write its per-Ku summary CSV (atomically)."""
+    write_text(summary_csv(read_device_stats(stats_path)), out_csv)
+
+
+def render_all(config: dict, outdir: str | Path) -> list[Path]:
+    """Render the mumax3 inputs of every planned chunk into ``outdir/<group>/chunk_<i>/``
+    (for inspection or to run by hand); return the script paths."""
+    from dwsynapse.mx3 import write_inputs
+
+    racetrack = build_racetrack(config["device"]["geometry"])
+    paths = []
+    for ch in plan_chunks(config):
+        d = Path(outdir) / ch.group / f"chunk_{ch.chunk_index}"
+        paths.append(write_inputs(d, config, racetrack, ch.ku, chunk_seeds(config, ch), list(ch.indices)))
+    return paths
+
+
+# ---- command line -------------------------------------------------------------------------------
+
+def register(sub) -> None:
+    """Add the ``device-*`` sub-commands."""
+    from dwsynapse.cli import add_common_arguments
+
+    p = sub.add_parser("device-check", help="check that the configured engine can run here (mumax3 binary, torch)")
+    add_common_arguments(p)
+    p.add_argument("--out", default=None, help="write the engine description (JSON) here")
+    p.set_defaults(func=_cli_check)
+
+    p = sub.add_parser("device-render", help="render the mumax3 scripts of every (Ku, chunk) into a folder")
+    add_common_arguments(p)
+    p.add_argument("--outdir", required=True)
+    p.set_defaults(func=_cli_render)
+
+    p = sub.add_parser("device-chunk", help="simulate one (Ku, chunk) job and write its chunk file")
+    add_common_arguments(p)
+    p.add_argument("--group", required=True, help="Ku group name, e.g. ku_7.500e+05")
+    p.add_argument("--chunk", type=int, required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--workdir", required=True)
+    p.set_defaults(func=_cli_chunk)
+
+    p = sub.add_parser("device-merge", help="merge chunk files into device_stats.h5")
+    add_common_arguments(p)
+    p.add_argument("--out", required=True)
+    p.add_argument("chunks", nargs="+")
+    p.set_defaults(func=_cli_merge)
+
+    p = sub.add_parser("device-summary", help="per-Ku summary CSV of a device-statistics file")
+    add_common_arguments(p)
+    p.add_argument("--stats", required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=_cli_summary)
+
+
+def _setup(args) -> dict:
+    from dwsynapse.config import load_config
+    from dwsynapse.logutil import setup_logging
+
+    setup_logging(args.log)
+    return load_config(args.config)
+
+
+def _cli_check(args) -> int:
+    from dwsynapse.io import write_json
+
+    cfg = _setup(args)
+    try:
+        info = check_engine(cfg)
+    except RuntimeError as exc:
+        log.error("%s", exc)
+        return 1
+    log.info("engine ok: %s", info)
+    if args.out:
+        write_json(info, args.out)
+    return 0
+
+
+def _cli_render(args) -> int:
+    cfg = _setup(args)
+    for p in render_all(cfg, args.outdir):
+        log.info("rendered %s", p)
+    return 0
+
+
+def _cli_chunk(args) -> int:
+    cfg = _setup(args)
+    run_chunk(cfg, args.group, args.chunk, args.out, args.workdir)
+    return 0
+
+
+def _cli_merge(args) -> int:
+    cfg = _setup(args)
+    try:
+        merge_chunks(cfg, args.chunks, args.out)
+    except DeviceStageError as exc:
+        log.error("%s", exc)
+        return 1
+    return 0
+
+
+def _cli_summary(args) -> int:
+    _setup(args)
+    write_summary(args.stats, args.out)
+    return 0

@@ -1,0 +1,198 @@
+"""Device stage: chunk files, merge into device_stats.h5, success threshold, summary CSV.
+
+Engine results here come from a stand-in engine function (monkeypatched) so that merging is
+tested on known numbers; the real engines have their own tests."""
+
+import csv
+import io
+
+import h5py
+import numpy as np
+import pytest
+
+from dwsynapse import devicestage as ds
+from dwsynapse.devicestats import read_device_stats
+from dwsynapse.engines import InstanceResult
+
+
+def stand_in_engine(fail_every=0):
+    """run_instances look-alike: <mz> a known function of the seed; every n-th instance fails."""
+
+    def run(config, racetrack, ku, seeds, workdir, progress=True):
+        out = []
+        for s in seeds:
+            if fail_every and s % fail_every == 0:
+                out.append(InstanceResult(seed=s, ok=False, error=f"diverged (seed {s})"))
+                continue
+            mz = (s % 1000) / 1000.0
+            m = np.zeros((3,) + racetrack.mask.shape, np.float32)
+            m[2] = mz
+            n_t = 3 + s % 3  # instances stop relaxing at different times
+            t = np.arange(n_t) * 1e-10
+            out.append(InstanceResult(seed=s, ok=True, mz=mz, dw_x=1e-7 + ku * 1e-13, m_final=m, t=t,
+                                      mz_t=np.linspace(-0.8, mz, n_t)))
+        return out
+
+    return run
+
+
+@pytest.fixture
+def cfg(default_config):
+    c = default_config
+    c["device"].update(engine="torch", instances_per_ku=5, chunk_size=2, ku_values=[7.0e5, 8.0e5])
+    c["device"]["geometry"].update(cell_size=6e-9, notch_width=12e-9, notch_depth=12e-9)
+    return c
+
+
+def run_all(cfg, tmp_path, monkeypatch, fail_every=0):
+    monkeypatch.setattr(ds, "get_engine", lambda name: stand_in_engine(fail_every))
+    monkeypatch.setattr(ds, "check_engine", lambda config: {"engine": "stand-in"})
+    monkeypatch.setattr(ds, "_engine_version", lambda name, workdir: "stand-in 0")
+    paths = []
+    for ch in ds.plan_chunks(cfg):
+        p = tmp_path / "chunks" / ch.group / f"chunk_{ch.chunk_index}.h5"
+        ds.run_chunk(cfg, ch.group, ch.chunk_index, p, tmp_path / "work" / ch.group / str(ch.chunk_index),
+                     progress=False)
+        paths.append(p)
+    return paths
+
+
+def test_plan_covers_every_instance_once(cfg):
+    plan = ds.plan_chunks(cfg)
+    assert len(plan) == 2 * 3
+    for k in range(2):
+        idx = [i for ch in plan if ch.ku_index == k for i in ch.indices]
+        assert idx == list(range(5))
+    assert ds.find_chunk(cfg, "ku_8.000e+05", 2).indices == (4,)
+    with pytest.raises(ds.DeviceStageError, match="no chunk"):
+        ds.find_chunk(cfg, "ku_8.000e+05", 3)
+
+
+def test_chunk_file_contents(cfg, tmp_path, monkeypatch):
+    paths = run_all(cfg, tmp_path, monkeypatch)
+    c = ds.read_chunk(paths[0])
+    assert c.ku == 7e5 and list(c.index) == [0, 1] and c.ok.all()
+    assert list(c.seed) == ds.chunk_seeds(cfg, ds.plan_chunks(cfg)[0])
+    with h5py.File(paths[0]) as f:
+        assert f["m_final"].shape[:2] == (2, 3) and f["mask"].dtype == bool
+        assert f["trace_t"].shape[0] == 2
+
+
+def test_merge_is_complete_and_ordered(cfg, tmp_path, monkeypatch):
+    paths = run_all(cfg, tmp_path, monkeypatch)
+    out = tmp_path / "device_stats.h5"
+    ds.merge_chunks(cfg, paths[::-1], out)  # order of chunk files does not matter
+    stats = read_device_stats(out)
+    assert stats.engine == "torch" and stats.engine_version == "stand-in 0"
+    assert stats.geometry["measured_rms"] > 0 and stats.material["Ms"] == cfg["device"]["material"]["Ms"]
+    for k, g in enumerate(stats.groups):
+        assert g.n_ok == 5 and g.n_failed == 0 and g.n_requested == 5
+        seeds = [ds.instance_seed(cfg["device"]["thermal_seed"], k, i) for i in range(5)]
+        assert list(g.seed) == seeds
+        np.testing.assert_allclose(g.mz, [(s % 1000) / 1000 for s in seeds])
+        # traces on the longest time grid; shorter ones NaN after their end
+        assert g.mz_t.shape == (5, len(g.t)) and len(g.t) == max(3 + s % 3 for s in seeds)
+        for row, s in zip(g.mz_t, seeds):
+            assert np.isfinite(row).sum() == 3 + s % 3
+            assert row[np.isfinite(row)][-1] == pytest.approx((s % 1000) / 1000, abs=1e-6)
+    # the merge is a pure function of the chunk files
+    ds.merge_chunks(cfg, paths, tmp_path / "again.h5")
+    again = read_device_stats(tmp_path / "again.h5")
+    for g, h in zip(stats.groups, again.groups):
+        np.testing.assert_array_equal(g.mz, h.mz)
+
+
+def test_failures_are_recorded_not_dropped(cfg, tmp_path, monkeypatch):
+    cfg["device"]["min_success_fraction"] = 0.0
+    paths = run_all(cfg, tmp_path, monkeypatch, fail_every=2)
+    stats = ds.merge_chunks(cfg, paths, tmp_path / "d.h5")
+    back = read_device_stats(tmp_path / "d.h5")
+    for g in back.groups:
+        assert g.n_ok + g.n_failed == 5 and g.n_failed > 0
+        assert all(s % 2 == 0 for s in g.failed_seed)
+        assert all(e.startswith("diverged") for e in g.failed_error)
+    assert stats.groups[0].n_failed == back.groups[0].n_failed
+
+
+def test_success_fraction_below_threshold_fails_clearly(cfg, tmp_path, monkeypatch):
+    cfg["device"]["min_success_fraction"] = 0.99
+    paths = run_all(cfg, tmp_path, monkeypatch, fail_every=2)
+    with pytest.raises(ds.DeviceStageError, match="min_success_fraction") as exc:
+        ds.merge_chunks(cfg, paths, tmp_path / "d.h5")
+    assert "diverged" in str(exc.value)
+    assert not (tmp_path / "d.h5").exists()
+
+
+def test_missing_duplicate_or_foreign_chunks_fail(cfg, tmp_path, monkeypatch):
+    paths = run_all(cfg, tmp_path, monkeypatch)
+    with pytest.raises(ds.DeviceStageError, match="expected 0..4 once each"):
+        ds.merge_chunks(cfg, paths[1:], tmp_path / "d.h5")
+    with pytest.raises(ds.DeviceStageError, match="expected 0..4 once each"):
+        ds.merge_chunks(cfg, paths + paths[:1], tmp_path / "d.h5")
+    other = dict(cfg, device=dict(cfg["device"], thermal_seed=cfg["device"]["thermal_seed"] + 1))
+    with pytest.raises(ds.DeviceStageError, match="another device configuration"):
+        ds.merge_chunks(other, paths, tmp_path / "d.h5")
+    bad = tmp_path / "bad.h5"
+    bad.write_bytes(b"not hdf5")
+    with pytest.raises(ds.DeviceStageError, match="not a readable chunk"):
+        ds.merge_chunks(cfg, paths + [bad], tmp_path / "d.h5")
+
+
+def test_summary_csv(cfg, tmp_path, monkeypatch):
+    cfg["device"]["min_success_fraction"] = 0.0
+    paths = run_all(cfg, tmp_path, monkeypatch, fail_every=2)
+    ds.merge_chunks(cfg, paths, tmp_path / "d.h5")
+    ds.write_summary(tmp_path / "d.h5", tmp_path / "summary.csv")
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "summary.csv").read_text())))
+    stats = read_device_stats(tmp_path / "d.h5")
+    assert [float(r["ku"]) for r in rows] == [7e5, 8e5]
+    for r, g in zip(rows, stats.groups):
+        assert int(r["n_ok"]) == g.n_ok and int(r["n_failed"]) == g.n_failed
+        assert float(r["mz_mean"]) == pytest.approx(np.mean(g.mz))
+        assert float(r["mz_std"]) == pytest.approx(np.std(g.mz, ddof=1))
+
+
+def test_mumax3_engine_without_binary_fails_at_the_start(cfg, tmp_path, monkeypatch):
+    cfg["device"]["engine"] = "mumax3"
+    cfg["device"]["mumax3"]["binary"] = None
+    monkeypatch.delenv("MUMAX3", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(RuntimeError, match="engine: torch"):
+        ds.check_engine(cfg)
+    with pytest.raises(RuntimeError, match="device.mumax3.binary"):
+        ds.run_chunk(cfg, "ku_7.000e+05", 0, tmp_path / "c.h5", tmp_path / "w")
+    assert not (tmp_path / "c.h5").exists()
+
+
+def test_cli_check_reports_missing_binary(cfg, tmp_path, monkeypatch, capsys):
+    import yaml
+
+    from dwsynapse.cli import main
+
+    cfg["device"]["engine"] = "mumax3"
+    cfg["device"]["mumax3"]["binary"] = None
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    monkeypatch.delenv("MUMAX3", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert main(["device-check", "--config", str(tmp_path / "c.yaml")]) == 1
+    assert "no mumax3 binary" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_torch_engine_chunk_end_to_end(default_config, tmp_path, monkeypatch):
+    """One real (tiny) chunk through the torch engine and the merge."""
+    monkeypatch.setenv("DWSYNAPSE_TORCH_COMPILE", "0")
+    c = default_config
+    c["device"].update(engine="torch", instances_per_ku=2, chunk_size=2, ku_values=[7.0e5, 8.0e5])
+    c["device"]["geometry"].update(cell_size=6e-9, notch_width=12e-9, notch_depth=12e-9)
+    c["device"]["drive"]["pulse_duration"] = 2e-11
+    c["device"]["solver"].update(relax_max_time=1e-11, rest_window=1e-11)
+    c["device"]["torch"]["device"] = "cpu"
+    paths = []
+    for ch in ds.plan_chunks(c):
+        p = tmp_path / f"{ch.group}_{ch.chunk_index}.h5"
+        ds.run_chunk(c, ch.group, ch.chunk_index, p, tmp_path / "w" / ch.group, progress=False)
+        paths.append(p)
+    stats = ds.merge_chunks(c, paths, tmp_path / "d.h5")
+    for g in stats.groups:
+        assert g.n_ok == 2 and np.all(np.abs(g.mz) <= 1)
