@@ -30,6 +30,36 @@ def all_targets():
         res("train", "baseline", "metrics.json"),
         res("train", "baseline", "learning_curve.png"),
     ]
+    targets += [device_stats_path(), res("device", "summary.csv")]  # device stage (device.smk)
     targets += training_grid_targets()  # in-situ and ex-situ runs of train.insitu / train.exsitu (train.smk)
     targets += REPORT_TARGETS  # figures, energy tables, reproduction table (report.smk)
     return targets
+
+
+def training_grid_targets():
+    """metrics.json of every in-situ and ex-situ run in the config's grid."""
+    tr = config["train"]
+    ins, exs = tr.get("insitu") or {}, tr.get("exsitu") or {}
+    out = [
+        res("train", "insitu", f"{s}state_alpha{float(a):.2f}", "metrics.json")
+        for s in ins.get("states", [])
+        for a in ins.get("alphas", [])
+    ]
+    out += [
+        res("train", "exsitu", m, f"{s}state_alpha{float(a):.2f}", "metrics.json")
+        for m in exs.get("methods", [])
+        for s in exs.get("states", [])
+        for a in exs.get("alphas", [])
+    ]
+    return out
+
+
+def exsitu_trained(wildcards):
+    """The trained network an ex-situ run programs: baseline (a), quantized (b) or stochastic (c)."""
+    if wildcards.method == "float":
+        return {"weights": rules.train_baseline.output.weights, "training": rules.train_baseline.output.metrics}
+    if wildcards.method == "quantized":
+        d = ("train", "exsitu", "quantized", f"{wildcards.states}state_training")
+    else:
+        d = ("train", "exsitu", "stochastic", f"{wildcards.states}state_alpha{wildcards.alpha}", "training")
+    return {"weights": res(*d, "weights.npz"), "training": res(*d, "training.json")}

@@ -30,31 +30,10 @@ rule train_baseline:
 # neither depends on alpha, so only the programming step runs per alpha. (c) trains per alpha.
 
 
-wildcard_constraints:
-    states="[235]",
-    alpha=r"\d\.\d\d",
-    method="float|quantized|stochastic",
-
-
-def training_grid_targets():
-    """metrics.json of every in-situ and ex-situ run in the config's grid."""
-    tr = config["train"]
-    ins, exs = tr.get("insitu") or {}, tr.get("exsitu") or {}
-    out = [
-        res("train", "insitu", f"{s}state_alpha{float(a):.2f}", "metrics.json")
-        for s in ins.get("states", [])
-        for a in ins.get("alphas", [])
-    ]
-    out += [
-        res("train", "exsitu", m, f"{s}state_alpha{float(a):.2f}", "metrics.json")
-        for m in exs.get("methods", [])
-        for s in exs.get("states", [])
-        for a in exs.get("alphas", [])
-    ]
-    return out
-
-
 rule train_insitu:
+    wildcard_constraints:
+        states="[235]",
+        alpha=r"\d\.\d\d",
     input:
         mnist=rules.fetch_mnist.output.files,
         stats=device_stats_path(),
@@ -76,6 +55,8 @@ rule train_insitu:
 
 
 rule train_exsitu_quantized:
+    wildcard_constraints:
+        states="[235]",
     input:
         mnist=rules.fetch_mnist.output.files,
     output:
@@ -94,6 +75,9 @@ rule train_exsitu_quantized:
 
 
 rule train_exsitu_stochastic:
+    wildcard_constraints:
+        states="[235]",
+        alpha=r"\d\.\d\d",
     input:
         mnist=rules.fetch_mnist.output.files,
         stats=device_stats_path(),
@@ -112,18 +96,11 @@ rule train_exsitu_stochastic:
         "../../scripts/train_exsitu.py"
 
 
-def exsitu_trained(wildcards):
-    """The trained network an ex-situ run programs: baseline (a), quantized (b) or stochastic (c)."""
-    if wildcards.method == "float":
-        return {"weights": rules.train_baseline.output.weights, "training": rules.train_baseline.output.metrics}
-    if wildcards.method == "quantized":
-        d = ("train", "exsitu", "quantized", f"{wildcards.states}state_training")
-    else:
-        d = ("train", "exsitu", "stochastic", f"{wildcards.states}state_alpha{wildcards.alpha}", "training")
-    return {"weights": res(*d, "weights.npz"), "training": res(*d, "training.json")}
-
-
 rule program_exsitu:
+    wildcard_constraints:
+        states="[235]",
+        alpha=r"\d\.\d\d",
+        method="float|quantized|stochastic",
     input:
         unpack(exsitu_trained),
         mnist=rules.fetch_mnist.output.files,
