@@ -172,3 +172,15 @@ def test_cli_train_baseline(config, mnist_dir, tmp_path):
     assert json.loads((out / "metrics.json").read_text())["n_train"] == 300
     with pytest.raises(SystemExit):
         main(["train-insitu", "--config", str(cfg), "--states", "4", "--alpha", "0.1", "--device-stats", "x"])
+
+
+def test_initial_programming_and_kde_choices(data):
+    one = TrainSettings(**{**SETTINGS.__dict__, "epochs": 1})
+    ideal = TrainSettings(**{**one.__dict__, "initial_programming": "ideal"})
+    dm = build_device_model(synthetic_device_stats(0), DeviceConfig(5, 0.15))
+    assert train(ideal, data, "device", dm).initial_pulses == 0
+    assert train(one, data, "device", dm).initial_pulses > 0
+    kde = build_device_model(synthetic_device_stats(0), DeviceConfig(5, 0.15, sampling="kde"))
+    r = train(one, data, "device", kde)
+    # smoothed draws: device weights are not restricted to the stored samples
+    assert not np.isin(r.w_use[r.dev_count > 0], kde.samples).all()
