@@ -15,6 +15,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from dwsynapse.io import atomic_path  # noqa: E402
 from dwsynapse.plots.data import ku_levels  # noqa: E402
@@ -61,6 +62,17 @@ def _summary(fig) -> dict:
             continue
         series.append(len(ax.get_legend_handles_labels()[1]))
     return {"panels": len(series), "series": series}
+
+
+def _epoch_axis(ax, epochs) -> None:
+    """Integer epoch ticks; a one-epoch run gets a readable unit-wide axis."""
+    ep = sorted({int(e) for e in epochs})
+    if len(ep) <= 12:
+        ax.set_xticks(ep)
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if len(ep) == 1:
+        ax.set_xlim(ep[0] - 0.5, ep[0] + 0.5)
 
 
 def _percent(x) -> np.ndarray:
@@ -119,7 +131,7 @@ def fig_insitu_accuracy(baseline: dict | None, insitu: dict, png, pdf) -> dict:
                 if baseline is not None:
                     ep = [e["epoch"] for e in baseline["epochs"]]
                     ax.plot(ep, _percent([e[key] for e in baseline["epochs"]]), color=BASELINE_COLOR, ls="--",
-                            lw=1.3, label="float baseline")
+                            lw=1.3, marker="x", ms=4, label="float baseline")
                 for i, states in enumerate(sorted(s for s, a in insitu if a == alpha)):
                     m = insitu[(states, alpha)]
                     color, marker = _state_style(states, i)
@@ -127,6 +139,7 @@ def fig_insitu_accuracy(baseline: dict | None, insitu: dict, png, pdf) -> dict:
                             marker=marker, ms=4, label=f"{states}-state DW")
                 ax.set_title(f"{next(letters)}  {what} accuracy, α = {alpha:.2f}")
                 ax.set_ylabel(f"{what} accuracy (%)")
+                _epoch_axis(ax, [e["epoch"] for m in insitu.values() for e in m["epochs"]])
                 if row == 1:
                     ax.set_xlabel("epoch")
                 ax.legend(loc="lower right", frameon=False)
@@ -146,8 +159,8 @@ def fig_device_writes(insitu: dict, png, pdf) -> dict:
         fig, ax = plt.subplots(figsize=(5.2, 3.8))
         first = next(iter(insitu.values()))
         ep = [e["epoch"] for e in first["epochs"]]
-        ax.plot(ep, [first["float_writes_per_epoch"]] * len(ep), color=BASELINE_COLOR, ls="--", lw=1.3,
-                label="float training (every weight, every image)")
+        ax.plot(ep, [first["float_writes_per_epoch"]] * len(ep), color=BASELINE_COLOR, ls="--", lw=1.3, marker="x",
+                ms=4, label="float training (every weight, every image)")
         for i, (states, alpha) in enumerate(sorted(insitu)):
             m = insitu[(states, alpha)]
             color, marker = _state_style(states, i)
@@ -156,6 +169,7 @@ def fig_device_writes(insitu: dict, png, pdf) -> dict:
             ax.plot([e["epoch"] for e in m["epochs"]], np.where(pulses > 0, pulses, np.nan), color=color,
                     marker=marker, ls=ls, ms=4, label=f"{states}-state, α = {alpha:.2f}")
         ax.set_yscale("log")
+        _epoch_axis(ax, [e["epoch"] for m in insitu.values() for e in m["epochs"]])
         ax.set_xlabel("epoch")
         ax.set_ylabel("device writes per epoch")
         ax.set_title("Device programming pulses vs float weight updates")
@@ -303,6 +317,7 @@ def fig_offline_epochs(exsitu: dict, png, pdf) -> dict:
                 ax.plot([e["epoch"] for e in r["epochs"]], _percent([e["test_acc"] for e in r["epochs"]]),
                         color=color, ls=ls_of.get(m, "-"), marker=marker, ms=3, label=f"{METHOD_LABEL.get(m, m)}, {s}-state")
             ax.set_title(f"offline training, α = {alpha:.2f}")
+            _epoch_axis(ax, [e["epoch"] for m in exsitu.values() for e in m["epochs"]])
             ax.set_xlabel("epoch")
             ax.legend(loc="lower right", frameon=False, fontsize=7)
         axes[0, 0].set_ylabel("software test accuracy (%)")
