@@ -211,9 +211,13 @@ def energy_tables(config: dict, insitu_metrics: dict, exsitu_metrics: dict, leve
         {"quantity": "energy per write", "value": we.total, "unit": "J", "formula": "1/2 C V^2 + I^2 R t"},
     ]
     prog_rows = []
+    prun = ecfg.get("dw_system", {}).get("programming_run")
+    prog_inf = None  # programming energy per inference of the run named by dw_system.programming_run
     for (states, alpha), path in sorted(insitu_metrics.items()):
         m = _load_json(path)
         pulses = int(_metric(m, "total_pulses", path))
+        if prun is not None and int(prun["states"]) == states and abs(float(prun["alpha"]) - float(alpha)) < 1e-9:
+            prog_inf = programming_energy(pulses, we.total, test_images)
         prog_rows.append({
             "scenario": f"in-situ {states}-state alpha={alpha:.2f}",
             "pulses": pulses,
@@ -254,12 +258,6 @@ def energy_tables(config: dict, insitu_metrics: dict, exsitu_metrics: dict, leve
                 "energy_total_J": pulses * we.total,
                 "energy_per_inference_J": programming_energy(pulses, we.total, test_images),
             })
-    prun = ecfg["dw_system"].get("programming_run")
-    prog_inf = None
-    if prun is not None and (prun["states"], float(prun["alpha"])) in {(s, float(a)) for s, a in insitu_metrics}:
-        key = next(k for k in insitu_metrics if k[0] == prun["states"] and abs(float(k[1]) - float(prun["alpha"])) < 1e-9)
-        m = _load_json(insitu_metrics[key])
-        prog_inf = programming_energy(int(m["total_pulses"]), we.total, test_images)
     system = system_energy(ecfg, counts, prog_inf)
     return {"write": write_rows, "programming": prog_rows, "system": system, "counts": counts, "write_energy": asdict(we)}
 
@@ -323,7 +321,11 @@ def write_energy_outputs(tables: dict, out: dict) -> None:
         f"Per-operation energies: {sys_['citation']}. Device read energy {_si(sys_['device_read_energy_J'], 'J')}.\n\n"
         + markdown_table(smd, ["system", "component", "count", "energy_per_op", "energy"])
         + f"\n**DW total: {_si(sys_['dw_total_J'], 'J')}; CMOS total: {_si(sys_['cmos_total_J'], 'J')}; "
-        f"CMOS / DW = {sys_['ratio']:.4g}x**\n\nSensitivity to the SRAM entry used for a 32-bit weight read:\n\n"
+        f"CMOS / DW = {sys_['ratio']:.4g}x**\n\n"
+        + ("" if any(r["component"].startswith("device programming") for r in sys_["dw"]) else
+           "Device programming is not included: the in-situ run named by energy.dw_system.programming_run "
+           "is not in this config's grid.\n\n")
+        + "Sensitivity to the SRAM entry used for a 32-bit weight read:\n\n"
         + markdown_table(sens, ["weight_read_op", "cmos_total", "ratio"])
     )
     write_text(text, out["system_md"])
