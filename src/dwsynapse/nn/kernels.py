@@ -227,18 +227,18 @@ def train_epoch(X, Y, order, W_fp, W_use, off, n_in, n_out, eta, batch_size, mod
                 if mode == MODE_FLOAT:
                     continue
                 wu = W_use[base : base + nout]
+                n_bad = 0
                 for j in range(nout):
                     w = min(max(wf[j], -1.0), 1.0)
-                    wq[j] = math.floor((w + 1.0) * half_inv + 0.5) * step - 1.0
+                    q = math.floor((w + 1.0) * half_inv + 0.5) * step - 1.0
+                    wq[j] = q
+                    n_bad += abs(wu[j] - q) > alpha
                 if mode == MODE_QUANTIZED:
                     for j in range(nout):
                         if wu[j] != wq[j]:
                             wu[j] = wq[j]
                             pulses += 1
                     continue
-                n_bad = 0
-                for j in range(nout):
-                    n_bad += abs(wu[j] - wq[j]) > alpha
                 dirty = 0
                 if n_bad > 0:
                     for j in range(nout):
