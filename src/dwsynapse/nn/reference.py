@@ -11,7 +11,6 @@ from __future__ import annotations
 import numpy as np
 
 from dwsynapse.nn import kernels as K
-from dwsynapse.nn.quantize import level_index
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
@@ -45,7 +44,7 @@ def reference_step(x: np.ndarray, label: int, w_fp: list[np.ndarray], w_use: lis
         if mode == K.MODE_FLOAT:
             w_use[k][...] = w_fp[k]
             continue
-        lev = level_index(w_fp[k], n_levels)
+        lev = np.floor((np.clip(w_fp[k], -1.0, 1.0) + 1.0) / step + 0.5)  # Eq. 6 level index
         wq = lev * step - 1.0
         if mode == K.MODE_QUANTIZED:
             pulses[k] = int(np.count_nonzero(w_use[k] != wq))
@@ -54,7 +53,7 @@ def reference_step(x: np.ndarray, label: int, w_fp: list[np.ndarray], w_use: lis
         bad = np.flatnonzero(np.abs(w_use[k] - wq).ravel() > alpha)
         flat = offsets[k] + bad
         samples, counts, bandwidth, sampling = device_tables
-        w_use[k].ravel()[bad] = K.draw_device_numpy(seed_key, flat, dev_count[flat], lev.ravel()[bad],
+        w_use[k].ravel()[bad] = K.draw_device_numpy(seed_key, flat, dev_count[flat], lev.ravel()[bad].astype(np.int64),
                                                     samples, counts, bandwidth, sampling)
         dev_count[flat] += 1
         pulses[k] = bad.size
