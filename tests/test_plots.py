@@ -185,3 +185,18 @@ def test_bad_inputs_name_the_file(tmp_path):
         load_trace(t)
     with pytest.raises(ResultsError, match="unknown figure"):
         figure_inputs({"results_dir": "r", "train": {}}, "fig99")
+
+
+def test_fig1_tolerates_expelled_walls(tmp_path, default_config):
+    """A wall pushed out of the track has no position (NaN dw_x) but a valid <mz> = 1."""
+    from dwsynapse.devicestats import read_device_stats
+
+    stats = write_synthetic_stats(tmp_path / "s.h5", n=20)
+    st = read_device_stats(stats)
+    st.groups[0].dw_x[:5] = np.nan
+    from dwsynapse.plots.figures import fig_device_distributions
+
+    s = fig_device_distributions(st, notch_positions({"first_notch": 60e-9, "notch_pitch": 75e-9, "length": 600e-9}),
+                                 tmp_path / "f.png", tmp_path / "f.pdf")
+    assert s["series"] == [6, 5]
+    _not_blank(tmp_path / "f.png")

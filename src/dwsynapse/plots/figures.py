@@ -88,7 +88,8 @@ def fig_device_distributions(stats, notch_x: np.ndarray, png, pdf) -> dict:
     with plt.rc_context(STYLE):
         fig, (ax_c, ax_d) = plt.subplots(1, 2, figsize=(9.0, 3.4))
         groups = sorted(stats.groups, key=lambda g: g.ku)
-        x_all = np.concatenate([g.dw_x for g in groups if g.n_ok]) * 1e9
+        x_all = np.concatenate([g.dw_x for g in groups if g.n_ok] or [np.zeros(0)]) * 1e9
+        x_all = x_all[np.isfinite(x_all)]  # a wall expelled from the track has no position
         lo = min(float(np.min(x_all)) if x_all.size else 0.0, float(np.min(notch_x)) * 1e9 if len(notch_x) else 0.0)
         hi = max(float(np.max(x_all)) if x_all.size else 1.0, float(np.max(notch_x)) * 1e9 if len(notch_x) else 1.0)
         bins_x = np.linspace(lo - 5, hi + 5, 60)
@@ -96,7 +97,7 @@ def fig_device_distributions(stats, notch_x: np.ndarray, png, pdf) -> dict:
         for i, g in enumerate(groups):
             color = KU_COLORS[i % len(KU_COLORS)]
             label = f"Ku = {g.ku / 1e5:.2f}e5 J/m³ (n={g.n_ok})"
-            ax_c.hist(g.dw_x * 1e9, bins=bins_x, color=color, alpha=0.55, label=label, histtype="stepfilled",
+            ax_c.hist(g.dw_x[np.isfinite(g.dw_x)] * 1e9, bins=bins_x, color=color, alpha=0.55, label=label, histtype="stepfilled",
                       edgecolor=color)
             ax_d.hist(g.mz, bins=bins_m, color=color, alpha=0.55, label=label, histtype="stepfilled", edgecolor=color)
         for k, xn in enumerate(np.asarray(notch_x) * 1e9):
