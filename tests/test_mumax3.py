@@ -203,6 +203,10 @@ def test_missing_binary_says_how_to_fix(config, tmp_path, monkeypatch):
     msg = str(exc.value)
     assert "no-such-mumax3" in msg and "MUMAX3" in msg and "device.mumax3.binary" in msg
     assert "engine: torch" in msg and "GPU" in msg
+    config["device"]["mumax3"]["binary"] = None  # nothing configured, nothing on PATH
+    with pytest.raises(Mumax3NotFound, match="no mumax3 binary.*engine: torch"):
+        find_binary(config)
+    config["device"]["mumax3"]["binary"] = str(tmp_path / "no-such-mumax3")
     rt = build_racetrack(config["device"]["geometry"])
     with pytest.raises(Mumax3NotFound):
         run_instances(config, rt, 7.5e5, [1], tmp_path / "work", progress=False)

@@ -45,22 +45,23 @@ class Mumax3NotFound(RuntimeError):
 
 
 def find_binary(config: dict) -> Path:
-    """Path of the mumax3 executable: config ``device.mumax3.binary``, ``$MUMAX3``, ``PATH``.
+    """Path of the mumax3 executable: config ``device.mumax3.binary``, else ``$MUMAX3``, else
+    ``mumax3`` on ``PATH``. The first of these that is set must work: a configured binary that
+    is missing is an error, never silently replaced by another one.
 
     Raises :class:`Mumax3NotFound` with installation advice when none is usable."""
     mcfg = config["device"].get("mumax3", {}) or {}
-    tried = []
     for source, value in (("device.mumax3.binary", mcfg.get("binary")), ("MUMAX3", os.environ.get("MUMAX3"))):
         if value:
             found = shutil.which(str(value))
             if found:
                 return Path(found)
-            tried.append(f"{source} = {value!r} (not an executable file)")
+            raise Mumax3NotFound(f"engine mumax3: {source} = {value!r} is not an executable file. " + INSTALL_HINT)
     found = shutil.which("mumax3")
     if found:
         return Path(found)
-    tried.append("`mumax3` on PATH (not found)")
-    raise Mumax3NotFound("engine mumax3: no mumax3 binary; tried " + "; ".join(tried) + ". " + INSTALL_HINT)
+    raise Mumax3NotFound("engine mumax3: no mumax3 binary (device.mumax3.binary and MUMAX3 are unset, "
+                         "and `mumax3` is not on PATH). " + INSTALL_HINT)
 
 
 def binary_version(log_text: str) -> str:
