@@ -107,3 +107,9 @@ def test_odd_cell_count_gets_an_empty_column(geo):
 def test_bad_geometry_is_rejected_clearly(geo, change, words):
     with pytest.raises(GeometryError, match=words):
         build_racetrack(dict(geo, **change))
+
+
+def test_missing_key_is_named(geo):
+    del geo["notch_pitch"]
+    with pytest.raises(GeometryError, match="lacks notch_pitch"):
+        build_racetrack(geo)

@@ -23,6 +23,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+_KEYS = ("length", "width", "thickness", "cell_size", "first_notch", "notch_pitch", "notch_depth", "notch_width",
+         "edge_roughness_rms", "edge_correlation_length", "seed")
+
 # Rounding tolerance when checking that lengths are whole multiples of the cell size.
 _GRID_TOL = 1e-3
 
@@ -143,6 +146,9 @@ def build_racetrack(geometry_cfg: dict) -> Racetrack:
     Notches whose full width fits inside the strip are kept. The same configuration always
     gives the same mask.
     """
+    missing = [k for k in _KEYS if k not in geometry_cfg or geometry_cfg[k] is None]
+    if missing:
+        raise GeometryError("device.geometry lacks " + ", ".join(missing) + " (see config.yaml for the meaning of each)")
     g = geometry_cfg
     cell = float(g["cell_size"])
     if cell <= 0:
