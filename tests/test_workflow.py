@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -152,3 +153,174 @@ def test_profiles_dry_run(tmp_path):
             timeout=120,
         )  # fmt: skip
         assert job_counts(proc.stdout), proc.stdout[-3000:]
+
+
+# ---- faults and layouts: the device stage --------------------------------------------------------
+
+STATS = "results/device/device_stats.h5"
+CHUNK_GLOB = "results/device/chunks/*/chunk_*.h5"
+# Device stage of the tiny config made cheaper still: 2 Ku x 2 instances, 500 + <=500 steps each.
+FAST_DEVICE = {
+    "device": {
+        "instances_per_ku": 2,
+        "drive": {"pulse_duration": 0.05e-9},
+        "solver": {"relax_max_time": 0.05e-9, "rest_window": 0.02e-9},
+    }
+}
+
+
+def planned_jobs(output: str) -> list[tuple[str, list[str], str]]:
+    """(rule, output files, reason) of every job in a dry-run printout."""
+    jobs = []
+    rule = outputs = None
+    for line in output.splitlines():
+        m = re.match(r"^(?:local)?rule (\w+):\s*$", line)
+        if m:
+            rule, outputs = m.group(1), []
+            continue
+        if rule is None:
+            continue
+        s = line.strip()
+        if s.startswith("output:"):
+            outputs = [o.strip() for o in s[len("output:") :].split(",") if o.strip()]
+        elif s.startswith("reason:"):
+            jobs.append((rule, outputs, s[len("reason:") :].strip()))
+            rule = None
+    return jobs
+
+
+def _stat(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return st.st_ino, st.st_mtime_ns
+
+
+@pytest.fixture(scope="module")
+def killed_and_resumed(tmp_path_factory):
+    """Device stage in chunks of one instance (4 chunk jobs), killed with SIGKILL to the whole
+    process group right after the first chunk job finished, then resumed with the workstation
+    profile. Returns what happened, for the tests below."""
+    import signal
+    import time
+
+    root = tmp_path_factory.mktemp("resume")
+    config = tiny_project(root, deep_update(FAST_DEVICE, {"device": {"chunk_size": 1}}))
+    profile = ["--profile", str(REPO / "workflow" / "profiles" / "default"), "--cores", "1"]
+    n_chunks = 4  # 2 Ku x 2 instances, one per chunk
+
+    first_log = root / "first.log"
+    with open(first_log, "w") as log:
+        proc = subprocess.Popen(snakemake_cmd(root, config, *profile, STATS), cwd=root, env=subprocess_env(),
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    finished = re.compile(r"Finished jobid: \d+ \(Rule: device_chunk\)")
+    try:
+        deadline = time.monotonic() + 300
+        while not finished.search(first_log.read_text()):
+            assert proc.poll() is None, "run ended before it could be killed:\n" + first_log.read_text()[-4000:]
+            assert time.monotonic() < deadline, "no chunk finished after 300 s:\n" + first_log.read_text()[-4000:]
+            time.sleep(0.1)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    n_finished = len(finished.findall(first_log.read_text()))
+    before = {p.relative_to(root).as_posix(): _stat(p) for p in root.glob(CHUNK_GLOB)}
+    # A hard kill leaves Snakemake's directory lock behind; releasing it is the one manual step.
+    run_snakemake(root, config, "--unlock", timeout=120)
+    resumed = run_snakemake(root, config, *profile, STATS, timeout=600)
+    plan = planned_jobs(resumed.stdout + resumed.stderr)  # the jobs the re-run did, with Snakemake's reasons
+    after = {p.relative_to(root).as_posix(): _stat(p) for p in root.glob(CHUNK_GLOB)}
+    return dict(root=root, config=config, n_chunks=n_chunks, n_finished=n_finished, before=before, plan=plan,
+                after=after, resumed=resumed.stdout + resumed.stderr)
+
+
+def test_kill_and_resume_redoes_only_unfinished_jobs(killed_and_resumed):
+    r = killed_and_resumed
+    replanned = {o: reason for rule, outs, reason in r["plan"] if rule == "device_chunk" for o in outs}
+    # A chunk file may exist although its job was cut short after the atomic rename: Snakemake
+    # still has it marked incomplete and redoes it (--rerun-incomplete: "Forced execution").
+    # With --cores 1 at most one job was running.
+    redone_existing = [p for p in r["before"] if p in replanned]
+    assert len(redone_existing) <= 1, redone_existing
+    for path in redone_existing:
+        assert re.search(r"Forced execution|ncomplete", replanned[path]), (path, replanned[path])
+    kept = [p for p in r["before"] if p not in replanned]
+    assert len(kept) >= r["n_finished"] >= 1, (kept, r["n_finished"])
+    assert len(replanned) == r["n_chunks"] - len(kept), (replanned, kept)
+    assert 0 < len(replanned) < r["n_chunks"]
+    assert sum(rule == "device_chunk" for rule, _, _ in r["plan"]) == len(replanned)
+    assert not any(rule == "device_check" for rule, _, _ in r["plan"]), "a finished job was run again"
+    # Kept chunk files were not rewritten (same inode and mtime: a redo would replace the file).
+    for path in kept:
+        assert r["after"][path] == r["before"][path], f"{path} was recomputed"
+    assert len(r["after"]) == r["n_chunks"]
+    assert (r["root"] / STATS).exists()
+    assert "Nothing to be done" in run_snakemake(r["root"], r["config"], "-n", STATS, timeout=120).stdout
+
+
+def test_statistics_do_not_depend_on_the_chunk_layout(killed_and_resumed, tmp_path):
+    """The workflow's chunks of one instance (killed and resumed) and one chunk of two instances
+    per Ku (in-process, the instances batched together) give the same statistics."""
+    import torch
+
+    from dwsynapse import devicestage
+    from dwsynapse.devicestats import read_device_stats
+
+    torch.set_num_threads(1)
+    with open(killed_and_resumed["config"]) as fh:
+        cfg = yaml.safe_load(fh)
+    cfg["device"]["chunk_size"] = 2
+    paths = []
+    for ch in devicestage.plan_chunks(cfg):
+        assert len(ch.indices) == 2
+        paths.append(devicestage.run_chunk(cfg, ch.group, ch.chunk_index, tmp_path / f"{ch.group}_{ch.chunk_index}.h5",
+                                           tmp_path / "work", progress=False))
+    devicestage.merge_chunks(cfg, paths, tmp_path / "stats.h5")
+    a = {g.name: g for g in read_device_stats(killed_and_resumed["root"] / STATS).groups}
+    b = {g.name: g for g in read_device_stats(tmp_path / "stats.h5").groups}
+    assert a.keys() == b.keys() and len(a) == 2
+    for name in a:
+        ga, gb = a[name], b[name]
+        np.testing.assert_array_equal(ga.seed, gb.seed)
+        np.testing.assert_array_equal(ga.failed_seed, gb.failed_seed)
+        assert ga.n_requested == gb.n_requested == 2
+        np.testing.assert_allclose(ga.mz, gb.mz, rtol=0, atol=1e-6, err_msg=name)
+        np.testing.assert_allclose(ga.dw_x, gb.dw_x, rtol=0, atol=1e-12, err_msg=name)
+
+
+@pytest.mark.slow
+def test_killed_training_resumes_from_its_last_epoch(tmp_path):
+    """Interrupt the workflow (Ctrl-C: SIGINT to its process group) while the baseline trains, after
+    its first epoch checkpoint; re-run: the job continues from the checkpoint and finishes every epoch."""
+    import signal
+    import time
+
+    config = tiny_project(tmp_path, {"train": {"epochs": 3, "hidden": [392, 196, 98]}, "mnist": {"n_train": 800}},
+                          n_train=800, n_test=100)
+    target = "results/train/baseline/metrics.json"
+    ckpt = tmp_path / "results" / "train" / "baseline" / "checkpoint.npz"
+    profile = ["--profile", str(REPO / "workflow" / "profiles" / "default"), "--cores", "1"]
+    with open(tmp_path / "first.log", "w") as log:
+        proc = subprocess.Popen(snakemake_cmd(tmp_path, config, *profile, target), cwd=tmp_path,
+                                env=subprocess_env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 240
+        while not ckpt.exists():
+            assert proc.poll() is None, "run ended before a checkpoint appeared:\n" + (tmp_path / "first.log").read_text()[-4000:]
+            assert time.monotonic() < deadline, "no checkpoint after 240 s"
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGINT)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert not (tmp_path / target).exists(), "training finished before the interrupt; make the epochs longer"
+    run_snakemake(tmp_path, config, *profile, target, timeout=600)
+    train_log = (tmp_path / "results" / "logs" / "train_baseline.log").read_text()
+    m = re.search(r"resuming from \S+ after epoch (\d+)", train_log)
+    assert m and int(m.group(1)) >= 1, train_log[-3000:]
+    import json
+
+    metrics = json.loads((tmp_path / target).read_text())
+    assert [e["epoch"] for e in metrics["epochs"]] == [1, 2, 3]
+    assert not ckpt.exists(), "a finished run leaves no checkpoint behind"
