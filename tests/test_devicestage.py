@@ -196,3 +196,17 @@ def test_torch_engine_chunk_end_to_end(default_config, tmp_path, monkeypatch):
     stats = ds.merge_chunks(c, paths, tmp_path / "d.h5")
     for g in stats.groups:
         assert g.n_ok == 2 and np.all(np.abs(g.mz) <= 1)
+
+
+def test_job_resources(cfg, tmp_path):
+    files = ds.chunk_files(cfg, tmp_path / "chunks")
+    assert len(files) == 6 and files[0].endswith("ku_7.000e+05/chunk_0.h5")
+    assert not ds.chunk_uses_gpu(cfg)
+    cfg["device"]["torch"]["device"] = "cuda"
+    assert ds.chunk_uses_gpu(cfg)
+    t_torch = ds.chunk_runtime_minutes(cfg)
+    cfg["device"]["drive"]["pulse_duration"] *= 10
+    assert ds.chunk_runtime_minutes(cfg) > t_torch  # longer runs ask for more time
+    cfg["device"].update(engine="mumax3")
+    cfg["device"]["mumax3"].update(timeout_s=600, retries=2)
+    assert ds.chunk_uses_gpu(cfg) and ds.chunk_runtime_minutes(cfg) == 2 * 600 * 3 // 60 + 5

@@ -82,6 +82,34 @@ def find_chunk(config: dict, group: str, chunk_index: int) -> Chunk:
     raise DeviceStageError(f"no chunk {group}/chunk_{chunk_index} in the plan of this config")
 
 
+def chunk_files(config: dict, chunk_dir: str | Path) -> list[str]:
+    """Paths ``chunk_dir/<group>/chunk_<i>.h5`` of every planned chunk (what the merge reads)."""
+    return [str(Path(chunk_dir) / ch.group / f"chunk_{ch.chunk_index}.h5") for ch in plan_chunks(config)]
+
+
+def chunk_uses_gpu(config: dict) -> bool:
+    """Whether a chunk job needs a GPU: engine mumax3, or torch with device.torch.device: cuda."""
+    dev = config["device"]
+    return dev["engine"] == "mumax3" or (dev.get("torch") or {}).get("device") == "cuda"
+
+
+def chunk_runtime_minutes(config: dict) -> int:
+    """Wall-time request of one chunk job [min] (SLURM -t).
+
+    mumax3: the per-instance timeout for every try of every instance. torch: instance-steps x
+    ~1.3 ms per step at 2250 cells on one CPU core (DESIGN.md section 8), scaled by the cell count,
+    times 10 for shared or slower machines."""
+    dev = config["device"]
+    n = int(dev["chunk_size"])
+    if dev["engine"] == "mumax3":
+        m = dev.get("mumax3") or {}
+        return int(n * float(m.get("timeout_s", 3600)) * (int(m.get("retries", 2)) + 1) / 60) + 5
+    g, s, d = dev["geometry"], dev["solver"], dev["drive"]
+    cells = (g["length"] / g["cell_size"]) * (g["width"] / g["cell_size"] + 2)
+    steps = (float(d["pulse_duration"]) + float(s.get("relax_max_time", 0.0))) / float(s["dt"])
+    return int(10 * n * steps * 1.3e-3 * cells / 2250 / 60) + 10
+
+
 def chunk_seeds(config: dict, chunk: Chunk) -> list[int]:
     """Thermal seeds of the chunk's instances (independent of the chunking)."""
     ts = int(config["device"]["thermal_seed"])
