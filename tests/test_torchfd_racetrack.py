@@ -1,0 +1,93 @@
+"""run_instances of the embedded engine on a small racetrack: results, rest detection, seeds,
+batch-independence and failure isolation."""
+
+import json
+
+import numpy as np
+import pytest
+
+from dwsynapse.engines import InstanceResult, instance_seed
+from dwsynapse.engines.torchfd import racetrack as rt
+from dwsynapse.engines.torchfd import run_instances
+from dwsynapse.geometry import build_racetrack
+
+
+@pytest.fixture
+def small(default_config, monkeypatch):
+    monkeypatch.setenv("DWSYNAPSE_TORCH_COMPILE", "0")
+    dev = default_config["device"]
+    dev["geometry"].update(length=120e-9, width=16e-9, cell_size=4e-9, first_notch=40e-9, notch_pitch=60e-9,
+                           notch_depth=0.0, notch_width=8e-9, edge_roughness_rms=0.0)
+    dev["drive"].update(pulse_duration=0.08e-9, current_density=7e11)
+    dev["solver"].update(relax_max_time=0.1e-9, rest_window=0.05e-9, rest_velocity=2.0, demag="newell")
+    dev["torch"].update(device="cpu", dtype="float64")
+    return default_config, build_racetrack(dev["geometry"])
+
+
+def test_results_per_seed(small, tmp_path):
+    config, track = small
+    seeds = [instance_seed(1, 0, i) for i in range(3)]
+    res = run_instances(config, track, 7.5e5, seeds, tmp_path, progress=False)
+    assert [r.seed for r in res] == seeds
+    for r in res:
+        assert isinstance(r, InstanceResult) and r.ok, r.error
+        assert r.m_final.shape == (3, track.ny, track.nx)
+        assert -1 <= r.mz <= 1
+        assert r.t[0] == 0 and np.all(np.diff(r.t) > 0) and len(r.t) == len(r.mz_t)
+        assert r.mz_t[-1] == pytest.approx(r.mz, abs=1e-12)
+    assert len({r.mz for r in res}) == 3  # independent thermal noise
+    summary = json.loads((tmp_path / "torchfd_run.json").read_text())
+    assert summary["n_ok"] == 3 and summary["instance_steps"] > 0 and summary["compiled"] is False
+
+
+def _short(config):
+    config["device"]["drive"]["pulse_duration"] = 0.03e-9
+    config["device"]["solver"]["relax_max_time"] = 0.03e-9
+
+
+def test_batch_and_single_runs_agree(small, tmp_path):
+    config, track = small
+    _short(config)
+    seeds = [17, 29]
+    batch = run_instances(config, track, 7.5e5, seeds, tmp_path / "b", progress=False)
+    single = run_instances(config, track, 7.5e5, [29], tmp_path / "s", progress=False)[0]
+    assert batch[1].mz == pytest.approx(single.mz, abs=1e-10)
+    assert batch[1].dw_x == pytest.approx(single.dw_x, abs=1e-15)
+    np.testing.assert_allclose(batch[1].mz_t, single.mz_t, atol=1e-10)
+
+
+def test_wall_moves_towards_plus_x_then_rest_stops_the_run(small, tmp_path):
+    config, track = small
+    config["device"]["drive"]["temperature"] = 0.0
+    config["device"]["solver"]["relax_max_time"] = 2e-9
+    (r,) = run_instances(config, track, 7.5e5, [1], tmp_path, progress=False)
+    assert r.ok
+    assert r.dw_x > track.start_x + 4e-9  # the pulse pushed the wall towards +x
+    assert r.t[-1] < 1.0e-9  # at rest long before pulse + relax_max_time = 2.08 ns
+    tail = r.t >= r.t[-1] - 0.05e-9
+    speed = 0.5 * track.nx * track.cell_size * abs(np.polyfit(r.t[tail], r.mz_t[tail], 1)[0])
+    assert speed < config["device"]["solver"]["rest_velocity"]
+
+
+def test_a_failing_instance_does_not_abort_the_others(small, tmp_path, monkeypatch):
+    config, track = small
+    _short(config)
+    real = rt._run_batch
+
+    def flaky(system, stepper, seeds, p, progress):
+        if len(seeds) > 1 or seeds[0] == 2:
+            raise RuntimeError("simulated device error")
+        return real(system, stepper, seeds, p, progress)
+
+    monkeypatch.setattr(rt, "_run_batch", flaky)
+    res = run_instances(config, track, 7.5e5, [1, 2, 3], tmp_path, progress=False)
+    assert [r.ok for r in res] == [True, False, True]
+    assert "simulated device error" in res[1].error and res[1].seed == 2
+
+
+def test_bad_config_is_refused(small, tmp_path):
+    config, track = small
+    config["device"]["torch"]["dtype"] = "float16"
+    with pytest.raises(ValueError, match="unknown dtype"):
+        run_instances(config, track, 7.5e5, [1], tmp_path, progress=False)
+    assert run_instances(config, track, 7.5e5, [], tmp_path) == []
