@@ -120,7 +120,6 @@ def render_script(
         )
     sigma = SOT_POLARIZATION
     return _load("racetrack.mx3", template_dir).substitute(
-        provenance="Do not edit: re-render from the config instead.",
         ku=_num(ku),
         first_index=int(min(indices)),
         last_index=int(max(indices)),
