@@ -2,7 +2,7 @@
 # The same rules serve both engines (device.engine: torch | mumax3). With device.stats_file set,
 # training reads that file instead and none of the simulation rules is needed.
 
-from dwsynapse.devicestage import chunk_files, chunk_runtime_minutes, chunk_uses_gpu
+from dwsynapse.devicestage import chunk_files, chunk_runtime_minutes, chunk_uses_gpu, device_config_sha256
 
 
 wildcard_constraints:
@@ -13,6 +13,9 @@ wildcard_constraints:
 rule device_check:
     output:
         res("device", "engine.json"),
+    params:
+        engine=config["device"]["engine"],
+        mumax3=config["device"].get("mumax3"),
     log:
         res("logs", "device", "check.log"),
     threads: 1
@@ -32,6 +35,7 @@ rule device_chunk:
         res("device", "chunks", "{group}", "chunk_{chunk}.h5"),
     params:
         workdir=lambda wc: res("device", "work", wc.group, f"chunk_{wc.chunk}"),
+        device=device_config_sha256(config),  # a changed device configuration re-runs the chunks
     log:
         res("logs", "device", "{group}", "chunk_{chunk}.log"),
     threads: 1 if chunk_uses_gpu(config) else 2
@@ -50,6 +54,9 @@ rule device_merge:
         chunk_files(config, res("device", "chunks")),
     output:
         res("device", "device_stats.h5"),
+    params:
+        device=device_config_sha256(config),
+        min_success_fraction=config["device"].get("min_success_fraction"),
     log:
         res("logs", "device", "merge.log"),
     threads: 1
