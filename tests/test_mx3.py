@@ -111,3 +111,27 @@ def test_seed_count_must_match(default_config):
     rt = build_racetrack(default_config["device"]["geometry"])
     with pytest.raises(RenderError, match="one seed per instance"):
         render_script(default_config, rt, 7e5, [1, 2], [0])
+
+
+# mumax3 identifiers the templates may use, read from the mumax3 sources (github.com/mumax/3,
+# engine/*.go Decl* calls and parameters, script/stdlib.go; ext_InitGeomFromOVF since 3.11).
+MUMAX3_API = {
+    "ext_InitGeomFromOVF", "Msat", "Aex", "alpha", "Dind", "Ku1", "anisU", "EnableDemag", "Lambda", "Pol",
+    "EpsilonPrime", "FixedLayer", "FreeLayerThickness", "DisableZhangLiTorque", "J", "SetSolver", "FixDt",
+    "OutputFormat", "OVF2_BINARY", "TableAddVar", "Temp", "m", "TwoDomain", "Transl", "Relax", "ThermSeed",
+    "TableSave", "Run", "SaveAs", "vector", "abs", "t", "Average", "Z", "true", "false", "for", "if",
+}
+SCRIPT_VARIABLES = {"instance", "t_start", "mz_prev", "mz_now", "at_rest", "k"}
+
+
+def test_script_uses_only_mumax3_names_and_its_own_variables(default_config):
+    rt = build_racetrack(default_config["device"]["geometry"])
+    s = render_script(default_config, rt, 7e5, [3, 4], [0, 1])
+    code = re.sub(r'"[^"]*"', '""', re.sub(r"//.*", "", s))  # drop comments and strings
+    code = re.sub(r"\b\d+(\.\d*)?(e[+-]?\d+)?\b", "0", code)  # and numbers
+    names = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", code))
+    assert names <= MUMAX3_API | SCRIPT_VARIABLES, names - MUMAX3_API - SCRIPT_VARIABLES
+    # every script variable is declared once (:=) before use
+    for v in SCRIPT_VARIABLES - {"k"}:
+        assert code.count(f"{v} :=") == 1 and code.index(f"{v} :=") == min(code.index(v + " "), code.index(f"{v} :="))
+    assert code.count("{") == code.count("}")
