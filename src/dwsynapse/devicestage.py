@@ -340,7 +340,7 @@ def merge_chunks(config: dict, chunk_paths: Sequence[str | Path], out_path: str 
     stats = DeviceStats(
         groups=groups,
         engine=chunks[0].engine,
-        engine_version=sorted({c.engine_version for c in chunks})[-1],
+        engine_version="; ".join(sorted({c.engine_version for c in chunks if c.engine_version})),
         config_sha256=sha,
         material=dict(dev["material"]),
         geometry=dict(dev["geometry"], measured_rms=build_racetrack(dev["geometry"]).measured_rms),
