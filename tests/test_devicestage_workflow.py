@@ -8,7 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
+
+from dwsynapse.devicestats import read_device_stats
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -57,3 +60,24 @@ def test_mumax3_without_binary_fails_first_and_clearly(tmp_path):
     log = (tmp_path / "results" / "logs" / "device" / "check.log").read_text()
     assert missing in log and "not an executable" in log and "engine: torch" in log and "MUMAX3" in log
     assert not (tmp_path / "results" / "device" / "chunks").exists()  # nothing simulated
+
+
+@pytest.mark.slow
+def test_mumax3_rules_end_to_end_with_stand_in(tmp_path):
+    """The mumax3 path through the rules (check -> chunks -> merge -> summary), driven by the
+    stand-in executable of tests/test_mumax3.py; checks the wiring, not physics."""
+    from tests.test_mumax3 import make_stand_in
+
+    binary = make_stand_in(tmp_path)
+    cfg = write_config(tmp_path, engine="mumax3", mumax3={"binary": str(binary), "gpu": 0, "timeout_s": 60,
+                                                          "retries": 0})
+    os.environ["FAKE_MUMAX_STATE"] = str(tmp_path / "calls")
+    try:
+        r = snakemake(tmp_path, cfg, str(tmp_path / "results" / "device" / "summary.csv"), "--resources", "gpu=1")
+    finally:
+        del os.environ["FAKE_MUMAX_STATE"]
+    assert r.returncode == 0, r.stderr[-3000:]
+    stats = read_device_stats(tmp_path / "results" / "device" / "device_stats.h5")
+    assert stats.engine == "mumax3" and stats.engine_version.startswith("mumax 3.11 stand-in")
+    assert [g.n_ok for g in stats.groups] == [4, 4]
+    assert (tmp_path / "results" / "device" / "work" / "ku_7.000e+05" / "chunk_0" / "attempt0" / "mumax3.log").exists()
