@@ -55,6 +55,9 @@ for k, (idx, seed, name) in enumerate(blocks):
         sys.exit(1)
     if k == 1 and mode == "hang_after_first":
         time.sleep(60)
+    if mode == "hang_on_bad_seed" and seed == os.environ["FAKE_MUMAX_BAD_SEED"]:
+        table.flush()
+        time.sleep(60)
     ix_wall = 20 + int(seed) % 40  # wall between columns ix_wall-1 and ix_wall
     mz = np.where(np.arange(mask.shape[1]) < ix_wall, 1.0, -1.0)[None, :] * mask
     m = np.stack([np.zeros_like(mz), np.zeros_like(mz), mz])[:, None]
@@ -172,6 +175,18 @@ def test_timeout_is_per_instance(config, env, tmp_path):
     rt = build_racetrack(config["device"]["geometry"])
     res = run_instances(config, rt, 7.5e5, [1, 2], tmp_path / "work", progress=False)
     assert res[0].ok and not res[1].ok and "timed out" in res[1].error
+
+
+def test_one_hanging_instance_does_not_block_the_others(config, env, tmp_path, monkeypatch):
+    env("hang_on_bad_seed")
+    monkeypatch.setenv("FAKE_MUMAX_BAD_SEED", "2")
+    config["device"]["mumax3"].update(timeout_s=1.0, retries=1)
+    rt = build_racetrack(config["device"]["geometry"])
+    res = run_instances(config, rt, 7.5e5, [1, 2, 3], tmp_path / "work", progress=False)
+    assert [r.ok for r in res] == [True, False, True]
+    assert res[1].error.count("timed out") == 2
+    second = (tmp_path / "work" / "attempt1" / "racetrack.mx3").read_text()
+    assert second.index("ThermSeed(3)") < second.index("ThermSeed(2)")
 
 
 @pytest.mark.parametrize("mode, words", [("missing", "cannot read OVF"), ("truncate", "truncated data block")])

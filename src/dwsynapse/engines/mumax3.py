@@ -5,7 +5,8 @@ else ``mumax3`` on ``PATH``. One call renders one script for all requested insta
 (:mod:`dwsynapse.mx3`) and runs ``mumax3 -gpu N -o OUT -cache DIR -http "" -f script``. An
 instance counts as done when its final OVF parses; instances missing after a crash, a
 non-zero exit or a timeout (``timeout_s`` without a newly finished instance) are re-run in a
-fresh attempt directory, at most ``retries`` more times. Instances that still fail come back
+fresh attempt directory, at most ``retries`` more times; the instance that was running when the
+process died goes last in the next attempt. Instances that still fail come back
 with ``ok=False`` and the reasons of every attempt. Every attempt keeps its script, outputs
 and the mumax3 log (``mumax3.log``) under ``workdir``.
 """
@@ -200,6 +201,10 @@ def run_instances(
         if still and progress:
             log.warning("mumax3 attempt %d: %d of %d instance(s) failed: %s", attempt, len(still), len(pending),
                         errors[still[0]][-1])
+        if rc != 0 and still:
+            # the first unfinished instance was running when mumax3 died or was killed: run it last
+            # next time, so that one bad instance cannot keep the others from ever running
+            still = still[1:] + still[:1]
         pending = still
     out = []
     for i in range(n):
