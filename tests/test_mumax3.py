@@ -226,3 +226,13 @@ def test_missing_binary_says_how_to_fix(config, tmp_path, monkeypatch):
     with pytest.raises(Mumax3NotFound):
         run_instances(config, rt, 7.5e5, [1], tmp_path / "work", progress=False)
     assert not (tmp_path / "work").exists()
+
+
+def test_binary_that_cannot_start_fails_the_instances(config, env, tmp_path):
+    bad = tmp_path / "bin" / "not-a-program"
+    bad.write_bytes(b"\x7fELF garbage")
+    bad.chmod(0o755)
+    config["device"]["mumax3"].update(binary=str(bad), retries=0)
+    rt = build_racetrack(config["device"]["geometry"])
+    res = run_instances(config, rt, 7.5e5, [1, 2], tmp_path / "work", progress=False)
+    assert not any(r.ok for r in res) and "cannot start" in res[0].error

@@ -101,7 +101,10 @@ def _run_attempt(cmd: list[str], cwd: Path, out_dir: Path, names: list[str], tim
     Returns (exit code or None when killed, reason text or '')."""
     log_path = cwd / "mumax3.log"
     with open(log_path, "wb") as log_fh:
-        proc = subprocess.Popen(cmd, cwd=cwd, stdout=log_fh, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            proc = subprocess.Popen(cmd, cwd=cwd, stdout=log_fh, stderr=subprocess.STDOUT, start_new_session=True)
+        except OSError as exc:
+            return None, f"cannot start {cmd[0]}: {exc.strerror or exc}"
         done, last_progress = 0, time.monotonic()
         poll = min(1.0, max(0.02, timeout_s / 20))
         while proc.poll() is None:
