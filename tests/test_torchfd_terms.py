@@ -115,3 +115,24 @@ def test_bad_inputs_have_clear_errors(monkeypatch):
     assert compile_requested(False) is True
     monkeypatch.delenv("DWSYNAPSE_TORCH_COMPILE")
     assert compile_requested(True) is True
+
+
+@pytest.mark.slow
+def test_compiled_step_matches_eager():
+    from dwsynapse.engines.torchfd.solver import LLGSystem, Stepper
+    from dwsynapse.engines.torchfd.thermal import ThermalNoise
+
+    mesh = strip(6, 20, 4e-9, dtype=torch.float32)
+    system = LLGSystem(mesh, Material(MS, AEX, 0.3, D, 7.5e5), demag="newell")
+    eager, compiled = Stepper(system, compile=False), Stepper(system, compile=True)
+    m0 = torch.zeros(3, 3, 6, 20)
+    m0[:, 2] = 1
+    m0[..., 10:] *= -1
+    args = (torch.tensor(0.01), torch.tensor(0.0), torch.tensor(1e-13))
+    n1, n2 = ThermalNoise([1, 2, 3], mesh, 0.05), ThermalNoise([1, 2, 3], mesh, 0.05)
+    a, b = m0, m0
+    for _ in range(20):
+        a = eager(a, n1.next(), *args)
+        b = compiled(b, n2.next(), *args)
+    assert compiled.compiled
+    torch.testing.assert_close(a, b, rtol=0, atol=2e-4)

@@ -6,8 +6,9 @@ Full model (``solver.demag: newell``): the magnetostatic field is the discrete c
 
 with the cell-averaged demagnetization tensor N of two uniformly magnetized boxes
 (Newell, Williams & Dunlop, JGR 98, 9551, 1993). For one layer (nz = 1) N_xz = N_yz = 0, so four
-kernels remain (xx, yy, zz, xy). The convolution is done with ``rfft2`` on a 2x zero-padded grid;
+kernels remain (xx, yy, zz, xy). The convolution is done with ``rfft2`` on a zero-padded grid;
 all kernels are even or odd in both x and y, so their Fourier transforms are real and stored as such.
+The padded lengths are the smallest 2^a 3^b 5^c >= 2n - 1 (fast FFT sizes).
 Near cells use Newell's analytic f/g functions (float64); beyond ``FAR_CELLS`` cells the point-dipole
 tensor is used (Newell's 27-term sums lose accuracy by cancellation there). The kernel is computed
 once per mesh and cached on disk (``$DWSYNAPSE_CACHE`` or ``~/.cache/dwsynapse``).
@@ -28,7 +29,7 @@ import torch
 from ...io import atomic_path
 from .mesh import MU0, Mesh
 
-KERNEL_VERSION = 1
+KERNEL_VERSION = 2
 FAR_CELLS = 24  # offsets beyond this many cells (Euclidean, in units of max(dx, dy, dz)) use the dipole
 
 
@@ -124,6 +125,25 @@ def newell_tensor(X, Y, dx: float, dy: float, dz: float, far_cells: float = FAR_
     return nxx, nyy, nzz, nxy
 
 
+def fft_size(n: int) -> int:
+    """Smallest 2^a 3^b 5^c >= 2n - 1: the zero-padded length of a linear (non-circular)
+    convolution over n cells that keeps the FFT fast (e.g. 17 cells -> 36, not 34 = 2 * 17)."""
+    target = max(1, 2 * n - 1)
+    best = None
+    p2 = 1
+    while p2 < 2 * target:
+        p3 = p2
+        while p3 < 2 * target:
+            p5 = p3
+            while p5 < 2 * target:
+                if p5 >= target and (best is None or p5 < best):
+                    best = p5
+                p5 *= 5
+            p3 *= 3
+        p2 *= 2
+    return best
+
+
 def _kernel_path(nx: int, ny: int, dx: float, dy: float, dz: float) -> Path:
     key = f"newell-v{KERNEL_VERSION}-far{FAR_CELLS}-{nx}x{ny}-{dx:.6e}-{dy:.6e}-{dz:.6e}"
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
@@ -131,24 +151,28 @@ def _kernel_path(nx: int, ny: int, dx: float, dy: float, dz: float) -> Path:
 
 
 def demag_kernel_fft(nx: int, ny: int, dx: float, dy: float, dz: float, use_cache: bool = True) -> np.ndarray:
-    """Real Fourier transforms (rfft2 on the 2ny x 2nx padded grid) of the four kernels, shaped
-    (4, 2ny, nx+1) in the order xx, yy, zz, xy, float64. Cached on disk keyed by the mesh."""
+    """Real Fourier transforms (rfft2 on the zero-padded py x px grid, px = fft_size(nx),
+    py = fft_size(ny)) of the four kernels, shaped (4, py, px // 2 + 1) in the order xx, yy, zz, xy,
+    float64. Cached on disk keyed by the mesh."""
+    px, py = fft_size(nx), fft_size(ny)
     path = _kernel_path(nx, ny, dx, dy, dz)
     if use_cache and path.exists():
         try:
             with np.load(path) as data:
                 k = data["kernel"]
-            if k.shape == (4, 2 * ny, nx + 1):
+            if k.shape == (4, py, px // 2 + 1):
                 return k
         except (OSError, ValueError, KeyError):
             pass  # unreadable cache entry: recompute and overwrite it
-    ix = np.arange(2 * nx)
-    iy = np.arange(2 * ny)
-    ox = np.where(ix < nx, ix, ix - 2 * nx) * dx
-    oy = np.where(iy < ny, iy, iy - 2 * ny) * dy
-    X, Y = np.meshgrid(ox, oy)  # (2ny, 2nx)
+    ix = np.arange(px)
+    iy = np.arange(py)
+    # offsets 0..n-1 at the start, -(n-1)..-1 at the end; the unused middle stays zero
+    ox = np.where(ix < nx, ix, ix - px) * dx
+    oy = np.where(iy < ny, iy, iy - py) * dy
+    used = (np.abs(np.where(ix < nx, ix, ix - px)) < nx)[None, :] & (np.abs(np.where(iy < ny, iy, iy - py)) < ny)[:, None]
+    X, Y = np.meshgrid(ox, oy)  # (py, px)
     comps = newell_tensor(X, Y, dx, dy, dz)
-    kernel = np.stack([np.fft.rfft2(c).real for c in comps])
+    kernel = np.stack([np.fft.rfft2(np.where(used, c, 0.0)).real for c in comps])
     if use_cache:
         try:
             with atomic_path(path, suffix=".npz") as tmp:
@@ -165,6 +189,7 @@ class NewellDemag:
     def __init__(self, mesh: Mesh, ms: float, use_cache: bool = True):
         self.mesh = mesh
         self.ny, self.nx = mesh.ny, mesh.nx
+        self.shape = (fft_size(mesh.ny), fft_size(mesh.nx))
         k = demag_kernel_fft(mesh.nx, mesh.ny, mesh.dx, mesh.dy, mesh.dz, use_cache=use_cache)
         # B = -mu0 Ms N m: fold -mu0 Ms into the kernel
         self.kernel = torch.as_tensor(-MU0 * ms * k, dtype=mesh.dtype, device=mesh.device)[..., None]
@@ -173,13 +198,13 @@ class NewellDemag:
         """Demag field [T] of ``m`` (B, 3, ny, nx) (m is 0 outside the mask)."""
         ny, nx = self.ny, self.nx
         # the kernels are real: multiply on the (re, im) view so the arithmetic stays real (fusable)
-        mf = torch.view_as_real(torch.fft.rfft2(m, s=(2 * ny, 2 * nx)))
+        mf = torch.view_as_real(torch.fft.rfft2(m, s=self.shape))
         k = self.kernel
         fx = k[0] * mf[:, 0] + k[3] * mf[:, 1]
         fy = k[3] * mf[:, 0] + k[1] * mf[:, 1]
         fz = k[2] * mf[:, 2]
         fb = torch.view_as_complex(torch.stack((fx, fy, fz), dim=1).contiguous())
-        b = torch.fft.irfft2(fb, s=(2 * ny, 2 * nx))
+        b = torch.fft.irfft2(fb, s=self.shape)
         return b[..., :ny, :nx] * self.mesh.mask
 
 
