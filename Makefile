@@ -44,6 +44,11 @@ test-slurm: install
 test-slow: install
 	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
 
+## HTML report (figures, energy tables, paper vs reproduction) of a finished run.
+report: install
+	$(BIN)/snakemake --profile workflow/profiles/default --cores 1 --configfile $(CONFIG) \
+	  --report results/report/report.html
+
 lint: install
 	$(BIN)/snakemake --lint --configfile $(CONFIG)
 
