@@ -66,9 +66,14 @@ def test_tiny_workflow_end_to_end_through_slurm(tmp_path, slurm_dir):
     log = proc.stdout + proc.stderr
     (slurm_dir / "last_workflow_run.log").write_text(log)
     assert proc.returncode == 0, log[-8000:]
-    submitted = re.findall(r"submitted with SLURM jobid (\S+)", log)
+    single = re.findall(r"submitted with SLURM jobid (\S+)", log)
+    arrays = re.findall(r"Submitted array job with Snakemake IDs ([\d,]+) and SLURM job ID (\d+)", log)
+    n_submitted = len(single) + sum(len(ids.split(",")) for ids, _ in arrays)
     n_jobs = sum(n for rule, n in planned.items() if rule != "all")
-    assert len(submitted) >= n_jobs, f"expected {n_jobs} SLURM jobs, found {len(submitted)}:\n{log[-4000:]}"
+    assert n_submitted >= n_jobs, f"expected {n_jobs} SLURM jobs, found {n_submitted}:\n{log[-4000:]}"
+    # The chunk fan-out went out as array job(s) (slurm-array-jobs in the profile).
+    assert arrays, "no array job submitted:\n" + log[-4000:]
+    assert sum(len(ids.split(",")) for ids, _ in arrays) >= planned["device_chunk"]
     assert re.search(r"\b(\d+) of \1 steps \(100%\) done", log), log[-4000:]
     # A second run finds nothing to do: everything the cluster made is known to Snakemake.
     again = run_snakemake(tmp_path, config, "-n", timeout=120)
