@@ -114,6 +114,12 @@ def render_figure(name: str, config: dict, png: str | Path, pdf: str | Path, sta
     Device figures read ``stats_path`` (device_stats.h5); training figures read the runs of
     :func:`run_paths`. Returns the figure summary (panels and series per panel).
     """
+    summary = _render(name, config, png, pdf, stats_path)
+    log.info("%s -> %s (+ .pdf): %d panels, series per panel %s", name, png, summary["panels"], summary["series"])
+    return summary
+
+
+def _render(name: str, config: dict, png, pdf, stats_path) -> dict:
     rp = run_paths(config)
     if name in DEVICE_FIGURES:
         from dwsynapse.devicestats import read_device_stats

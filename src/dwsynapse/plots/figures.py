@@ -7,7 +7,6 @@ tests use to check that the expected curves were drawn.
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import matplotlib
@@ -19,8 +18,6 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from dwsynapse.io import atomic_path  # noqa: E402
 from dwsynapse.plots.data import ku_levels  # noqa: E402
-
-log = logging.getLogger(__name__)
 
 # Okabe & Ito colour-blind-safe palette.
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
