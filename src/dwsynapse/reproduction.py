@@ -201,6 +201,10 @@ def paper_consistency_notes(config: dict) -> list[str]:
         f" / {n_test} = {exsitu * 1e12:.3g} pJ (paper states {p['prog_exsitu_worst'] * 1e12:.3g} pJ).",
         f"SOT current through the Pt strip: J·w·t = {we.current * 1e6:.3g} µA (the paper's text quotes 21 µA; the "
         f"{p['e_joule'] * 1e15:.2g} fJ Joule energy it reports needs the {we.current * 1e6:.3g} µA).",
+        f"Scope of the system rows: the paper's ~{p['system_dw'] * 1e9:.0f} nJ and {p['system_ratio']:.0f}× come from its "
+        "supplementary S5 (not available) and, by its text, include the in-situ backward pass and digital gradient "
+        "accumulation; ours is the forward pass of one test image with the per-operation model in config "
+        "(energy.per_op, energy.dw_system, energy.cmos), so those two rows compare different scopes.",
     ]
 
 
@@ -223,7 +227,7 @@ def write_reproduction(config: dict, stats_path, energy_json, md_path, csv_path)
         f"n_test={config['mnist'].get('n_test') or 10000}. Accuracies are in percent; for energies, "
         "capacitance and pulse counts the last numeric column is the ratio ours/paper.\n\n"
     )
-    notes = "\n## Notes on the paper's own numbers\n\n" + "".join(f"- {n}\n" for n in paper_consistency_notes(config))
+    notes = "\n## Notes on the paper's numbers and on scope\n\n" + "".join(f"- {n}\n" for n in paper_consistency_notes(config))
     write_text(head + markdown_table(md_rows, list(md_rows[0])) + notes, md_path)
     return rows
 
