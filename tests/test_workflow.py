@@ -129,30 +129,37 @@ def test_tiny_config_is_complete_and_valid():
     assert tiny["device"]["instances_per_ku"] > tiny["device"]["chunk_size"], "tiny config must fan out to >1 chunk"
 
 
-def test_lint_is_clean(tmp_path):
-    config = tiny_project(tmp_path)
-    proc = run_snakemake(tmp_path, config, "--lint", timeout=120)
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> tuple[Path, Path, set[str]]:
+    """(working directory, config, names of every rule) of one tiny project shared by the cheap tests."""
+    root = tmp_path_factory.mktemp("tiny")
+    config = tiny_project(root)
+    return root, config, list_rules(root, config)
+
+
+def test_lint_is_clean(tiny):
+    root, config, _ = tiny
+    proc = run_snakemake(root, config, "--lint", timeout=120)
     text = proc.stdout + proc.stderr
     assert "Lints for" not in text, text[-4000:]
 
 
-def test_dry_run_plans_every_rule(tmp_path):
-    config = tiny_project(tmp_path)
-    proc = run_snakemake(tmp_path, config, "-n", timeout=120)
-    planned = job_counts(proc.stdout)
-    assert planned, proc.stdout[-3000:]
-    missing = list_rules(tmp_path, config) - set(planned)
-    assert not missing, f"rules defined but not reached by the default target: {sorted(missing)}"
-
-
-def test_profiles_dry_run(tmp_path):
-    config = tiny_project(tmp_path)
-    for profile in ("default",):
+def test_profiles_plan_every_rule(tiny):
+    """Both profiles load and plan the workflow (the slurm one needs no SLURM for a dry run); the
+    default target reaches every rule; the rules the slurm profile names exist."""
+    root, config, rules = tiny
+    for profile in ("default", "slurm"):
         proc = run_snakemake(
-            tmp_path, config, "-n", "--profile", str(REPO / "workflow" / "profiles" / profile), "--cores", "2",
+            root, config, "-n", "--profile", str(REPO / "workflow" / "profiles" / profile), "--cores", "2",
             timeout=120,
         )  # fmt: skip
-        assert job_counts(proc.stdout), proc.stdout[-3000:]
+        planned = job_counts(proc.stdout)
+        missing = rules - set(planned)
+        assert not missing, f"{profile}: rules defined but not reached by the default target: {sorted(missing)}"
+    with open(REPO / "workflow" / "profiles" / "slurm" / "config.yaml") as fh:
+        slurm = yaml.safe_load(fh)
+    named = {r.strip() for r in slurm["slurm-array-jobs"].split(",")} | set(slurm.get("set-resources") or {})
+    assert named <= rules, named
 
 
 # ---- faults and layouts: the device stage --------------------------------------------------------
