@@ -1,6 +1,7 @@
 """Cross-check of the embedded engine (dwsynapse torchfd) against magnum.np 2.2.0 at T = 0.
 
-Runs the racetrack of config.yaml (same mask, Ms = 0 outside it for magnum.np), all terms
+Runs a straight strip with the config's material (or, with --racetrack, the racetrack of config.yaml:
+same mask, Ms = 0 outside it for magnum.np), all terms
 (exchange, interfacial DMI, uniaxial anisotropy, Newell demag, damping-like SOT), float64,
 fixed-step Heun (dt from the config) from the same initial Neel wall, and compares the final
 <m> and the wall displacement. Run it with the Python of a separate venv holding magnum.np
@@ -32,7 +33,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
 
-def _setup(cell: float, ku: float):
+def _setup(cell: float, ku: float, racetrack: bool = False, length: float = 300e-9):
+    """config.yaml and either its racetrack (notches, roughness) or a straight strip of ``length``."""
     import yaml
 
     from dwsynapse.geometry import build_racetrack
@@ -40,6 +42,8 @@ def _setup(cell: float, ku: float):
     with open(REPO / "config.yaml") as fh:
         config = yaml.safe_load(fh)
     geo = dict(config["device"]["geometry"], cell_size=cell)
+    if not racetrack:
+        geo.update(length=length, notch_depth=0.0, edge_roughness_rms=0.0)
     return config, build_racetrack(geo)
 
 
@@ -61,7 +65,7 @@ def run_magnumnp(config, track, ku, m0, steps, a_on_steps, time_only=False):
         "A": float(mat["Aex"]),
         "Ku": float(ku),
         "Ku_axis": state.Constant([0.0, 0.0, 1.0]),
-        "Di": -float(mat["Dind"]),
+        "Di": float(mat["Dind"]),
         "alpha": float(mat["alpha"]),
         "je": float(dev["drive"]["current_density"]),
         "p": state.Constant([0.0, 1.0, 0.0]),
@@ -92,8 +96,10 @@ def run_magnumnp(config, track, ku, m0, steps, a_on_steps, time_only=False):
     return np.transpose(m, (2, 1, 0)), per_step
 
 
-def run_torchfd(config, track, ku, steps, a_on_steps):
-    """Same experiment with the embedded engine; returns (initial m, final m, seconds per step)."""
+def run_torchfd(config, track, ku, steps, a_on_steps, relax_steps=0):
+    """Same experiment with the embedded engine; returns (initial m, final m, seconds per step).
+    The initial m is the analytic Neel wall at ``track.start_x`` relaxed for ``relax_steps`` steps
+    without current (so that neither engine starts with the wall-profile transient)."""
     import torch
 
     from dwsynapse.engines.torchfd.mesh import Mesh
@@ -107,11 +113,13 @@ def run_torchfd(config, track, ku, steps, a_on_steps):
     material = Material(float(mat["Ms"]), float(mat["Aex"]), float(mat["alpha"]), float(mat["Dind"]), float(ku))
     system = LLGSystem(mesh, material, demag="newell")
     m = initial_wall(mesh, material, track.start_x)
-    m0 = m[0].numpy().copy()
     z = torch.zeros((), dtype=torch.float64)
     a = torch.tensor(damping_like_coefficient(float(dev["drive"]["current_density"]), float(mat["theta_sh"]),
                                               material.ms, mesh.dz), dtype=torch.float64)
     dt = torch.tensor(float(dev["solver"]["dt"]), dtype=torch.float64)
+    for _ in range(relax_steps):
+        m = system.heun_step(m, z, z, z, dt)
+    m0 = m[0].numpy().copy()
     t0 = time.perf_counter()
     for k in range(steps):
         m = system.heun_step(m, z, a if k < a_on_steps else z, z, dt)
@@ -123,7 +131,10 @@ def main(argv=None) -> int:
     ap.add_argument("--cell", type=float, default=4e-9, help="cell size [m] (default 4e-9)")
     ap.add_argument("--ku", type=float, default=7.5e5, help="Ku [J/m^3]")
     ap.add_argument("--pulse", type=float, default=0.2e-9, help="SOT pulse [s] (default 0.2 ns)")
-    ap.add_argument("--relax", type=float, default=0.1e-9, help="relaxation after the pulse [s]")
+    ap.add_argument("--relax", type=float, default=0.0, help="relaxation after the pulse [s]")
+    ap.add_argument("--pre-relax", type=float, default=0.05e-9, help="relaxation of the initial wall [s]")
+    ap.add_argument("--racetrack", action="store_true",
+                    help="use the config racetrack (notches, edge roughness) instead of a straight 300 nm strip")
     ap.add_argument("--tolerance", type=float, default=0.02, help="relative tolerance on the wall displacement")
     ap.add_argument("--time-only", action="store_true", help="only time magnum.np steps; print one JSON line")
     ap.add_argument("--steps", type=int, default=30, help="steps to time with --time-only")
@@ -137,7 +148,7 @@ def main(argv=None) -> int:
         print(f"magnum.np is not importable here ({exc}); run this with the Python of its own venv", file=sys.stderr)
         return 2
     torch.set_num_threads(args.threads)
-    config, track = _setup(args.cell, args.ku)
+    config, track = _setup(args.cell, args.ku, args.racetrack)
     dt = float(config["device"]["solver"]["dt"])
     from dwsynapse.dwpos import mean_mz, wall_position
     from dwsynapse.engines.torchfd.mesh import Mesh  # noqa: F401
@@ -150,7 +161,7 @@ def main(argv=None) -> int:
         return 0
     n_on = int(round(args.pulse / dt))
     steps = n_on + int(round(args.relax / dt))
-    m0, m_t, s_t = run_torchfd(config, track, args.ku, steps, n_on)
+    m0, m_t, s_t = run_torchfd(config, track, args.ku, steps, n_on, int(round(args.pre_relax / dt)))
     m_m, s_m = run_magnumnp(config, track, args.ku, m0, steps, n_on)
     mask = track.mask
     x0 = wall_position(m0[2], mask, track.cell_size)
@@ -158,7 +169,7 @@ def main(argv=None) -> int:
     for name, m in (("torchfd", m_t), ("magnum.np", m_m)):
         avg = [float(np.where(mask, m[c], 0).sum() / mask.sum()) for c in range(3)]
         rows.append((name, avg, wall_position(m[2], mask, track.cell_size)))
-    print(f"racetrack {track.nx} x {track.ny} cells of {args.cell * 1e9:g} nm, Ku = {args.ku:g} J/m^3, "
+    print(f"{'racetrack' if args.racetrack else 'straight strip'} {track.nx} x {track.ny} cells of {args.cell * 1e9:g} nm, Ku = {args.ku:g} J/m^3, "
           f"pulse {args.pulse * 1e9:g} ns + relax {args.relax * 1e9:g} ns, dt = {dt:g} s, T = 0, float64")
     for name, avg, xw in rows:
         print(f"  {name:10s} <m> = ({avg[0]:+.5f}, {avg[1]:+.5f}, {avg[2]:+.5f})  wall {xw * 1e9:7.3f} nm "

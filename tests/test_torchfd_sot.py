@@ -13,11 +13,11 @@ from tests._torchfd_util import run, strip
 MS, AEX, KU, D, ALPHA, THETA = 8e5, 1.5e-11, 8e5, 1e-3, 0.3, 0.07
 
 
-def _wall_positions(current_density, dind=D, steps=3000, every=100):
+def _wall_positions(current_density, dind=D, steps=3000, every=100, relax=1000):
     mesh = strip(10, 100, 2e-9)
     mat = Material(MS, AEX, ALPHA, dind, KU)
     system = LLGSystem(mesh, mat, demag="thin_film")
-    m = run(system, initial_wall(mesh, mat, 100e-9), 1000, 1e-13)
+    m = run(system, initial_wall(mesh, mat, 100e-9), relax, 1e-13)
     a = damping_like_coefficient(current_density, THETA, MS, mesh.dz)
     length = mesh.nx * mesh.dx
     pos = [0.5 * length * (1 + m[0, 2].mean().item())]  # x_w = L (1 + <mz>) / 2
@@ -28,9 +28,9 @@ def _wall_positions(current_density, dind=D, steps=3000, every=100):
 
 
 def test_positive_current_moves_the_wall_towards_plus_x():
-    t, x, _ = _wall_positions(3.5e11, steps=1000)
+    t, x, _ = _wall_positions(3.5e11, steps=1000, relax=300)
     assert x[-1] - x[0] > 2e-9
-    t, x, _ = _wall_positions(-3.5e11, steps=1000)
+    t, x, _ = _wall_positions(-3.5e11, steps=1000, relax=300)
     assert x[-1] - x[0] < -2e-9
 
 

@@ -26,7 +26,7 @@ import torch
 from ...dwpos import mean_mz, wall_position
 from ...io import write_json
 from .. import InstanceResult
-from .mesh import MU0, Mesh
+from .mesh import GAMMA_LL, MU0, Mesh
 from .solver import LLGSystem, Material, Stepper, compile_requested
 from .sot import damping_like_coefficient
 from .thermal import ThermalNoise, thermal_sigma
@@ -72,6 +72,15 @@ def initial_wall(mesh: Mesh, material: Material, x0: float) -> torch.Tensor:
     return torch.as_tensor(m, dtype=mesh.dtype, device=mesh.device)
 
 
+def heun_exchange_growth(material: Material, mesh: Mesh, dt: float) -> float:
+    """|R(z)| = |1 + z + z^2/2| of Heun for the fastest exchange mode of the grid, with
+    z = omega dt (-alpha + i) / (1 + alpha^2) and omega = gamma (2A/Ms)(4/dx^2 + 4/dy^2) [rad/s].
+    Below 1 the step is stable for that mode."""
+    omega = GAMMA_LL * 2.0 * material.aex / material.ms * (4.0 / mesh.dx**2 + 4.0 / mesh.dy**2)
+    z = omega * dt * complex(-material.alpha, 1.0) / (1.0 + material.alpha**2)
+    return abs(1.0 + z + 0.5 * z * z)
+
+
 def _rest_speed(t: np.ndarray, mz: np.ndarray, length: float) -> float:
     """|v| [m/s] = (L/2) |slope| of the least-squares line through (t, <m_z>)."""
     tc = t - t.mean()
@@ -103,6 +112,10 @@ def run_instances(config: dict, racetrack, ku: float, seeds: Sequence[int], work
     system = LLGSystem(mesh, material, demag=solver_cfg.get("demag", "newell"))
     stepper = Stepper(system, compile=compile_requested(tcfg.get("compile", False)))
     dt = float(solver_cfg["dt"])
+    growth = heun_exchange_growth(material, mesh, dt)
+    if growth >= 1.0:
+        log.warning("solver.dt = %.3g s is too large for %.3g m cells: Heun amplifies the fastest exchange "
+                    "mode by %.2f per step (> 1); results will depend on dt", dt, mesh.dx, growth)
     a_dl = damping_like_coefficient(float(drive["current_density"]), float(mat_cfg["theta_sh"]),
                                     material.ms, mesh.dz)
     sigma = thermal_sigma(material.alpha, float(drive["temperature"]), material.ms, mesh.cell_volume, dt)
