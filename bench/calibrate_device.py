@@ -1,0 +1,91 @@
+"""Calibrate the racetrack device against the paper's <m_z> levels (issue 5).
+
+Two modes (logic in :mod:`dwsynapse.calibration`):
+
+    # quick parameter scan: all Ku in one batch, fixed relaxation, a few instances each
+    python bench/calibrate_device.py explore --config config.yaml --n-per-ku 2 --temperature 300 \
+        --set material.Dind=1.8e-3 --set geometry.notch_depth=12e-9
+
+    # the calibration run: the configured engine exactly as the device stage runs it
+    python bench/calibrate_device.py calibrate --config config.yaml --out results/calibration
+
+``calibrate`` writes ``calibration.json`` (every instance) and ``calibration.md`` (the table) into
+``--out``; docs/calibration.md quotes that table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+
+def _parse_sets(items: list[str]) -> dict:
+    """``section.key=value`` -> {section: {key: float(value)}} for device.material / device.geometry."""
+    out: dict = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        section, _, name = key.partition(".")
+        if section not in ("material", "geometry") or not name or not value:
+            raise SystemExit(f"--set {item!r}: expected material.<key>=<number> or geometry.<key>=<number>")
+        out.setdefault(section, {})[name] = float(value)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("mode", choices=["explore", "calibrate"])
+    parser.add_argument("--config", default="config.yaml")
+    parser.add_argument("--set", action="append", default=[], help="material.<key>=<v> or geometry.<key>=<v>")
+    parser.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "1")))
+    parser.add_argument("--n-per-ku", type=int, default=1, help="explore: instances per Ku")
+    parser.add_argument("--temperature", type=float, default=None, help="explore: K (default: the config's)")
+    parser.add_argument("--relax-time", type=float, default=0.5e-9, help="explore: s after the pulse")
+    parser.add_argument("--demag", default=None, help="explore: newell | thin_film (default: the config's)")
+    parser.add_argument("--seed", type=int, default=0, help="explore: thermal seed base")
+    parser.add_argument("--instances-per-ku", type=int, default=None, help="calibrate: override the config")
+    parser.add_argument("--out", default="results/calibration", help="calibrate: output directory")
+    args = parser.parse_args(argv)
+
+    import torch
+
+    from dwsynapse.calibration import calibrate, explore, markdown_table, summarize
+    from dwsynapse.config import load_config
+    from dwsynapse.io import write_json, write_text
+    from dwsynapse.logutil import setup_logging
+
+    setup_logging()
+    torch.set_num_threads(max(1, args.threads))
+    config = load_config(args.config)
+    dev = config["device"]
+    for section, values in _parse_sets(args.set).items():
+        dev[section].update(values)
+    if args.mode == "explore":
+        res = explore(dev["material"], dev["geometry"], dev["ku_values"], n_per_ku=args.n_per_ku,
+                      temperature=dev["drive"]["temperature"] if args.temperature is None else args.temperature,
+                      current_density=dev["drive"]["current_density"], pulse_duration=dev["drive"]["pulse_duration"],
+                      relax_time=args.relax_time, dt=dev["solver"]["dt"],
+                      demag=args.demag or dev["solver"].get("demag", "newell"), seed=args.seed,
+                      dtype=(dev.get("torch") or {}).get("dtype", "float32"),
+                      compile=bool((dev.get("torch") or {}).get("compile", False)))
+        rows = [summarize(k, res["mz"][res["ku"] == k], res["dw_x"][res["ku"] == k]) for k in dev["ku_values"]]
+        print(markdown_table(rows))
+        print(f"explore: {res['instance_steps']} instance-steps in {res['wall_time_s']:.1f} s")
+        return 0
+    out = Path(args.out)
+    res = calibrate(config, out / "work", instances_per_ku=args.instances_per_ku, progress=True)
+    write_json(res, out / "calibration.json")
+    text = (f"engine {res['engine']}, demag {res['demag']}, dt {res['dt']:.3g} s, cell {res['cell_size'] * 1e9:g} nm, "
+            f"{res['instances_per_ku']} instances per Ku (chunks of {res['chunk_size']}), "
+            f"total {res['wall_time_s']:.0f} s\n\n" + markdown_table(res["rows"]))
+    write_text(text, out / "calibration.md")
+    print(text)
+    logging.getLogger("calibrate").info("wrote %s", out / "calibration.json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
