@@ -225,6 +225,10 @@ def killed_and_resumed(tmp_path_factory):
         proc.wait()
     n_finished = len(finished.findall(first_log.read_text()))
     before = {p.relative_to(root).as_posix(): _stat(p) for p in root.glob(CHUNK_GLOB)}
+    from dwsynapse.devicestage import read_chunk
+
+    for p in root.glob(CHUNK_GLOB):
+        read_chunk(p)  # atomic writes: whatever exists after a kill is a complete chunk file
     # A hard kill leaves Snakemake's directory lock behind; releasing it is the one manual step.
     run_snakemake(root, config, "--unlock", timeout=120)
     resumed = run_snakemake(root, config, *profile, STATS, timeout=600)
