@@ -1,17 +1,8 @@
-"""Snakemake wrapper: rule device_chunk (one Ku, one chunk of thermal instances)."""
-import os
-
-os.environ.setdefault("OMP_NUM_THREADS", str(snakemake.threads))
-
-from dwsynapse.devicestage import run_chunk  # noqa: E402
-from dwsynapse.logutil import setup_logging  # noqa: E402
+"""Snakemake wrapper: rule device_chunk (one Ku, one chunk of thermal instances), simulated in a
+guarded child process; a crash or timeout on the last try is recorded as failed instances."""
+from dwsynapse.devicestage import run_chunk_guarded
+from dwsynapse.logutil import setup_logging
 
 setup_logging(snakemake.log[0])
-try:
-    import torch
-
-    torch.set_num_threads(snakemake.threads)
-except ImportError:
-    pass
-run_chunk(snakemake.config, snakemake.wildcards.group, int(snakemake.wildcards.chunk), snakemake.output[0],
-          snakemake.params.workdir)
+run_chunk_guarded(snakemake.config, snakemake.wildcards.group, int(snakemake.wildcards.chunk), snakemake.output[0],
+                  snakemake.params.workdir, attempt=int(snakemake.resources.attempt), threads=snakemake.threads)

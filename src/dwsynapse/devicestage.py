@@ -19,16 +19,24 @@ Merging is a pure function of the chunk files and the config (:func:`merge_chunk
 
 from __future__ import annotations
 
+import collections
 import csv
+import ctypes
 import io
 import logging
 import math
+import os
+import signal
+import subprocess
+import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import h5py
 import numpy as np
+import yaml
 
 from dwsynapse import __version__
 from dwsynapse.config import config_sha256
@@ -93,21 +101,53 @@ def chunk_uses_gpu(config: dict) -> bool:
     return dev["engine"] == "mumax3" or (dev.get("torch") or {}).get("device") == "cuda"
 
 
-def chunk_runtime_minutes(config: dict) -> int:
-    """Wall-time request of one chunk job [min] (SLURM -t).
+CHUNK_MARGIN_MIN = 5  # minutes of a chunk job's wall-time request beyond its child's timeout
+
+
+def chunk_retries(config: dict) -> int:
+    """How often a failed chunk job is tried again (``device.chunk_retries``, default 2)."""
+    n = config["device"].get("chunk_retries", 2)
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise DeviceStageError(f"device.chunk_retries must be an integer >= 0, got {n!r}")
+    return n
+
+
+def _estimated_chunk_seconds(config: dict) -> float:
+    """Generous wall-time estimate of one chunk [s].
 
     mumax3: the per-instance timeout for every try of every instance. torch: instance-steps x
     ~1.3 ms per step at 2250 cells on one CPU core (DESIGN.md section 8), scaled by the cell count,
-    times 10 for shared or slower machines."""
+    times 10 for shared or slower machines, plus 10 min."""
     dev = config["device"]
     n = int(dev["chunk_size"])
     if dev["engine"] == "mumax3":
         m = dev.get("mumax3") or {}
-        return int(n * float(m.get("timeout_s", 3600)) * (int(m.get("retries", 2)) + 1) / 60) + 5
+        return 60.0 * (int(n * float(m.get("timeout_s", 3600)) * (int(m.get("retries", 2)) + 1) / 60) + 5)
     g, s, d = dev["geometry"], dev["solver"], dev["drive"]
     cells = (g["length"] / g["cell_size"]) * (g["width"] / g["cell_size"] + 2)
     steps = (float(d["pulse_duration"]) + float(s.get("relax_max_time", 0.0))) / float(s["dt"])
-    return int(10 * n * steps * 1.3e-3 * cells / 2250 / 60) + 10
+    return 60.0 * (int(10 * n * steps * 1.3e-3 * cells / 2250 / 60) + 10)
+
+
+def chunk_timeout_s(config: dict, attempt: int = 1) -> float:
+    """Wall-clock limit [s] of the simulating child process of a chunk job on try ``attempt``
+    (1-based): ``attempt`` times ``device.chunk_timeout_s``, or times the runtime estimate of one
+    chunk when that is null, so a chunk that was merely slow gets more time on its next try."""
+    if isinstance(attempt, bool) or not isinstance(attempt, int) or attempt < 1:
+        raise DeviceStageError(f"attempt must be an integer >= 1, got {attempt!r}")
+    base = config["device"].get("chunk_timeout_s")
+    if base is None:
+        base = _estimated_chunk_seconds(config)
+    elif isinstance(base, bool) or not isinstance(base, (int, float)) or not base > 0:
+        raise DeviceStageError(f"device.chunk_timeout_s must be a number > 0 (seconds) or null, got {base!r}")
+    return attempt * float(base)
+
+
+def chunk_runtime_minutes(config: dict, attempt: int = 1) -> int:
+    """Wall-time request of one chunk job on try ``attempt`` [min] (SLURM -t): the child's timeout
+    (:func:`chunk_timeout_s`) plus ``CHUNK_MARGIN_MIN`` for starting Python and recording a failure,
+    so the job itself is never cut off before it can record why its child failed."""
+    return math.ceil(chunk_timeout_s(config, attempt) / 60) + CHUNK_MARGIN_MIN
 
 
 def chunk_seeds(config: dict, chunk: Chunk) -> list[int]:
@@ -117,8 +157,10 @@ def chunk_seeds(config: dict, chunk: Chunk) -> list[int]:
 
 
 def device_config_sha256(config: dict) -> str:
-    """Hash of the device section that determines the physics (not where its outputs go)."""
-    dev = {k: v for k, v in config["device"].items() if k not in ("stats_file", "min_success_fraction")}
+    """Hash of the device section that determines the physics (not where its outputs go, nor how
+    failed jobs are handled)."""
+    dev = {k: v for k, v in config["device"].items() if k not in ("stats_file", "min_success_fraction",
+                                                             "chunk_retries", "chunk_timeout_s")}
     return config_sha256(dev)
 
 
@@ -214,6 +256,168 @@ def run_chunk(config: dict, group: str, chunk_index: int, out_path: str | Path, 
     write_chunk(out_path, chunk, results, racetrack, engine, _engine_version(engine, workdir),
                 device_config_sha256(config))
     return Path(out_path)
+
+
+class ChunkJobFailed(DeviceStageError):
+    """The child process of a chunk job failed on a try that is not the last one (Snakemake retries it)."""
+
+
+CHUNK_COMMAND = (sys.executable, "-m", "dwsynapse", "device-chunk")
+ATTEMPTS_FILE = "job_attempts.txt"
+
+
+def run_chunk_guarded(config: dict, group: str, chunk_index: int, out_path: str | Path, workdir: str | Path, *,
+                      attempt: int, retries: int | None = None, timeout_s: float | None = None, threads: int = 1,
+                      command: Sequence[str] = CHUNK_COMMAND) -> Path:
+    """Run one chunk in a child process (``command`` + ``--config ... --group ... --chunk ... --out
+    ... --workdir ...``, by default ``python -m dwsynapse device-chunk``) with a wall-clock limit,
+    so a crash (non-zero exit, a signal such as SIGSEGV or the out-of-memory SIGKILL) or a hang
+    cannot take the job down without a record.
+
+    ``attempt`` is the 1-based try of this job, ``retries`` (default ``device.chunk_retries``) how
+    often it is tried again, ``timeout_s`` [s] the child's limit (default :func:`chunk_timeout_s`).
+    When the child fails on a try before the last, :class:`ChunkJobFailed` is raised (the job fails
+    and Snakemake tries it again); on the last try the chunk file is written (atomically) with every
+    instance ok=False and the reasons of all tries, so the merge lists them under ``/failed`` and
+    ``device.min_success_fraction`` decides. A child that exits 0 must have written a readable chunk
+    file of this chunk. Returns ``out_path``."""
+    chunk = find_chunk(config, group, chunk_index)
+    retries = chunk_retries(config) if retries is None else retries
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        raise DeviceStageError(f"retries must be an integer >= 0, got {retries!r}")
+    timeout = chunk_timeout_s(config, attempt) if timeout_s is None else float(timeout_s)
+    if not timeout > 0:
+        raise DeviceStageError(f"chunk timeout must be > 0 s, got {timeout_s!r}")
+    n_tries = retries + 1
+    out_path, workdir = Path(out_path), Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    config_file = workdir / "config.yaml"
+    write_text(yaml.safe_dump(config, sort_keys=False), config_file)
+    argv = [*command, "--config", str(config_file), "--group", chunk.group, "--chunk", str(chunk.chunk_index),
+            "--out", str(out_path), "--workdir", str(workdir)]
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), PYTHONFAULTHANDLER="1")
+    name = f"{chunk.group}/chunk_{chunk.chunk_index}"
+    log.info("chunk %s, try %d of %d: running %s with a limit of %g s", name, attempt, n_tries,
+             " ".join(argv), timeout)
+    why = _run_child(argv, env, timeout)
+    if why is None:
+        try:
+            got = read_chunk(out_path)
+            if (got.ku_index, got.chunk_index, tuple(got.index.tolist())) != (chunk.ku_index, chunk.chunk_index,
+                                                                               chunk.indices):
+                raise DeviceStageError(f"{out_path}: holds another chunk")
+        except DeviceStageError as exc:
+            why = f"exited with status 0 but left no usable chunk file ({exc})"
+    if why is None:
+        log.info("chunk %s finished on try %d of %d", name, attempt, n_tries)
+        return out_path
+    out_path.unlink(missing_ok=True)
+    history = workdir / ATTEMPTS_FILE
+    earlier = history.read_text().splitlines() if attempt > 1 and history.exists() else []
+    tries = [t for t in earlier if not t.startswith(f"try {attempt}/")] + [f"try {attempt}/{n_tries}: {why}"]
+    write_text("\n".join(tries) + "\n", history)
+    if attempt < n_tries:
+        msg = f"chunk {name} failed on try {attempt} of {n_tries}: {why}; Snakemake tries it again"
+        log.error("%s", msg)
+        raise ChunkJobFailed(msg)
+    reason = f"chunk job {name} failed on all {n_tries} tries: " + "; ".join(tries)
+    log.error("%s; recording its %d instance(s) as failed in %s", reason, len(chunk.indices), out_path)
+    results = [InstanceResult(seed=s, ok=False, error=reason) for s in chunk_seeds(config, chunk)]
+    write_chunk(out_path, chunk, results, build_racetrack(config["device"]["geometry"]), config["device"]["engine"],
+                "", device_config_sha256(config))
+    return out_path
+
+
+def _run_child(argv: list[str], env: dict, timeout: float) -> str | None:
+    """Run ``argv`` with its output echoed into this process's log; None when it exits 0, else why
+    not (exit status, signal, or timeout [s]) with its last line of output."""
+    tail: collections.deque[str] = collections.deque(maxlen=1)
+    parent = os.getpid()
+
+    def setup_child():  # own process group (killed as a whole on timeout); dies with this process (Linux)
+        os.setpgid(0, 0)
+        if sys.platform.startswith("linux"):
+            ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+            if os.getppid() != parent:
+                os._exit(1)
+
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            env=env, preexec_fn=setup_child)
+    reader = threading.Thread(target=_echo, args=(proc.stdout, tail), daemon=True)
+    reader.start()
+    try:
+        rc = proc.wait(timeout=timeout)
+        timed_out = False
+    except subprocess.TimeoutExpired:
+        _kill_tree(proc.pid)
+        rc, timed_out = proc.wait(), True
+    except BaseException:
+        _kill_tree(proc.pid)
+        proc.wait()
+        raise
+    reader.join(timeout=5)
+    if timed_out:
+        why = f"timed out after {timeout:g} s"
+    elif rc < 0:
+        try:
+            sig = signal.Signals(-rc).name
+        except ValueError:
+            sig = str(-rc)
+        why = f"killed by signal {sig}" + (" (out of memory?)" if -rc == signal.SIGKILL else "")
+    elif rc > 0:
+        why = f"exited with status {rc}"
+    else:
+        return None
+    return why + (f"; last output: {tail[0][:300]}" if tail else "")
+
+
+def _echo(stream, tail) -> None:
+    """Copy a child's output lines to this process's log handlers; keep the last non-empty line."""
+    handlers = [h for h in logging.getLogger().handlers if isinstance(h, logging.StreamHandler)]
+    for raw in iter(stream.readline, b""):
+        line = raw.decode(errors="replace").rstrip()
+        if line.strip():
+            tail.append(line.strip())
+        for h in handlers:
+            h.acquire()
+            try:
+                h.stream.write(line + "\n")
+                h.flush()
+            finally:
+                h.release()
+    stream.close()
+
+
+def _kill_tree(pid: int) -> None:
+    """SIGKILL process ``pid``, its process group and (Linux) every descendant, also those that
+    started their own session (an engine's solver binary)."""
+    victims = [pid] + _descendants(pid)
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except OSError:
+        pass
+    for p in victims:
+        try:
+            os.kill(p, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+def _descendants(pid: int) -> list[int]:
+    """Process ids below ``pid`` (from /proc; empty where there is none)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    out, todo = [], [pid]
+    while todo:
+        kids = children.get(todo.pop(), [])
+        out += kids
+        todo += kids
+    return out
 
 
 @dataclass

@@ -2,7 +2,13 @@
 # The same rules serve both engines (device.engine: torch | mumax3). With device.stats_file set,
 # training reads that file instead and none of the simulation rules is needed.
 
-from dwsynapse.devicestage import chunk_files, chunk_runtime_minutes, chunk_uses_gpu, device_config_sha256
+from dwsynapse.devicestage import (
+    chunk_files,
+    chunk_retries,
+    chunk_runtime_minutes,
+    chunk_uses_gpu,
+    device_config_sha256,
+)
 
 
 wildcard_constraints:
@@ -39,10 +45,14 @@ rule device_chunk:
     log:
         res("logs", "device", "{group}", "chunk_{chunk}.log"),
     threads: 1 if chunk_uses_gpu(config) else 2
+    # A crash or timeout of the simulating child is retried device.chunk_retries times (this overrides the
+    # profile's retries); on the last try the chunk's instances are recorded as failed (devicestage.run_chunk_guarded).
+    retries: chunk_retries(config)
     resources:
         mem_mb=4000,
-        runtime=chunk_runtime_minutes(config),
+        runtime=lambda wc, attempt: chunk_runtime_minutes(config, attempt),  # grows with the try, as the child's timeout
         gpu=1 if chunk_uses_gpu(config) else 0,
+        attempt=lambda wc, attempt: attempt,  # tells the script which try this is (1-based)
     conda:
         "../../envs/python.yaml"
     script:

@@ -1,0 +1,200 @@
+"""Faults of whole chunk jobs: a child that exits non-zero, is killed by a signal or hangs past its
+timeout fails the try (Snakemake retries it); on the last try the chunk file records every
+instance of the chunk as failed with the reason, the merge lists them under /failed, and a too-low
+success fraction fails the merge naming the Ku and the fraction.
+
+The child is a stand-in script passed through ``command`` (the real engine is not touched)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from dwsynapse import devicestage as ds
+from dwsynapse.devicestats import read_device_stats
+
+STAND_IN = r'''
+import argparse, os, signal, subprocess, sys, time
+
+mode = sys.argv[1]
+p = argparse.ArgumentParser()
+for a in ("--config", "--group", "--chunk", "--out", "--workdir"):
+    p.add_argument(a)
+args = p.parse_args(sys.argv[2:])
+if mode == "exit3":
+    print("RuntimeError: out of cheese", file=sys.stderr)
+    sys.exit(3)
+if mode == "segv":
+    print("about to crash", flush=True)
+    os.kill(os.getpid(), signal.SIGSEGV)
+if mode == "hang":
+    time.sleep(120)
+if mode == "hang-with-solver":  # a solver binary in its own session, as the mumax3 engine starts it
+    solver = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"], start_new_session=True)
+    open(os.path.join(args.workdir, "solver.pid"), "w").write(str(solver.pid))
+    time.sleep(120)
+import numpy as np
+from dwsynapse import devicestage as ds
+from dwsynapse.config import load_config
+from dwsynapse.engines import InstanceResult
+from dwsynapse.geometry import build_racetrack
+cfg = load_config(args.config)
+chunk = ds.find_chunk(cfg, args.group, int(args.chunk))
+rt = build_racetrack(cfg["device"]["geometry"])
+results = [InstanceResult(seed=s, ok=True, mz=0.25, dw_x=1e-7, m_final=np.zeros((3,) + rt.mask.shape, np.float32))
+           for s in ds.chunk_seeds(cfg, chunk)]
+if mode == "wrong-chunk":
+    chunk = ds.Chunk(chunk.ku_index, chunk.ku, chunk.chunk_index + 1, chunk.indices)
+ds.write_chunk(args.out, chunk, results, rt, cfg["device"]["engine"], "stand-in 1", ds.device_config_sha256(cfg))
+'''
+
+
+@pytest.fixture
+def cfg(default_config):
+    c = default_config
+    c["device"].update(engine="torch", instances_per_ku=4, chunk_size=2, ku_values=[7.0e5, 8.0e5],
+                       chunk_retries=2, chunk_timeout_s=None, min_success_fraction=0.5)
+    c["device"]["geometry"].update(length=300e-9, cell_size=6e-9, notch_width=12e-9, notch_depth=12e-9)
+    return c
+
+
+@pytest.fixture
+def stand_in(tmp_path):
+    p = tmp_path / "stand_in.py"
+    p.write_text(STAND_IN)
+    return lambda mode: (sys.executable, str(p), mode)
+
+
+def guarded(cfg, tmp_path, command, attempt, chunk=0, group="ku_7.000e+05", **kw):
+    out = tmp_path / "chunks" / group / f"chunk_{chunk}.h5"
+    return ds.run_chunk_guarded(cfg, group, chunk, out, tmp_path / "work" / group / str(chunk), attempt=attempt,
+                                command=command, **kw), out
+
+
+def test_child_that_succeeds_passes_its_chunk_file_through(cfg, tmp_path, stand_in):
+    path, out = guarded(cfg, tmp_path, stand_in("ok"), attempt=1)
+    c = ds.read_chunk(out)
+    assert path == out and c.ok.all() and list(c.index) == [0, 1] and c.engine_version == "stand-in 1"
+
+
+FAULTS = [
+    ("exit3", 30, r"exited with status 3; last output: RuntimeError: out of cheese"),
+    ("segv", 30, r"killed by signal SIGSEGV"),
+    ("hang", 0.8, r"timed out after 0\.8 s"),
+    ("wrong-chunk", 30, r"exited with status 0 but left no usable chunk file \(.*holds another chunk\)"),
+]
+
+
+@pytest.mark.parametrize("mode,timeout,reason", FAULTS, ids=[f[0] for f in FAULTS])
+def test_failed_child_raises_before_the_last_try_and_is_recorded_on_it(cfg, tmp_path, stand_in, mode, timeout,
+                                                                      reason):
+    for attempt in (1, 2):
+        with pytest.raises(ds.ChunkJobFailed, match=rf"ku_7\.000e\+05/chunk_0 failed on try {attempt} of 3: "
+                                                    + reason):
+            guarded(cfg, tmp_path, stand_in(mode), attempt=attempt, timeout_s=timeout)
+    _, out = guarded(cfg, tmp_path, stand_in(mode), attempt=1 + 2, timeout_s=timeout)
+    c = ds.read_chunk(out)  # written on the last try, complete (atomic)
+    assert not c.ok.any() and list(c.index) == [0, 1] and list(c.seed) == ds.chunk_seeds(cfg, ds.plan_chunks(cfg)[0])
+    for e in c.error:
+        assert "failed on all 3 tries" in e
+        for attempt in (1, 2, 3):
+            assert f"try {attempt}/3: " in e
+        assert e.count(reason.split(";")[0].replace("\\", "")[:20]) == 3
+
+
+def test_a_new_run_forgets_the_tries_of_an_earlier_one(cfg, tmp_path, stand_in):
+    with pytest.raises(ds.ChunkJobFailed):
+        guarded(cfg, tmp_path, stand_in("segv"), attempt=1, retries=1)
+    _, out = guarded(cfg, tmp_path, stand_in("exit3"), attempt=1, retries=0)  # a new run, no retries
+    (err,) = set(ds.read_chunk(out).error)
+    assert "failed on all 1 tries: try 1/1: exited with status 3" in err and "SIGSEGV" not in err
+
+
+def test_timeout_kills_the_solver_the_child_started(cfg, tmp_path, stand_in):
+    t0 = time.monotonic()
+    _, out = guarded(cfg, tmp_path, stand_in("hang-with-solver"), attempt=1, retries=0, timeout_s=1.0)
+    assert time.monotonic() - t0 < 15
+    assert "timed out after 1 s" in ds.read_chunk(out).error[0]
+    pid = int((tmp_path / "work" / "ku_7.000e+05" / "0" / "solver.pid").read_text())
+    for _ in range(50):  # killed; the zombie is reaped by init shortly after
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        if Path(f"/proc/{pid}/stat").exists() and Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(pid, signal.SIGKILL)
+        pytest.fail("the solver process outlived the chunk job's timeout")
+
+
+def test_merge_lists_failed_chunk_and_applies_the_success_fraction(cfg, tmp_path, stand_in):
+    paths = []
+    for ch in ds.plan_chunks(cfg):
+        mode = "segv" if (ch.ku_index, ch.chunk_index) == (1, 1) else "ok"
+        paths.append(guarded(cfg, tmp_path, stand_in(mode), attempt=1, retries=0, chunk=ch.chunk_index,
+                             group=ch.group)[0])
+    stats = ds.merge_chunks(cfg, paths, tmp_path / "stats.h5")
+    back = {g.name: g for g in read_device_stats(tmp_path / "stats.h5").groups}
+    g = back["ku_8.000e+05"]
+    assert (g.n_ok, len(g.failed_seed)) == (2, 2) and back["ku_7.000e+05"].n_ok == 4
+    assert list(g.failed_seed) == ds.chunk_seeds(cfg, ds.plan_chunks(cfg)[3])
+    assert all("killed by signal SIGSEGV" in e and "chunk_1" in e for e in g.failed_error)
+    assert stats.engine_version == "stand-in 1"  # the failure record adds no engine version
+    cfg["device"]["min_success_fraction"] = 0.75
+    with pytest.raises(ds.DeviceStageError, match=r"Ku=800000 J/m\^3: 2/4 instances succeeded \(50% < "
+                                                  r"device.min_success_fraction 75%\).*SIGSEGV") as exc:
+        ds.merge_chunks(cfg, paths, tmp_path / "stats2.h5")
+    assert "Ku=700000" not in str(exc.value) and not (tmp_path / "stats2.h5").exists()
+
+
+def test_timeout_and_runtime_grow_with_the_try(cfg):
+    est = ds.chunk_timeout_s(cfg, 1)
+    assert ds.chunk_timeout_s(cfg, 3) == 3 * est
+    for a in (1, 2, 3):
+        assert ds.chunk_runtime_minutes(cfg, a) * 60 >= ds.chunk_timeout_s(cfg, a) + 60 * ds.CHUNK_MARGIN_MIN
+    assert ds.chunk_runtime_minutes(cfg, 2) > ds.chunk_runtime_minutes(cfg, 1)
+    cfg["device"]["chunk_timeout_s"] = 90
+    assert ds.chunk_timeout_s(cfg, 2) == 180 and ds.chunk_runtime_minutes(cfg, 2) == 3 + ds.CHUNK_MARGIN_MIN
+    assert ds.chunk_retries(cfg) == 2
+    # retry and timeout settings do not change the physics: chunk files stay valid
+    sha = ds.device_config_sha256(cfg)
+    cfg["device"].update(chunk_retries=5, chunk_timeout_s=7)
+    assert ds.device_config_sha256(cfg) == sha
+
+
+@pytest.mark.parametrize("key,value,match", [
+    ("chunk_retries", -1, r"device.chunk_retries must be an integer >= 0, got -1"),
+    ("chunk_retries", 1.5, r"device.chunk_retries must be an integer >= 0, got 1.5"),
+    ("chunk_timeout_s", 0, r"device.chunk_timeout_s must be a number > 0 \(seconds\) or null, got 0"),
+])
+def test_bad_settings_are_named(cfg, key, value, match):
+    cfg["device"][key] = value
+    with pytest.raises(ds.DeviceStageError, match=match):
+        ds.chunk_retries(cfg) if key == "chunk_retries" else ds.chunk_timeout_s(cfg)
+
+
+def test_bad_arguments_are_named(cfg, tmp_path, stand_in):
+    with pytest.raises(ds.DeviceStageError, match=r"attempt must be an integer >= 1, got 0"):
+        guarded(cfg, tmp_path, stand_in("ok"), attempt=0)
+    with pytest.raises(ds.DeviceStageError, match=r"retries must be an integer >= 0, got -2"):
+        guarded(cfg, tmp_path, stand_in("ok"), attempt=1, retries=-2)
+    with pytest.raises(ds.DeviceStageError, match=r"chunk timeout must be > 0 s, got -1"):
+        guarded(cfg, tmp_path, stand_in("ok"), attempt=1, timeout_s=-1)
+    with pytest.raises(ds.DeviceStageError, match=r"no chunk ku_7.000e\+05/chunk_9"):
+        guarded(cfg, tmp_path, stand_in("ok"), attempt=1, chunk=9)
+
+
+def test_schema_accepts_and_rejects_the_keys(default_config):
+    from dwsynapse.config import ConfigError, validate_config
+
+    validate_config(default_config)
+    bad = dict(default_config, device=dict(default_config["device"], chunk_retries=-1))
+    with pytest.raises(ConfigError, match="chunk_retries"):
+        validate_config(bad)
