@@ -94,3 +94,18 @@ def test_bad_config_is_refused(small, tmp_path):
     with pytest.raises(ValueError, match="unknown dtype"):
         run_instances(config, track, 7.5e5, [1], tmp_path, progress=False)
     assert run_instances(config, track, 7.5e5, [], tmp_path) == []
+
+
+@pytest.mark.slow
+def test_compiled_run_matches_eager(small, tmp_path, monkeypatch):
+    config, track = small
+    config["device"]["drive"]["temperature"] = 0.0
+    config["device"]["torch"]["dtype"] = "float32"
+    eager = run_instances(config, track, 7.5e5, [1, 2, 3], tmp_path / "e", progress=False)
+    monkeypatch.setenv("DWSYNAPSE_TORCH_COMPILE", "1")
+    compiled = run_instances(config, track, 7.5e5, [1, 2, 3], tmp_path / "c", progress=False)
+    assert json.loads((tmp_path / "c" / "torchfd_run.json").read_text())["compiled"] is True
+    for a, b in zip(eager, compiled):
+        assert a.ok and b.ok
+        assert b.dw_x == pytest.approx(a.dw_x, abs=0.5e-9)
+        assert b.mz == pytest.approx(a.mz, abs=5e-3)

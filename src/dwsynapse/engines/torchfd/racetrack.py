@@ -215,7 +215,9 @@ def _run_batch(system: LLGSystem, stepper: Stepper, seeds: list[int], p: dict, p
                 if speed < p["rest_velocity"]:
                     finish(row, m[row])
         n_active = sum(active)
-        if n_active and n_active <= 0.75 * len(slots):
+        # drop finished rows once they are a quarter of the batch; never shrink below two rows, so that
+        # a compiled step sees at most one static and one dynamic batch size (no recompile per size)
+        if n_active >= 2 and n_active <= 0.75 * len(slots):
             keep = [r for r in range(len(slots)) if active[r]]
             m = m[keep].contiguous()
             if noise is not None:
