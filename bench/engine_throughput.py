@@ -26,7 +26,8 @@ sys.path.insert(0, str(REPO / "src"))
 
 
 def time_torchfd(config, track, ku, batch, steps, dtype, compiled, warmup=3):
-    """Seconds per Heun step of a batch of ``batch`` instances."""
+    """(wall seconds, CPU seconds of this process, compiled?, warm-up seconds) per Heun step of a batch of
+    ``batch`` instances. CPU seconds are less sensitive to other load on a shared machine."""
     import torch
 
     from dwsynapse.engines.torchfd.mesh import Mesh
@@ -53,11 +54,12 @@ def time_torchfd(config, track, ku, batch, steps, dtype, compiled, warmup=3):
     for _ in range(warmup):
         m = stepper(m, noise.next(), a, z, dt)
     t_compile = time.perf_counter() - t_compile
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for _ in range(steps):
         m = stepper(m, noise.next(), a, z, dt)
     per_step = (time.perf_counter() - t0) / steps
-    return per_step, stepper.compiled, t_compile
+    cpu_per_step = (time.process_time() - c0) / steps
+    return per_step, cpu_per_step, stepper.compiled, t_compile
 
 
 def magnumnp_python() -> str | None:
@@ -107,11 +109,11 @@ def main(argv=None) -> int:
         print(head)
         for mode in args.mode:
             for b in args.batches:
-                per_step, compiled, t_warm = time_torchfd(config, track, args.ku, b, args.steps, args.dtype,
-                                                          mode == "compiled")
+                per_step, cpu_step, compiled, t_warm = time_torchfd(config, track, args.ku, b, args.steps,
+                                                                    args.dtype, mode == "compiled")
                 rate = b / per_step
                 line = (f"  {mode:8s} B={b:3d}: {per_step * 1e3:8.2f} ms/step  {per_step / b * 1e3:7.3f} ms/instance-step"
-                        f"  {rate:8.0f} instance-steps/s")
+                        f" (CPU {cpu_step / b * 1e3:7.3f})  {rate:8.0f} instance-steps/s")
                 if mode == "compiled":
                     line += f"  (compiled={compiled}, warm-up {t_warm:.0f} s)"
                 if ref:
