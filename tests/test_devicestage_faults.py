@@ -43,6 +43,10 @@ from dwsynapse import devicestage as ds
 from dwsynapse.config import load_config
 from dwsynapse.engines import InstanceResult
 from dwsynapse.geometry import build_racetrack
+if mode == "chatty":  # more output than a pipe buffer holds
+    for i in range(3000):
+        print(f"progress line {i} " + "x" * 100)
+    mode = "ok"
 cfg = load_config(args.config)
 chunk = ds.find_chunk(cfg, args.group, int(args.chunk))
 rt = build_racetrack(cfg["device"]["geometry"])
@@ -76,8 +80,10 @@ def guarded(cfg, tmp_path, command, attempt, chunk=0, group="ku_7.000e+05", **kw
                                 command=command, **kw), out
 
 
-def test_child_that_succeeds_passes_its_chunk_file_through(cfg, tmp_path, stand_in):
-    path, out = guarded(cfg, tmp_path, stand_in("ok"), attempt=1)
+@pytest.mark.parametrize("mode", ["ok", "chatty"])
+def test_child_that_succeeds_passes_its_chunk_file_through(cfg, tmp_path, stand_in, mode, caplog):
+    path, out = guarded(cfg, tmp_path, stand_in(mode), attempt=1, timeout_s=30)
+    assert mode != "chatty" or "progress line 2999 " in caplog.text  # the child's output reaches the log
     c = ds.read_chunk(out)
     assert path == out and c.ok.all() and list(c.index) == [0, 1] and c.engine_version == "stand-in 1"
 
@@ -183,6 +189,8 @@ def test_bad_settings_are_named(cfg, key, value, match):
 def test_bad_arguments_are_named(cfg, tmp_path, stand_in):
     with pytest.raises(ds.DeviceStageError, match=r"attempt must be an integer >= 1, got 0"):
         guarded(cfg, tmp_path, stand_in("ok"), attempt=0)
+    with pytest.raises(ds.DeviceStageError, match=r"attempt must be an integer >= 1, got 0"):
+        guarded(cfg, tmp_path, stand_in("ok"), attempt=0, timeout_s=5)
     with pytest.raises(ds.DeviceStageError, match=r"retries must be an integer >= 0, got -2"):
         guarded(cfg, tmp_path, stand_in("ok"), attempt=1, retries=-2)
     with pytest.raises(ds.DeviceStageError, match=r"chunk timeout must be > 0 s, got -1"):
@@ -198,3 +206,26 @@ def test_schema_accepts_and_rejects_the_keys(default_config):
     bad = dict(default_config, device=dict(default_config["device"], chunk_retries=-1))
     with pytest.raises(ConfigError, match="chunk_retries"):
         validate_config(bad)
+
+
+@pytest.mark.slow
+def test_workflow_retries_a_timed_out_chunk_then_records_it_and_the_merge_says_why(tmp_path):
+    """Through the rules with the real engine: a timeout too short for any chunk makes every chunk job
+    fail, Snakemake runs it device.chunk_retries + 1 times (the try number reaches the script), the last
+    try writes the failure record, and the merge stops naming each Ku and its success fraction."""
+    from tests.test_devicestage_workflow import snakemake, write_config
+
+    cfg = write_config(tmp_path, chunk_retries=1, chunk_timeout_s=0.5)
+    r = snakemake(tmp_path, cfg, str(tmp_path / "results" / "device" / "device_stats.h5"))
+    assert r.returncode != 0
+    res = tmp_path / "results"
+    chunks = sorted((res / "device" / "chunks").glob("*/chunk_*.h5"))
+    assert len(chunks) == 4
+    for p in chunks:
+        c = ds.read_chunk(p)
+        assert not c.ok.any()
+        assert all("try 1/2: timed out after 0.5 s; try 2/2: timed out after 1 s" in e for e in c.error)
+    merge_log = (res / "logs" / "device" / "merge.log").read_text()
+    for ku in ("700000", "800000"):
+        assert f"Ku={ku} J/m^3: 0/4 instances succeeded (0% < device.min_success_fraction 50%)" in merge_log
+    assert not (res / "device" / "device_stats.h5").exists()

@@ -15,6 +15,10 @@ Chunk file (HDF5, written atomically), one per (Ku, chunk)::
     mask bool (ny, nx)
 
 Merging is a pure function of the chunk files and the config (:func:`merge_chunks`).
+
+A chunk job runs its chunk in a child process with a wall-clock limit (:func:`run_chunk_guarded`):
+a crash or timeout fails the job so Snakemake tries it again (``device.chunk_retries``); on the
+last try the chunk file records every instance of the chunk as failed, with the reasons.
 """
 
 from __future__ import annotations
@@ -282,6 +286,8 @@ def run_chunk_guarded(config: dict, group: str, chunk_index: int, out_path: str 
     ``device.min_success_fraction`` decides. A child that exits 0 must have written a readable chunk
     file of this chunk. Returns ``out_path``."""
     chunk = find_chunk(config, group, chunk_index)
+    if isinstance(attempt, bool) or not isinstance(attempt, int) or attempt < 1:
+        raise DeviceStageError(f"attempt must be an integer >= 1, got {attempt!r}")
     retries = chunk_retries(config) if retries is None else retries
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
         raise DeviceStageError(f"retries must be an integer >= 0, got {retries!r}")
@@ -314,7 +320,8 @@ def run_chunk_guarded(config: dict, group: str, chunk_index: int, out_path: str 
     out_path.unlink(missing_ok=True)
     history = workdir / ATTEMPTS_FILE
     earlier = history.read_text().splitlines() if attempt > 1 and history.exists() else []
-    tries = [t for t in earlier if not t.startswith(f"try {attempt}/")] + [f"try {attempt}/{n_tries}: {why}"]
+    tries = [t for t in earlier if int(t.split()[1].split("/")[0]) < attempt]  # this run's earlier tries
+    tries.append(f"try {attempt}/{n_tries}: {why}")
     write_text("\n".join(tries) + "\n", history)
     if attempt < n_tries:
         msg = f"chunk {name} failed on try {attempt} of {n_tries}: {why}; Snakemake tries it again"
@@ -372,17 +379,20 @@ def _run_child(argv: list[str], env: dict, timeout: float) -> str | None:
 
 
 def _echo(stream, tail) -> None:
-    """Copy a child's output lines to this process's log handlers; keep the last non-empty line."""
+    """Copy a child's output lines to this process's log handlers; keep the last non-empty line.
+    Reads to the end whatever happens to a handler, so the child never blocks on a full pipe."""
     handlers = [h for h in logging.getLogger().handlers if isinstance(h, logging.StreamHandler)]
     for raw in iter(stream.readline, b""):
         line = raw.decode(errors="replace").rstrip()
         if line.strip():
             tail.append(line.strip())
-        for h in handlers:
+        for h in list(handlers):
             h.acquire()
             try:
                 h.stream.write(line + "\n")
                 h.flush()
+            except (OSError, ValueError):  # a closed or broken log stream: stop echoing to it
+                handlers.remove(h)
             finally:
                 h.release()
     stream.close()
