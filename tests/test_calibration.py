@@ -1,0 +1,170 @@
+"""Device calibration (issue 5): table statistics, thin-film physics checks, the batched explorer,
+the calibration run through the real engine, the presets (config.yaml calibrated, config/paper.yaml)."""
+
+import copy
+import importlib.util
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from dwsynapse.calibration import (PAPER_TARGETS, calibrate, explore, markdown_table, material_summary, summarize,
+                                   table_from_stats, target_for)
+from dwsynapse.config import load_config
+
+from .conftest import REPO
+
+torch.set_num_threads(1)
+
+MU0 = 4e-7 * math.pi
+
+
+def test_targets_are_the_papers_levels():
+    assert target_for(8.0e5) == -0.833 and target_for(7.0e5) == 1.0 and target_for(7.5e5) == 0.0
+    assert target_for(7.6e5) is None
+    assert sorted(PAPER_TARGETS) == [7.0e5, 7.25e5, 7.5e5, 7.75e5, 8.0e5]
+
+
+def test_summarize_statistics_and_failed_values():
+    vals = [-0.5, -0.4, float("nan"), -0.6, -0.5]
+    row = summarize(7.75e5, vals, dw_x=[150e-9] * 5, n_requested=5, wall_time_s=12.0)
+    ok = np.array([-0.5, -0.4, -0.6, -0.5])
+    assert row["n_ok"] == 4 and row["n_requested"] == 5
+    assert row["mean"] == pytest.approx(ok.mean())
+    assert row["std"] == pytest.approx(ok.std(ddof=1))
+    assert row["p5"] == pytest.approx(np.percentile(ok, 5)) and row["p95"] == pytest.approx(np.percentile(ok, 95))
+    assert row["deviation"] == pytest.approx(ok.mean() + 0.5)
+    assert row["dw_x_mean"] == pytest.approx(150e-9)
+    empty = summarize(7.0e5, [float("nan")])
+    assert empty["n_ok"] == 0 and math.isnan(empty["mean"])
+    single = summarize(7.0e5, [0.9])
+    assert single["std"] == 0.0 and single["deviation"] == pytest.approx(-0.1)
+
+
+def test_markdown_table_lists_every_ku():
+    rows = [summarize(k, [v, v + 0.1]) for k, v in PAPER_TARGETS.items()]
+    text = markdown_table(rows)
+    assert text.count("\n") == 2 + len(rows)
+    assert "8.000e+05" in text and "-0.833" in text and "2/2" in text
+
+
+def test_material_summary_thin_film_physics():
+    mat = {"Ms": 1.0e6, "Aex": 1.5e-11, "Dind": 1.0e-3, "theta_sh": 0.1}
+    rows = material_summary(mat, [8.0e5, 6.0e5], thickness=1e-9, current_density=3.5e11)
+    keff = 8.0e5 - 0.5 * MU0 * 1.0e12
+    assert rows[0]["keff"] == pytest.approx(keff)
+    assert rows[0]["delta"] == pytest.approx(math.sqrt(1.5e-11 / keff))
+    assert rows[0]["sigma"] == pytest.approx(4 * math.sqrt(1.5e-11 * keff) - math.pi * 1e-3)
+    assert rows[0]["pma_ok"] and not rows[1]["pma_ok"]  # 6e5 < mu0 Ms^2 / 2: in-plane
+    # a_DL = hbar theta J / (2 e Ms d)
+    assert rows[0]["a_dl"] == pytest.approx(1.054571817e-34 * 0.1 * 3.5e11 / (2 * 1.602176634e-19 * 1e6 * 1e-9))
+    strong_dmi = material_summary({**mat, "Dind": 3e-3}, [8.0e5], 1e-9, 3.5e11)[0]
+    assert not strong_dmi["pma_ok"]  # D > Dc: stripes
+    with pytest.raises(ValueError, match="Ms, Aex and thickness"):
+        material_summary({**mat, "Ms": 0.0}, [8e5], 1e-9, 3.5e11)
+
+
+def test_calibrated_default_stays_in_pma_for_all_five_ku(default_config):
+    dev = default_config["device"]
+    rows = material_summary(dev["material"], dev["ku_values"], dev["geometry"]["thickness"],
+                            dev["drive"]["current_density"])
+    assert all(r["pma_ok"] for r in rows)
+    assert dev["instances_per_ku"] >= 8
+    assert dev["drive"]["current_density"] == pytest.approx(35e10) and dev["drive"]["pulse_duration"] == 1e-9
+    assert dev["drive"]["temperature"] == 300.0
+
+
+def test_paper_preset_validates_and_has_paper_scale():
+    cfg = load_config(REPO / "config" / "paper.yaml")
+    dev = cfg["device"]
+    assert dev["instances_per_ku"] == 250
+    assert dev["geometry"]["cell_size"] == pytest.approx(2e-9)
+    assert dev["solver"]["demag"] == "newell"
+    default = load_config(REPO / "config.yaml")["device"]
+    assert dev["material"] == default["material"]  # the calibrated material
+    for key in ("notch_depth", "notch_width", "notch_pitch", "first_notch", "edge_roughness_rms"):
+        assert dev["geometry"][key] == default["geometry"][key]
+
+
+def _short_geometry():
+    return {"length": 240e-9, "width": 48e-9, "thickness": 1e-9, "cell_size": 6e-9, "first_notch": 60e-9,
+            "notch_pitch": 75e-9, "notch_depth": 0.0, "notch_width": 0.0, "edge_roughness_rms": 0.0,
+            "edge_correlation_length": 0.0, "seed": 1}
+
+
+def test_explore_moves_the_wall_towards_plus_x_and_lower_ku_moves_it_further():
+    mat = {"Ms": 1.0e6, "Aex": 1.5e-11, "alpha": 0.1, "Dind": 0.8e-3, "theta_sh": 0.1}
+    res = explore(mat, _short_geometry(), [8.0e5, 7.0e5], pulse_duration=0.1e-9, relax_time=0.0, dt=2e-13)
+    assert res["finite"].all() and res["mz_t"].shape == (2, res["t"].size)
+    start = res["mz_t"][:, 0]
+    assert np.all(res["mz"] > start + 0.02)  # SOT pushes the up|down wall along +x: <mz> grows
+    assert np.all(res["dw_x"] > 60e-9)
+    assert res["dw_x"][1] > res["dw_x"][0]  # smaller Ku: wider, faster wall
+
+
+def test_explore_thermal_instances_differ_and_are_seeded():
+    mat = {"Ms": 1.0e6, "Aex": 1.5e-11, "alpha": 0.1, "Dind": 0.8e-3, "theta_sh": 0.1}
+    kw = dict(n_per_ku=2, temperature=300.0, pulse_duration=0.04e-9, relax_time=0.0, dt=2e-13, seed=3)
+    a = explore(mat, _short_geometry(), [7.5e5], **kw)
+    b = explore(mat, _short_geometry(), [7.5e5], **kw)
+    np.testing.assert_array_equal(a["mz"], b["mz"])
+    assert a["mz"][0] != a["mz"][1]
+
+
+def test_explore_rejects_bad_inputs():
+    mat = {"Ms": 1.0e6, "Aex": 1.5e-11, "alpha": 0.1, "Dind": 0.0, "theta_sh": 0.1}
+    with pytest.raises(ValueError, match="n_per_ku"):
+        explore(mat, _short_geometry(), [7e5], n_per_ku=0)
+    with pytest.raises(ValueError, match="dt must be > 0"):
+        explore(mat, _short_geometry(), [7e5], dt=0.0)
+
+
+def _tiny_config(default_config):
+    cfg = copy.deepcopy(default_config)
+    dev = cfg["device"]
+    dev["geometry"].update(_short_geometry())
+    dev["drive"].update(pulse_duration=0.02e-9)
+    dev["solver"].update(relax_max_time=0.01e-9, rest_window=0.005e-9, dt=2e-13)
+    dev["torch"].update(device="cpu", compile=False)
+    dev["instances_per_ku"], dev["chunk_size"] = 2, 1
+    return cfg
+
+
+def test_calibrate_runs_the_stage_seeds_and_summarises(default_config, tmp_path):
+    from dwsynapse.devicestage import chunk_seeds, plan_chunks
+
+    cfg = _tiny_config(default_config)
+    res = calibrate(cfg, tmp_path, ku_values=[7.0e5, 8.0e5])
+    assert [r["ku"] for r in res["rows"]] == [7.0e5, 8.0e5]
+    assert all(r["n_ok"] == 2 and r["n_requested"] == 2 for r in res["rows"])
+    assert res["cell_size"] == pytest.approx(6e-9) and res["instances_per_ku"] == 2
+    cfg["device"]["ku_values"] = [7.0e5, 8.0e5]
+    expected = [s for ch in plan_chunks(cfg) if ch.ku == 7.0e5 for s in chunk_seeds(cfg, ch)]
+    assert [i[0] for i in res["instances"][str(7.0e5)]] == expected
+    assert (tmp_path / "ku_7.000e+05" / "chunk_1" / "torchfd_run.json").exists()
+    with pytest.raises(ValueError, match="instances_per_ku"):
+        calibrate(cfg, tmp_path, instances_per_ku=0)
+
+
+def test_table_from_stats_reads_a_device_stats_file(tmp_path):
+    from dwsynapse.devicestats import DeviceStats, KuStats, write_device_stats
+
+    groups = [KuStats(ku=k, mz=np.array([v, v]), dw_x=np.array([1e-7, 2e-7]), seed=np.array([1, 2]), n_requested=3)
+              for k, v in ((7.0e5, 0.9), (8.0e5, -0.8))]
+    path = tmp_path / "device_stats.h5"
+    write_device_stats(path, DeviceStats(groups=groups, engine="torch"))
+    rows = table_from_stats(path)
+    assert [r["ku"] for r in rows] == [7.0e5, 8.0e5]
+    assert rows[0]["mean"] == pytest.approx(0.9) and rows[0]["n_requested"] == 3 and rows[0]["n_ok"] == 2
+    assert rows[1]["dw_x_mean"] == pytest.approx(1.5e-7) and rows[1]["wall_time_s"] is None
+
+
+def test_bench_cli_rejects_malformed_overrides():
+    spec = importlib.util.spec_from_file_location("calibrate_device", REPO / "bench" / "calibrate_device.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod._parse_sets(["material.Dind=1e-3", "geometry.notch_depth=12e-9"]) == {
+        "material": {"Dind": 1e-3}, "geometry": {"notch_depth": 12e-9}}
+    with pytest.raises(SystemExit, match="expected material"):
+        mod._parse_sets(["drive.current_density=1"])
