@@ -127,17 +127,21 @@ def test_timeout_kills_the_solver_the_child_started(cfg, tmp_path, stand_in):
     assert time.monotonic() - t0 < 15
     assert "timed out after 1 s" in ds.read_chunk(out).error[0]
     pid = int((tmp_path / "work" / "ku_7.000e+05" / "0" / "solver.pid").read_text())
-    for _ in range(50):  # killed; the zombie is reaped by init shortly after
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            break
-        if Path(f"/proc/{pid}/stat").exists() and Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+    for _ in range(50):  # killed; a zombie until init reaps it
+        if _gone(pid):
             break
         time.sleep(0.1)
     else:
         os.kill(pid, signal.SIGKILL)
         pytest.fail("the solver process outlived the chunk job's timeout")
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (ProcessLookupError, FileNotFoundError):
+        return True
 
 
 def test_merge_lists_failed_chunk_and_applies_the_success_fraction(cfg, tmp_path, stand_in):

@@ -50,7 +50,7 @@ rule device_chunk:
     retries: chunk_retries(config)
     resources:
         mem_mb=4000,
-        runtime=lambda wc, attempt: chunk_runtime_minutes(config, attempt),  # grows with the try, as the child's timeout
+        runtime=lambda wc, attempt: chunk_runtime_minutes(config, attempt),  # grows with the try, as the timeout
         gpu=1 if chunk_uses_gpu(config) else 0,
         attempt=lambda wc, attempt: attempt,  # tells the script which try this is (1-based)
     conda:
