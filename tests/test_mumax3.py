@@ -73,6 +73,14 @@ for k, (idx, seed, name) in enumerate(blocks):
 table.close()
 '''
 
+@pytest.fixture
+def default_config(default_config):
+    """mumax3 always computes the full demagnetizing field, so its path is tested with demag: newell
+    whatever the default config picks for the torch engine."""
+    default_config["device"]["solver"]["demag"] = "newell"
+    return default_config
+
+
 
 @pytest.fixture
 def config(default_config, tmp_path):
