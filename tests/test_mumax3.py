@@ -73,6 +73,7 @@ for k, (idx, seed, name) in enumerate(blocks):
 table.close()
 '''
 
+
 @pytest.fixture
 def default_config(default_config):
     """mumax3 always computes the full demagnetizing field, so its path is tested with demag: newell
