@@ -16,7 +16,6 @@ Two modes (logic in :mod:`dwsynapse.calibration`):
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
@@ -45,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--temperature", type=float, default=None, help="explore: K (default: the config's)")
     parser.add_argument("--relax-time", type=float, default=0.5e-9, help="explore: s after the pulse")
     parser.add_argument("--demag", default=None, help="explore: newell | thin_film (default: the config's)")
-    parser.add_argument("--seed", type=int, default=0, help="explore: thermal seed base")
+    parser.add_argument("--seed", type=int, default=None, help="explore: thermal seed base (default: device.thermal_seed)")
     parser.add_argument("--instances-per-ku", type=int, default=None, help="calibrate: override the config")
     parser.add_argument("--out", default="results/calibration", help="calibrate: output directory")
     args = parser.parse_args(argv)
@@ -68,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
                       temperature=dev["drive"]["temperature"] if args.temperature is None else args.temperature,
                       current_density=dev["drive"]["current_density"], pulse_duration=dev["drive"]["pulse_duration"],
                       relax_time=args.relax_time, dt=dev["solver"]["dt"],
-                      demag=args.demag or dev["solver"].get("demag", "newell"), seed=args.seed,
+                      demag=args.demag or dev["solver"].get("demag", "newell"),
+                      seed=int(dev["thermal_seed"]) if args.seed is None else args.seed,
                       dtype=(dev.get("torch") or {}).get("dtype", "float32"),
                       compile=bool((dev.get("torch") or {}).get("compile", False)))
         rows = [summarize(k, res["mz"][res["ku"] == k], res["dw_x"][res["ku"] == k]) for k in dev["ku_values"]]
