@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-import torch
 
 from dwsynapse.engines.torchfd.mesh import GAMMA_LL, MU0
 from dwsynapse.engines.torchfd.racetrack import initial_wall

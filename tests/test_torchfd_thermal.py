@@ -7,7 +7,7 @@ import torch
 from dwsynapse.engines.torchfd.mesh import KB, Mesh
 from dwsynapse.engines.torchfd.solver import LLGSystem, Material
 from dwsynapse.engines.torchfd.thermal import ThermalNoise, thermal_sigma
-from tests._torchfd_util import run, scalar, strip, zeros
+from tests._torchfd_util import run, strip
 
 MS = 8e5
 

@@ -49,6 +49,15 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log", default=None, help="also write the log to this file")
 
 
+def start_command(args) -> dict:
+    """Set up logging (stderr and ``--log``) and return the validated config named by ``--config``."""
+    from dwsynapse.config import load_config
+    from dwsynapse.logutil import setup_logging
+
+    setup_logging(args.log)
+    return load_config(args.config)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m dwsynapse`` and the ``dwsynapse`` script."""
     parser = build_parser()

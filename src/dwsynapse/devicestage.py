@@ -43,6 +43,7 @@ import numpy as np
 import yaml
 
 from dwsynapse import __version__
+from dwsynapse.cli import start_command
 from dwsynapse.config import config_sha256
 from dwsynapse.devicestats import DeviceStats, KuStats, ku_group_name, read_device_stats, write_device_stats
 from dwsynapse.engines import InstanceResult, instance_seed
@@ -636,18 +637,12 @@ def register(sub) -> None:
     p.set_defaults(func=_cli_summary)
 
 
-def _setup(args) -> dict:
-    from dwsynapse.config import load_config
-    from dwsynapse.logutil import setup_logging
-
-    setup_logging(args.log)
-    return load_config(args.config)
 
 
 def _cli_check(args) -> int:
     from dwsynapse.io import write_json
 
-    cfg = _setup(args)
+    cfg = start_command(args)
     try:
         info = check_engine(cfg)
     except RuntimeError as exc:
@@ -660,20 +655,20 @@ def _cli_check(args) -> int:
 
 
 def _cli_render(args) -> int:
-    cfg = _setup(args)
+    cfg = start_command(args)
     for p in render_all(cfg, args.outdir):
         log.info("rendered %s", p)
     return 0
 
 
 def _cli_chunk(args) -> int:
-    cfg = _setup(args)
+    cfg = start_command(args)
     run_chunk(cfg, args.group, args.chunk, args.out, args.workdir)
     return 0
 
 
 def _cli_merge(args) -> int:
-    cfg = _setup(args)
+    cfg = start_command(args)
     try:
         merge_chunks(cfg, args.chunks, args.out)
     except DeviceStageError as exc:
@@ -683,6 +678,6 @@ def _cli_merge(args) -> int:
 
 
 def _cli_summary(args) -> int:
-    _setup(args)
+    start_command(args)
     write_summary(args.stats, args.out)
     return 0

@@ -34,6 +34,12 @@ class DeviceStatsError(ValueError):
     """A device-statistics file is missing, corrupt or does not follow the schema."""
 
 
+def default_stats_path(config: dict) -> Path:
+    """The device-statistics file a config's training reads: ``device.stats_file`` if set, else
+    the device stage's ``<results_dir>/device/device_stats.h5`` (as ``device_stats_path()`` in common.smk)."""
+    return Path(config["device"].get("stats_file") or Path(config["results_dir"]) / "device" / "device_stats.h5")
+
+
 def ku_group_name(ku: float) -> str:
     """Group name for an anisotropy value, e.g. 7.25e5 J/m^3 -> ``'ku_7.250e+05'``."""
     return f"ku_{ku:.3e}"

@@ -245,14 +245,13 @@ def register(sub) -> None:
 
 
 def _cli(args) -> int:
-    from dwsynapse.config import load_config
-    from dwsynapse.logutil import setup_logging
+    from dwsynapse.cli import start_command
+    from dwsynapse.devicestats import default_stats_path
 
-    setup_logging(args.log)
-    config = load_config(args.config)
+    config = start_command(args)
     res = Path(config["results_dir"])
     outdir = Path(args.outdir or res / "report")
-    stats = args.stats or config["device"].get("stats_file") or res / "device" / "device_stats.h5"
+    stats = args.stats or default_stats_path(config)
     ej = args.energy_json or res / "report" / "energy" / "energy.json"
     rows = write_reproduction(config, stats, ej, outdir / "reproduction.md", outdir / "reproduction.csv")
     print(f"{outdir / 'reproduction.md'}: {sum(r['ours'] is not None for r in rows)} of {len(rows)} numbers have a value from this run")

@@ -47,10 +47,8 @@ def register(sub) -> None:
 
 
 def _run_cli(args) -> int:
-    from dwsynapse.config import load_config
-    from dwsynapse.logutil import setup_logging
+    from dwsynapse.cli import start_command
 
-    setup_logging(args.log)
-    config = load_config(args.config)
+    config = start_command(args)
     run_baseline(config, load_data(config, args.mnist), args.out)
     return 0

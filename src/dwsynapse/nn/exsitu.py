@@ -168,21 +168,17 @@ def register(sub) -> None:
 
 
 def _run_train_cli(args) -> int:
-    from dwsynapse.config import load_config
-    from dwsynapse.logutil import setup_logging
+    from dwsynapse.cli import start_command
 
-    setup_logging(args.log)
-    config = load_config(args.config)
+    config = start_command(args)
     train_model(config, load_data(config, args.mnist), args.method, args.states, args.out, args.device_stats, args.alpha)
     return 0
 
 
 def _run_program_cli(args) -> int:
-    from dwsynapse.config import load_config
-    from dwsynapse.logutil import setup_logging
+    from dwsynapse.cli import start_command
 
-    setup_logging(args.log)
-    config = load_config(args.config)
+    config = start_command(args)
     run_program(config, load_data(config, args.mnist), args.method, args.states, args.alpha, args.weights,
                 args.training_metrics, args.device_stats, args.out)
     return 0

@@ -69,11 +69,9 @@ def register(sub) -> None:
 
 
 def _run_cli(args) -> int:
-    from dwsynapse.config import load_config
-    from dwsynapse.logutil import setup_logging
+    from dwsynapse.cli import start_command
 
-    setup_logging(args.log)
-    config = load_config(args.config)
+    config = start_command(args)
     out = args.out or Path(config["results_dir"], "train", "insitu", run_dir_name(args.states, args.alpha))
     run_insitu(config, load_data(config, args.mnist), args.device_stats, args.states, args.alpha, out)
     return 0

@@ -187,13 +187,12 @@ def register(sub) -> None:
 
 
 def _cli(args) -> int:
-    from dwsynapse.config import load_config
-    from dwsynapse.logutil import setup_logging
+    from dwsynapse.cli import start_command
+    from dwsynapse.devicestats import default_stats_path
 
-    setup_logging(args.log)
-    config = load_config(args.config)
+    config = start_command(args)
     outdir = Path(args.outdir or Path(config["results_dir"]) / "report" / "figures")
-    stats = args.stats or config["device"].get("stats_file") or Path(config["results_dir"]) / "device" / "device_stats.h5"
+    stats = args.stats or default_stats_path(config)
     for name in args.only or wanted_figures(config):
         stem = outdir / FIGURES[name]
         summary = render_figure(name, config, stem.with_suffix(".png"), stem.with_suffix(".pdf"), stats)

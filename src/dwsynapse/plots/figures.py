@@ -190,7 +190,7 @@ def fig_weight_evolution(traces: dict, png, pdf) -> dict:
         for ax, (states, alpha), letter in zip(axes[0], keys, "abcdefgh"):
             t = traces[(states, alpha)]
             ax.fill_between(t["image"], t["w_q"] - alpha, t["w_q"] + alpha, step="post", color="#E69F00", alpha=0.25,
-                            lw=0, label=f"W_q ± α")
+                            lw=0, label="W_q ± α")
             ax.plot(t["image"], t["w_fp"], color="#0072B2", lw=1.0, label="high-precision W")
             ax.step(t["image"], t["w_q"], where="post", color="#000000", lw=1.2, label="quantized W_q")
             ax.step(t["image"], t["w_dev"], where="post", color="#D55E00", lw=1.0, label="device weight W_dev")
