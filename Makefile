@@ -27,8 +27,7 @@ install: $(VENV)/.installed
 ## Whole workflow on the default config, all cores, CPU.
 run: install
 	$(BIN)/snakemake --profile workflow/profiles/default --cores $(CORES) --configfile $(CONFIG) $(SNAKEMAKE_ARGS)
-	$(BIN)/snakemake --profile workflow/profiles/default --cores $(CORES) --configfile $(CONFIG) \
-	  --report results/report/report.html
+	$(MAKE) --no-print-directory report
 
 ## Fast test suite (heavier checks: `make test-slow`). Under CI (CI=true) also `make test-slurm`.
 test: install
