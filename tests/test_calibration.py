@@ -168,3 +168,20 @@ def test_bench_cli_rejects_malformed_overrides():
         "material": {"Dind": 1e-3}, "geometry": {"notch_depth": 12e-9}}
     with pytest.raises(SystemExit, match="expected material"):
         mod._parse_sets(["drive.current_density=1"])
+
+
+@pytest.mark.parametrize("preset", ["config.yaml", "config/paper.yaml"])
+def test_preset_time_step_is_stable_for_the_fastest_exchange_mode(preset):
+    from dwsynapse.engines.torchfd.mesh import Mesh
+    from dwsynapse.engines.torchfd.racetrack import heun_exchange_growth
+    from dwsynapse.engines.torchfd.solver import Material
+    from dwsynapse.geometry import build_racetrack
+
+    dev = load_config(REPO / preset)["device"]
+    rt = build_racetrack(dev["geometry"])
+    mesh = Mesh(rt.mask, rt.cell_size, rt.cell_size, rt.thickness, torch.device("cpu"), torch.float32)
+    m = dev["material"]
+    mat = Material(ms=m["Ms"], aex=m["Aex"], alpha=m["alpha"], dind=m["Dind"], ku=min(dev["ku_values"]))
+    assert heun_exchange_growth(mat, mesh, dev["solver"]["dt"]) < 1.0
+    steps = dev["drive"]["pulse_duration"] / dev["solver"]["dt"]
+    assert steps == pytest.approx(round(steps), abs=1e-6)  # the pulse is a whole number of steps
