@@ -44,7 +44,9 @@ rule device_chunk:
         device=device_config_sha256(config),  # a changed device configuration re-runs the chunks
     log:
         res("logs", "device", "{group}", "chunk_{chunk}.log"),
-    threads: 1 if chunk_uses_gpu(config) else 2
+    # One thread per chunk: a batch of ~8 small grids gains little from a second thread, and on a 2-core
+    # workstation a single-thread chunk runs beside a training job instead of waiting for both cores.
+    threads: 1
     # A crash or timeout of the simulating child is retried device.chunk_retries times (this overrides the
     # profile's retries); on the last try the chunk's instances are recorded as failed (devicestage.run_chunk_guarded).
     retries: chunk_retries(config)
