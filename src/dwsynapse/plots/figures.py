@@ -44,12 +44,15 @@ def _state_style(states: int, i: int = 0):
     return STATE_STYLE.get(int(states), (OKABE_ITO[i % len(OKABE_ITO)], "D"))
 
 
-def save_figure(fig, png: str | Path, pdf: str | Path) -> None:
-    """Write ``fig`` to ``png`` and ``pdf`` atomically and close it."""
+def save_figure(fig, png: str | Path, pdf: str | Path) -> dict:
+    """Write ``fig`` to ``png`` and ``pdf`` atomically, close it and return its summary
+    (number of panels and legend series per panel)."""
+    summary = _summary(fig)
     for path, fmt in ((png, "png"), (pdf, "pdf")):
         with atomic_path(path, suffix=f".{fmt}") as tmp:
             fig.savefig(tmp, format=fmt, bbox_inches="tight")
     plt.close(fig)
+    return summary
 
 
 def _summary(fig) -> dict:
@@ -107,9 +110,7 @@ def fig_device_distributions(stats, notch_x: np.ndarray, png, pdf) -> dict:
         ax_d.set_title("d  average magnetization <mz>")
         handles, labels = ax_c.get_legend_handles_labels()
         fig.legend(handles, labels, loc="lower center", ncol=3, frameon=False, bbox_to_anchor=(0.5, -0.16))
-        summary = _summary(fig)
-        save_figure(fig, png, pdf)
-    return summary
+        return save_figure(fig, png, pdf)
 
 
 # ------------------------------------------------------------------------------ Fig. 3
@@ -142,9 +143,7 @@ def fig_insitu_accuracy(baseline: dict | None, insitu: dict, png, pdf) -> dict:
                     ax.set_xlabel("epoch")
                 ax.legend(loc="lower right", frameon=False)
         fig.tight_layout()
-        summary = _summary(fig)
-        save_figure(fig, png, pdf)
-    return summary
+        return save_figure(fig, png, pdf)
 
 
 # ------------------------------------------------------------------------------ Fig. 4
@@ -172,9 +171,7 @@ def fig_device_writes(insitu: dict, png, pdf) -> dict:
         ax.set_ylabel("device writes per epoch")
         ax.set_title("Device programming pulses vs float weight updates")
         ax.legend(loc="center right", frameon=False, fontsize=7)
-        summary = _summary(fig)
-        save_figure(fig, png, pdf)
-    return summary
+        return save_figure(fig, png, pdf)
 
 
 # ------------------------------------------------------------------------------ Fig. 5
@@ -199,9 +196,7 @@ def fig_weight_evolution(traces: dict, png, pdf) -> dict:
             ax.legend(loc="best", frameon=False, fontsize=7)
         axes[0, 0].set_ylabel("synaptic weight (normalised)")
         fig.tight_layout()
-        summary = _summary(fig)
-        save_figure(fig, png, pdf)
-    return summary
+        return save_figure(fig, png, pdf)
 
 
 # ------------------------------------------------------------------------------ Fig. 6
@@ -235,9 +230,7 @@ def fig_exsitu_accuracy(exsitu: dict, png, pdf) -> dict:
             ax.legend(loc="upper center", ncol=2, frameon=False)
         axes[0, 0].set_ylabel("test accuracy (%)")
         fig.tight_layout()
-        summary = _summary(fig)
-        save_figure(fig, png, pdf)
-    return summary
+        return save_figure(fig, png, pdf)
 
 
 # ------------------------------------------------------------------------------ Fig. 7
@@ -293,9 +286,7 @@ def fig_weight_cdf(stats, alpha: float, png, pdf) -> dict:
         ax.set_ylabel("cumulative probability")
         ax.set_title("Programmed weight distribution per Ku")
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=7)
-        summary = _summary(fig)
-        save_figure(fig, png, pdf)
-    return summary
+        return save_figure(fig, png, pdf)
 
 
 # ------------------------------------------------------------------------------ S3 / S4
@@ -320,9 +311,7 @@ def fig_offline_epochs(exsitu: dict, png, pdf) -> dict:
             ax.legend(loc="lower right", frameon=False, fontsize=7)
         axes[0, 0].set_ylabel("software test accuracy (%)")
         fig.tight_layout()
-        summary = _summary(fig)
-        save_figure(fig, png, pdf)
-    return summary
+        return save_figure(fig, png, pdf)
 
 
 def fig_alpha_sweep(insitu: dict, exsitu: dict, png, pdf) -> dict:
@@ -347,6 +336,4 @@ def fig_alpha_sweep(insitu: dict, exsitu: dict, png, pdf) -> dict:
         ax.set_ylabel("accuracy after the last epoch (%)")
         ax.set_title("Influence of α")
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=7)
-        summary = _summary(fig)
-        save_figure(fig, png, pdf)
-    return summary
+        return save_figure(fig, png, pdf)
