@@ -149,6 +149,17 @@ def test_reduced_grid_only_asks_for_what_it_runs(synthetic):
     assert "fig3_insitu" not in wanted_figures(cfg)
 
 
+def test_grid_exclude_removes_runs(synthetic):
+    cfg, _, _ = synthetic
+    cfg["train"]["insitu"] = {"states": [2, 5], "alphas": [0.15, 0.25], "exclude": [{"states": 2, "alpha": 0.15}]}
+    cfg["train"]["exsitu"].update(methods=["float", "stochastic"], states=[3, 5], alphas=[0.15, 0.25],
+                                  exclude=[{"states": 3, "alpha": 0.25}])
+    rp = run_paths(cfg)
+    assert sorted(rp.insitu) == [(2, 0.25), (5, 0.15), (5, 0.25)]
+    assert sorted(rp.exsitu) == sorted((m, s, a) for m in ("float", "stochastic")
+                                       for s, a in ((3, 0.15), (5, 0.15), (5, 0.25)))
+
+
 def test_level_probability_and_targets(synthetic):
     cfg, stats, tmp = synthetic
     from dwsynapse.devicestats import read_device_stats

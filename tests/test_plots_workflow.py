@@ -58,6 +58,17 @@ def test_reduced_grid_dag_has_only_configured_figures(tmp_path, default_config):
     assert "2state_alpha" not in out and "alpha0.15" not in out  # inputs follow the grid
 
 
+def test_grid_exclude_is_not_scheduled(tmp_path, default_config):
+    cfg = default_config
+    cfg["train"]["insitu"].update(states=[2, 5], alphas=[0.15, 0.25], exclude=[{"states": 2, "alpha": 0.15}])
+    wd = _workdir(tmp_path, cfg)
+    r = _snakemake(wd, cfg, "-n")
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = r.stdout + r.stderr
+    assert "insitu/2state_alpha0.25" in out and "insitu/5state_alpha0.15" in out
+    assert "insitu/2state_alpha0.15" not in out
+
+
 @pytest.mark.slow
 def test_report_rules_and_html_report(tmp_path, default_config):
     cfg = default_config

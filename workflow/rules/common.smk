@@ -1,6 +1,8 @@
 # Helpers shared by the .smk files (result paths, final targets).
 from pathlib import Path
 
+from dwsynapse.plots.data import run_paths
+
 RESULTS = Path(config["results_dir"])
 
 
@@ -37,21 +39,9 @@ def all_targets():
 
 
 def training_grid_targets():
-    """metrics.json of every in-situ and ex-situ run in the config's grid."""
-    tr = config["train"]
-    ins, exs = tr.get("insitu") or {}, tr.get("exsitu") or {}
-    out = [
-        res("train", "insitu", f"{s}state_alpha{float(a):.2f}", "metrics.json")
-        for s in ins.get("states", [])
-        for a in ins.get("alphas", [])
-    ]
-    out += [
-        res("train", "exsitu", m, f"{s}state_alpha{float(a):.2f}", "metrics.json")
-        for m in exs.get("methods", [])
-        for s in exs.get("states", [])
-        for a in exs.get("alphas", [])
-    ]
-    return out
+    """metrics.json of every in-situ and ex-situ run in the config's grid (dwsynapse.plots.run_paths)."""
+    rp = run_paths(config)
+    return [str(d / "metrics.json") for d in (*rp.insitu.values(), *rp.exsitu.values())]
 
 
 def exsitu_trained(wildcards):

@@ -31,19 +31,30 @@ class RunPaths:
     exsitu: dict = field(default_factory=dict)  # (method, states, alpha) -> dir
 
 
+def _excluded(section: dict) -> set[tuple[int, float]]:
+    """(states, alpha) pairs that ``section['exclude']`` removes from a training grid."""
+    return {(int(e["states"]), float(e["alpha"])) for e in section.get("exclude", []) or []}
+
+
 def run_paths(config: dict) -> RunPaths:
-    """The training-run directories of ``config`` (DESIGN.md interfaces, results/train/...)."""
+    """The training-run directories of ``config`` (DESIGN.md interfaces, results/train/...).
+
+    The grid is states x alphas (x methods for ex-situ) minus the ``exclude`` entries of
+    ``train.insitu`` / ``train.exsitu``; the Snakefile's targets come from here as well.
+    """
     root = Path(config["results_dir"]) / "train"
     tr = config["train"]
     ins = tr.get("insitu", {}) or {}
     exs = tr.get("exsitu", {}) or {}
+    ins_skip, exs_skip = _excluded(ins), _excluded(exs)
     insitu = {
         (int(s), float(a)): root / "insitu" / f"{s}state_alpha{alpha_tag(a)}"
-        for s in ins.get("states", []) for a in ins.get("alphas", [])
+        for s in ins.get("states", []) for a in ins.get("alphas", []) if (int(s), float(a)) not in ins_skip
     }
     exsitu = {
         (m, int(s), float(a)): root / "exsitu" / m / f"{s}state_alpha{alpha_tag(a)}"
         for m in exs.get("methods", []) for s in exs.get("states", []) for a in exs.get("alphas", [])
+        if (int(s), float(a)) not in exs_skip
     }
     return RunPaths(baseline=root / "baseline", insitu=insitu, exsitu=exsitu)
 
