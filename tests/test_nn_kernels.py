@@ -23,13 +23,15 @@ def _device(states=5, alpha=0.15):
     return build_device_model(synthetic_device_stats(0), DeviceConfig(states=states, alpha=alpha))
 
 
-def _run_kernel(x, y, w_fp, w_use, mode, paper_bp, dm, eta=0.05, batch=1, states=5, alpha=0.15, n_trace=0, trace_flat=-1):
+def _run_kernel(x, y, w_fp, w_use, mode, paper_bp, dm, eta=0.05, batch=1, states=5, alpha=0.15, n_trace=0,
+                trace_flat=()):
     dev_count = np.zeros(LAYOUT.n_weights, np.int64)
     row_dirty = np.zeros(int(LAYOUT.n_in.sum()), np.uint8)
     if mode == K.MODE_DEVICE:
         row_dirty[:] = 1  # first step checks every device, like the reference
     pulses = np.zeros(LAYOUT.n_layers, np.int64)
-    trace = np.zeros((n_trace, 4))
+    trace_flat = np.asarray(trace_flat, np.int64)
+    trace = np.zeros((n_trace, len(trace_flat), 3))
     K.train_epoch(x, y, np.arange(len(y), dtype=np.int64), w_fp, w_use, LAYOUT.off, LAYOUT.n_in, LAYOUT.n_out, eta,
                   batch, mode, paper_bp, states, alpha, dm.samples, dm.counts, dm.bandwidth, dm.sampling_code,
                   np.uint64(77), dev_count, row_dirty, pulses, trace_flat, trace, 0)
@@ -137,18 +139,52 @@ def test_algorithm1_pulses_only_out_of_tolerance_devices_once_per_iteration():
         assert w_use[p] in dm.samples[lev[p], : dm.counts[lev[p]]]  # a draw of the target level's Ku
 
 
-def test_trace_records_the_configured_synapse():
+def test_trace_records_the_configured_synapses():
     x, y = _data(20, seed=12)
     dm = _device()
     w0 = init_weights(LAYOUT, "normal_fixed", np.random.default_rng(13), init_std=0.6)
     w_fp, w_use = w0.copy(), quantize(w0, 5)
-    flat = LAYOUT.flat_index(1, 2, 3)
+    flat = np.array([LAYOUT.flat_index(1, 2, 3), LAYOUT.flat_index(0, 5, 0), LAYOUT.flat_index(2, 7, 4)], np.int64)
     _, _, trace = _run_kernel(x, y, w_fp, w_use, K.MODE_DEVICE, True, dm, n_trace=10, trace_flat=flat)
-    assert trace[:, 0].tolist() == list(range(1, 11))
-    np.testing.assert_array_equal(trace[:, 2], quantize(trace[:, 1], 5))
-    assert np.all(np.abs(trace[:, 3]) <= 1)
+    assert trace.shape == (10, 3, 3)
+    np.testing.assert_array_equal(trace[:, :, 1], quantize(trace[:, :, 0], 5))
+    assert np.all(np.abs(trace[:, :, 2]) <= 1)
+    # no trace: an empty index array, the weights are the same as with one
+    w_fp2, w_use2 = w0.copy(), quantize(w0, 5)
+    _, _, none = _run_kernel(x, y, w_fp2, w_use2, K.MODE_DEVICE, True, dm, n_trace=10)
+    assert none.shape == (10, 0, 3)
+    np.testing.assert_array_equal(w_fp, w_fp2)
+    np.testing.assert_array_equal(w_use, w_use2)
     with pytest.raises(ValueError, match="outside layer"):
         LAYOUT.flat_index(1, 99, 0)
+
+
+@pytest.mark.parametrize("mode", [K.MODE_FLOAT, K.MODE_DEVICE])
+def test_trace_equals_the_weights_after_each_image(mode):
+    """Image by image (one kernel call each, counter carried on): row ``i`` of the trace holds w_fp,
+    W_q and the weights the network computes with after image i + 1, for every traced synapse."""
+    x, y = _data(8, seed=21)
+    dm = _device()
+    w0 = init_weights(LAYOUT, "normal_fixed", np.random.default_rng(22), init_std=0.6)
+    w_fp = w0.copy()
+    w_use = w_fp if mode == K.MODE_FLOAT else quantize(w0, 5)
+    flat = np.sort(np.random.default_rng(5).choice(LAYOUT.n_weights, 12, replace=False)).astype(np.int64)
+    n_trace = 6  # fewer than the images: later images are not recorded
+    trace = np.zeros((n_trace, len(flat), 3))
+    dev_count = np.zeros(LAYOUT.n_weights, np.int64)
+    row_dirty = np.ones(int(LAYOUT.n_in.sum()), np.uint8)
+    pulses = np.zeros(LAYOUT.n_layers, np.int64)
+    expect = []
+    for i in range(len(y)):
+        c = K.train_epoch(x, y, np.array([i], np.int64), w_fp, w_use, LAYOUT.off, LAYOUT.n_in, LAYOUT.n_out, 0.05,
+                          1, mode, True, 5, 0.15, dm.samples, dm.counts, dm.bandwidth, dm.sampling_code,
+                          np.uint64(77), dev_count, row_dirty, pulses, flat, trace, i)
+        assert c == i + 1
+        wq = w_fp[flat] if mode == K.MODE_FLOAT else quantize(w_fp[flat], 5)
+        expect.append(np.stack([w_fp[flat], wq, w_use[flat]], axis=1))
+    np.testing.assert_array_equal(trace, np.array(expect[:n_trace]))
+    assert len({tuple(r) for r in trace[:, :, 0].T}) > 1  # the synapses differ
+    assert np.any(trace[0, :, 0] != w0[flat])  # and did move
 
 
 def test_program_verify_is_capped_and_counts_attempts():

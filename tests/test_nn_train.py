@@ -17,7 +17,10 @@ from dwsynapse.nn.devicemodel import DeviceConfig, build_device_model, synthetic
 from dwsynapse.nn.exsitu import run_program, train_model
 from dwsynapse.nn.insitu import run_insitu
 from dwsynapse.nn.network import load_weights
-from dwsynapse.nn.trainer import Data, TrainSettings, train
+from dwsynapse.nn.common import trace_spec
+from dwsynapse.nn.network import Layout
+from dwsynapse.nn.trainer import Data, TraceSpec, TrainSettings, train, trace_csv, trace_synapses, write_run
+from dwsynapse.plots.data import load_trace
 
 SETTINGS = TrainSettings(seed=3, epochs=4, eta0=0.2, eta_decay=0.1, hidden=(32, 16))
 
@@ -46,7 +49,7 @@ def config(default_config, tmp_path):
     c = copy.deepcopy(default_config)
     c["results_dir"] = str(tmp_path / "results")
     c["train"].update(seed=3, epochs=3, eta0=0.2, hidden=[32, 16],
-                      trace_synapse={"layer": 1, "row": 0, "col": 0, "images": 50})
+                      trace_synapse={"layer": 1, "count": 6, "images": 50})
     c["train"]["exsitu"]["programming_trials"] = 3
     return c
 
@@ -78,7 +81,7 @@ def test_seeded_runs_are_bit_for_bit_reproducible(data):
 
 def test_interrupted_run_resumes_to_the_same_result(data, tmp_path, monkeypatch):
     dm = build_device_model(synthetic_device_stats(0), DeviceConfig(5, 0.15))
-    trace = trainer.TraceSpec(1, 0, 0, 700)
+    trace = trainer.TraceSpec(layer=1, count=5, images=700)
     full = train(SETTINGS, data, "device", dm, trace=trace)
     real, calls = K.train_epoch, []
 
@@ -97,6 +100,8 @@ def test_interrupted_run_resumes_to_the_same_result(data, tmp_path, monkeypatch)
     np.testing.assert_array_equal(full.w_fp, resumed.w_fp)
     np.testing.assert_array_equal(full.w_use, resumed.w_use)
     np.testing.assert_array_equal(full.trace, resumed.trace)
+    np.testing.assert_array_equal(full.trace_synapses, resumed.trace_synapses)
+    assert full.trace.shape == (700, 5, 3)  # 300 images per epoch: the trace spans three epochs
     assert _strip(full.epochs) == _strip(resumed.epochs)
 
 
@@ -142,7 +147,10 @@ def test_baseline_insitu_exsitu_run_folders(config, data, stats_path, tmp_path):
     assert ins["float_writes_per_epoch"] == ins["n_weights"] * 300
     assert ins["total_pulses"] == ins["initial_pulses"] + sum(e["pulses"] for e in ins["epochs"])
     trace = (tmp_path / "insitu" / "trace.csv").read_text().splitlines()
-    assert trace[0] == "image,w_fp,w_q,w_dev" and len(trace) == 51
+    assert trace[0] == "image,row,col,w_fp,w_q,w_dev" and len(trace) == 1 + 50 * 6
+    assert len(ins["traced_synapses"]) == 6
+    t = load_trace(tmp_path / "insitu" / "trace.csv")
+    assert sorted(set(zip(t["row"].tolist(), t["col"].tolist()))) == [tuple(rc) for rc in ins["traced_synapses"]]
     layout, arrays = load_weights(tmp_path / "insitu" / "weights.npz")
     assert set(arrays) == {"w_fp", "w_dev"} and layout.sizes == (784, 32, 16, 10)
 
@@ -184,3 +192,71 @@ def test_initial_programming_and_kde_choices(data):
     r = train(one, data, "device", kde)
     # smoothed draws: device weights are not restricted to the stored samples
     assert not np.isin(r.w_use[r.dev_count > 0], kde.samples).all()
+
+
+def test_traced_synapses_are_seeded_and_reproducible():
+    layout = Layout((784, 392, 196, 98, 10))
+    spec = TraceSpec(layer=2, count=32, images=10)
+    a = trace_synapses(layout, spec, seed=1)
+    np.testing.assert_array_equal(a, trace_synapses(layout, spec, seed=1))
+    assert a.shape == (32, 2) and a.dtype == np.int64
+    assert len({tuple(rc) for rc in a}) == 32  # without replacement
+    assert np.all((a[:, 0] >= 0) & (a[:, 0] < 196) & (a[:, 1] >= 0) & (a[:, 1] < 98))
+    assert [tuple(rc) for rc in a] == sorted(tuple(rc) for rc in a)
+    # the documented stream: rng([seed, 0x7ACE]) picks flat positions in the layer
+    pick = np.sort(np.random.default_rng([1, 0x7ACE]).choice(196 * 98, 32, replace=False))
+    np.testing.assert_array_equal(a[:, 0] * 98 + a[:, 1], pick)
+    assert not np.array_equal(a, trace_synapses(layout, spec, seed=2))
+    # the whole layer can be traced; one more is an error naming the layer
+    whole = trace_synapses(layout, TraceSpec(layer=3, count=980, images=1), seed=0)
+    assert len({tuple(rc) for rc in whole}) == 980
+    with pytest.raises(ValueError, match=r"count 981 is larger than weight layer 3 \(98 x 10 = 980"):
+        trace_synapses(layout, TraceSpec(layer=3, count=981, images=1), seed=0)
+    with pytest.raises(ValueError, match="layer 4 out of range"):
+        trace_synapses(layout, TraceSpec(layer=4, count=1, images=1), seed=0)
+    with pytest.raises(ValueError, match="count and .images must be >= 1"):
+        TraceSpec(layer=0, count=0, images=1)
+
+
+def test_trace_spec_from_config():
+    assert trace_spec({"train": {}}) is None
+    assert trace_spec({"train": {"trace_synapse": {"layer": 2, "count": 32, "images": 2000}}}) == TraceSpec(2, 32, 2000)
+    with pytest.raises(ValueError, match="no longer used.*count"):
+        trace_spec({"train": {"trace_synapse": {"layer": 2, "row": 0, "col": 0, "images": 5}}})
+    with pytest.raises(ValueError, match="count must be an integer"):
+        trace_spec({"train": {"trace_synapse": {"layer": 2, "count": 2.5, "images": 5}}})
+
+
+def test_tracing_changes_no_other_draw(data):
+    dm = build_device_model(synthetic_device_stats(0), DeviceConfig(5, 0.15))
+    s = TrainSettings(**{**SETTINGS.__dict__, "epochs": 1})
+    plain = train(s, data, "device", dm)
+    traced = train(s, data, "device", dm, trace=TraceSpec(layer=0, count=40, images=300))
+    np.testing.assert_array_equal(plain.w_fp, traced.w_fp)
+    np.testing.assert_array_equal(plain.w_use, traced.w_use)
+    assert plain.trace is None and traced.trace.shape == (300, 40, 3)
+    # the last recorded image is the end of the epoch: the final weights of the traced synapses
+    flat = traced.layout.off[0] + traced.trace_synapses[:, 0] * traced.layout.sizes[1] + traced.trace_synapses[:, 1]
+    np.testing.assert_array_equal(traced.trace[-1, :, 0], traced.w_fp[flat])
+    np.testing.assert_array_equal(traced.trace[-1, :, 2], traced.w_use[flat])
+    with pytest.raises(ValueError, match="count 99999 is larger than weight layer 2"):
+        train(s, data, "device", dm, trace=TraceSpec(layer=2, count=99999, images=3))
+
+
+def test_long_format_trace_csv_round_trip(tmp_path):
+    rng = np.random.default_rng(0)
+    trace = rng.uniform(-1, 1, (4, 3, 3))
+    syn = np.array([[0, 5], [2, 1], [7, 0]], np.int64)
+    text = trace_csv(trace, syn)
+    assert text.splitlines()[0] == "image,row,col,w_fp,w_q,w_dev" and len(text.splitlines()) == 1 + 4 * 3
+    write_run(tmp_path, {"epochs": [{"epoch": 1, "eta": 0.1, "train_acc": 0.5, "test_acc": 0.5}]}, trace, syn)
+    t = load_trace(tmp_path / "trace.csv")
+    np.testing.assert_array_equal(t["image"], np.repeat(np.arange(1, 5), 3))
+    np.testing.assert_array_equal(t["row"], np.tile(syn[:, 0], 4))
+    np.testing.assert_array_equal(t["col"], np.tile(syn[:, 1], 4))
+    for j, k in enumerate(("w_fp", "w_q", "w_dev")):
+        np.testing.assert_array_equal(t[k], trace[:, :, j].ravel())  # repr round-trips exactly
+    with pytest.raises(ValueError, match="must be"):
+        trace_csv(trace, syn[:2])
+    with pytest.raises(ValueError, match="trace_synapses"):
+        write_run(tmp_path, {"epochs": [{"epoch": 1, "eta": 0.1, "train_acc": 0.5, "test_acc": 0.5}]}, trace)

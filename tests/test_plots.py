@@ -22,7 +22,8 @@ from dwsynapse.plots import (
     wanted_figures,
     write_level_table,
 )
-from dwsynapse.plots.data import run_paths
+from dwsynapse.plots import figures
+from dwsynapse.plots.data import most_active_synapse, run_paths, trace_synapse_activity
 from dwsynapse.plots.figures import level_probability_table, level_targets
 
 MEANS = {7.0e5: 0.97, 7.25e5: 0.5, 7.5e5: 0.0, 7.75e5: -0.5, 8.0e5: -0.83}
@@ -71,12 +72,16 @@ def write_synthetic_results(config: dict, n_epochs: int = 4, seed: int = 0) -> N
             "method": "insitu", "states": s, "alpha": a, **common, "epochs": ep,
             "final_train_acc": ep[-1]["train_acc"], "final_test_acc": ep[-1]["test_acc"], "n_weights": n_w,
             "float_writes_per_epoch": n_w * 200, "total_pulses": sum(e["pulses"] for e in ep)}))
-        w_fp = np.cumsum(0.01 * rng.standard_normal(300)) + 0.2
+        lines = []
         levels = np.linspace(-1, 1, s)
-        w_q = levels[np.argmin(np.abs(w_fp[:, None] - levels[None]), axis=1)]
-        w_dev = w_q + rng.uniform(-a, a, 300)
-        rows = "\n".join(f"{i},{w_fp[i]:.6f},{w_q[i]:.6f},{w_dev[i]:.6f}" for i in range(300))
-        (d / "trace.csv").write_text("image,w_fp,w_q,w_dev\n" + rows + "\n")
+        for row, col in ((0, 3), (4, 1), (9, 9)):  # long format: one line per (image, traced synapse)
+            w_fp = np.cumsum(0.01 * rng.standard_normal(300)) + 0.2
+            w_q = levels[np.argmin(np.abs(w_fp[:, None] - levels[None]), axis=1)]
+            w_dev = w_q + rng.uniform(-a, a, 300)
+            lines += [(i + 1, row, col, w_fp[i], w_q[i], w_dev[i]) for i in range(300)]
+        lines.sort(key=lambda r: r[:3])
+        rows = "\n".join(f"{i},{r},{c},{f:.6f},{q:.6f},{v:.6f}" for i, r, c, f, q, v in lines)
+        (d / "trace.csv").write_text("image,row,col,w_fp,w_q,w_dev\n" + rows + "\n")
     for (m, s, a), d in rp.exsitu.items():
         d.mkdir(parents=True, exist_ok=True)
         ep = _epochs(n_epochs, 0.6, 0.95, rng)
@@ -194,6 +199,15 @@ def test_bad_inputs_name_the_file(tmp_path):
     t.write_text("image,w_fp\n1,0.1\n")
     with pytest.raises(ResultsError, match="trace header"):
         load_trace(t)
+    t.write_text("image,w_fp,w_q,w_dev\n1,0.1,0.0,0.05\n")  # the old one-synapse format
+    with pytest.raises(ResultsError, match=r"trace\.csv: trace header .* lacks \['row', 'col'\]"):
+        load_trace(t)
+    t.write_text("image,row,col,w_fp,w_q,w_dev\n")
+    with pytest.raises(ResultsError, match="no rows"):
+        load_trace(t)
+    t.write_text("image,row,col,w_fp,w_q,w_dev\n1,0.5,0,0.1,0.0,0.05\n")
+    with pytest.raises(ResultsError, match="'row' must hold non-negative integers"):
+        load_trace(t)
     with pytest.raises(ResultsError, match="unknown figure"):
         figure_inputs({"results_dir": "r", "train": {}}, "fig99")
 
@@ -210,4 +224,62 @@ def test_fig1_tolerates_expelled_walls(tmp_path, default_config):
     s = fig_device_distributions(st, notch_positions({"first_notch": 60e-9, "notch_pitch": 75e-9, "length": 600e-9}),
                                  tmp_path / "f.png", tmp_path / "f.pdf")
     assert s["series"] == [6, 5]
+    _not_blank(tmp_path / "f.png")
+
+
+def _crafted_trace(path: Path) -> Path:
+    """Four synapses over 10 images: (3, 1) changes W_q 3 times, (0, 2) and (1, 0) twice (with 2 and
+    5 W_dev changes), (0, 0) never."""
+    q = {(0, 0): [0.0] * 10,
+         (0, 2): [0.0, 0.0, 0.5, 0.5, 0.5, 0.0, 0.0, 0.0, 0.0, 0.0],
+         (1, 0): [0.0, 0.5, 0.5, 0.5, 0.5, 0.5, 0.0, 0.0, 0.0, 0.0],
+         (3, 1): [0.0, 0.5, 0.0, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5]}
+    dev = {(0, 0): [0.1] * 10,
+           (0, 2): [0.1, 0.1, 0.4, 0.4, 0.4, 0.1, 0.1, 0.1, 0.1, 0.1],
+           (1, 0): [0.1, 0.4, 0.45, 0.45, 0.4, 0.4, 0.1, 0.05, 0.05, 0.05],
+           (3, 1): [0.1, 0.4, 0.1, 0.4, 0.4, 0.4, 0.4, 0.4, 0.4, 0.4]}
+    lines = ["image,row,col,w_fp,w_q,w_dev"]
+    for i in range(10):
+        for (r, c) in sorted(q):
+            lines.append(f"{i + 1},{r},{c},{q[(r, c)][i] + 0.01},{q[(r, c)][i]},{dev[(r, c)][i]}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_most_active_synapse_rule(tmp_path):
+    t = load_trace(_crafted_trace(tmp_path / "trace.csv"))
+    act = trace_synapse_activity(t)
+    assert [(a["row"], a["col"], a["q_changes"], a["dev_changes"]) for a in act] == [
+        (3, 1, 3, 3), (1, 0, 2, 5), (0, 2, 2, 2), (0, 0, 0, 0)]
+    best, n = most_active_synapse(t)
+    assert (best["row"], best["col"], n) == (3, 1, 4)
+    assert best["image"].tolist() == list(range(1, 11)) and best["w_q"][1] == 0.5
+    # without (3, 1): the W_dev changes break the tie between (1, 0) and (0, 2)
+    keep = ~((t["row"] == 3) & (t["col"] == 1))
+    best, n = most_active_synapse({k: v[keep] for k, v in t.items()})
+    assert (best["row"], best["col"], n) == ((1, 0) + (3,))
+    # a full tie goes to the lowest (row, col)
+    flat = {k: v.copy() for k, v in t.items()}
+    flat["w_q"][:] = 0.0
+    flat["w_dev"][:] = 0.1
+    best, _ = most_active_synapse(flat)
+    assert (best["row"], best["col"]) == (0, 0)
+
+
+def test_fig5_shows_the_most_active_synapse(tmp_path, monkeypatch):
+    t = load_trace(_crafted_trace(tmp_path / "trace.csv"))
+    seen = {}
+    real = figures.save_figure
+
+    def spy(fig, png, pdf):
+        ax = fig.axes[0]
+        seen["title"] = ax.get_title()
+        seen["w_q"] = [ln.get_ydata() for ln in ax.get_lines() if ln.get_label() == "quantized W_q"][0]
+        return real(fig, png, pdf)
+
+    monkeypatch.setattr(figures, "save_figure", spy)
+    s = figures.fig_weight_evolution({(5, 0.15): t}, tmp_path / "f.png", tmp_path / "f.pdf", layer=2)
+    assert s == {"panels": 1, "series": [4]}
+    assert "layer 2 synapse 3→1" in seen["title"] and "most W_q level changes (3) of 4 traced" in seen["title"]
+    np.testing.assert_array_equal(seen["w_q"], [0.0, 0.5, 0.0, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5])
     _not_blank(tmp_path / "f.png")

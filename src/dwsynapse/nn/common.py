@@ -18,11 +18,27 @@ def device_config(config: dict, states: int, alpha: float) -> DeviceConfig:
 
 
 def trace_spec(config: dict) -> TraceSpec | None:
-    """The synapse to trace (config ``train.trace_synapse``), or None."""
+    """The synapses to trace (config ``train.trace_synapse``: layer, count, images), or None.
+
+    Which synapses of the layer are traced follows from ``train.seed``
+    (:func:`dwsynapse.nn.trainer.trace_synapses`)."""
     ts = config["train"].get("trace_synapse")
     if not ts:
         return None
-    return TraceSpec(int(ts.get("layer", 2)), int(ts.get("row", 0)), int(ts.get("col", 0)), int(ts.get("images", 2000)))
+    stale = sorted(set(ts) & {"row", "col"})
+    if stale:
+        raise ValueError(f"train.trace_synapse: {stale} are no longer used; give 'count' (how many synapses of "
+                         "the layer to trace, chosen from train.seed) instead")
+    unknown = sorted(set(ts) - {"layer", "count", "images"})
+    if unknown:
+        raise ValueError(f"train.trace_synapse: unknown keys {unknown}; expected layer, count, images")
+    vals = {}
+    for name, default in (("layer", 2), ("count", 32), ("images", 2000)):
+        v = ts.get(name, default)
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise ValueError(f"train.trace_synapse.{name} must be an integer, got {v!r}")
+        vals[name] = v
+    return TraceSpec(**vals)
 
 
 def run_header(method: str, settings: TrainSettings, result: TrainResult, n_train: int, n_test: int,

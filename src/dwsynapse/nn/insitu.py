@@ -3,8 +3,9 @@
 Forward and backward passes use the device weights; the high-precision weights accumulate the
 updates; after each update a device is re-programmed with one pulse only when |W_dev - W_q| > alpha.
 Per epoch: pulses (total and per layer) and the online train/test accuracy with the device weights.
-Writes ``metrics.json``, ``metrics.csv``, ``trace.csv`` (the traced synapse over the first images)
-and ``weights.npz`` (w_fp, w_dev) into ``results/train/insitu/<S>state_alpha<a>/``.
+Writes ``metrics.json``, ``metrics.csv``, ``trace.csv`` (the traced synapses over the first images,
+long format image,row,col,w_fp,w_q,w_dev; see ``train.trace_synapse``) and ``weights.npz``
+(w_fp, w_dev) into ``results/train/insitu/<S>state_alpha<a>/``.
 """
 
 from __future__ import annotations
@@ -48,9 +49,10 @@ def run_insitu(config: dict, data: Data, stats_path: str | Path, states: int, al
         "initial_programming": settings.initial_programming,
         "device": device.summary(),
         "trace_synapse": config["train"].get("trace_synapse"),
+        "traced_synapses": result.trace_synapses.tolist() if result.trace_synapses is not None else None,
     })
     save_weights(out_dir / "weights.npz", result.layout, w_fp=result.w_fp, w_dev=result.w_use)
-    write_run(out_dir, metrics, result.trace if result.trace is not None else None)
+    write_run(out_dir, metrics, result.trace, result.trace_synapses)
     remove_checkpoint(out_dir)
     log.info("in-situ %d-state alpha=%g: final train %.4f test %.4f, %d pulses, %.1f s", states, alpha,
              metrics["final_train_acc"], metrics["final_test_acc"], metrics["total_pulses"], metrics["wall_time_s"])

@@ -141,8 +141,10 @@ def train_epoch(X, Y, order, W_fp, W_use, off, n_in, n_out, eta, batch_size, mod
 
     Updates ``W_fp`` [and ``W_use``, ``dev_count``, ``row_dirty``, ``pulses_layer``] in place.
     ``eta`` is the learning rate (the batch's summed gradient is divided by ``batch_size``).
-    ``trace_flat`` >= 0 records (image, w_fp, w_q, w_use) of that synapse after each of the first
-    ``trace_buf.shape[0]`` images counted from ``image_counter`` (images seen before this epoch).
+    ``trace_flat`` (int64 flat indices; empty = no trace): after each of the first ``trace_buf.shape[0]``
+    images, counted from ``image_counter`` (images seen before this epoch), ``trace_buf[counter, t]``
+    gets (w_fp, w_q, w_use) of synapse ``trace_flat[t]``; its image number is ``counter + 1``.
+    ``trace_buf`` is float64 (images, len(trace_flat), 3).
     Returns the image counter after the epoch.
     """
     n_layers = n_in.shape[0]
@@ -166,7 +168,7 @@ def train_epoch(X, Y, order, W_fp, W_use, off, n_in, n_out, eta, batch_size, mod
     coef = np.zeros(B)
     step = 2.0 / (n_levels - 1)
     half_inv = 0.5 * (n_levels - 1)
-    n_trace = trace_buf.shape[0]
+    n_trace = trace_buf.shape[0] if trace_flat.shape[0] > 0 else 0
     counter = image_counter
     L = n_layers
 
@@ -253,15 +255,16 @@ def train_epoch(X, Y, order, W_fp, W_use, off, n_in, n_out, eta, batch_size, mod
                 row_dirty[r] = dirty
             pulses_layer[k] += pulses
         for b in range(nb):
-            if counter < n_trace and trace_flat >= 0:
-                w = W_fp[trace_flat]
-                trace_buf[counter, 0] = counter + 1
-                trace_buf[counter, 1] = w
-                if mode == MODE_FLOAT:
-                    trace_buf[counter, 2] = w
-                else:
-                    trace_buf[counter, 2] = _level(w, n_levels) * step - 1.0
-                trace_buf[counter, 3] = W_use[trace_flat]
+            if counter < n_trace:
+                for t in range(trace_flat.shape[0]):
+                    p = trace_flat[t]
+                    w = W_fp[p]
+                    trace_buf[counter, t, 0] = w
+                    if mode == MODE_FLOAT:
+                        trace_buf[counter, t, 1] = w
+                    else:
+                        trace_buf[counter, t, 1] = _level(w, n_levels) * step - 1.0
+                    trace_buf[counter, t, 2] = W_use[p]
             counter += 1
     return counter
 

@@ -3,7 +3,8 @@ per-epoch checkpoints (atomic, resumable) and the metrics/trace files of a run.
 
 Seeds: the initial weights come from ``(seed, 0)``, the shuffle of epoch e from ``(seed, 1, e)``
 and the device draws from a key derived from ``(seed, 2)`` plus a per-device pulse counter, so a
-run resumed from any checkpoint is bit-for-bit identical to an uninterrupted one.
+run resumed from any checkpoint is bit-for-bit identical to an uninterrupted one. The traced
+synapses are drawn from their own stream ``(seed, TRACE_STREAM)``, so tracing changes no other draw.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ log = logging.getLogger(__name__)
 MODES = {"float": K.MODE_FLOAT, "quantized": K.MODE_QUANTIZED, "device": K.MODE_DEVICE}
 INITIAL_PROGRAMMING = ("program", "ideal")
 CHECKPOINT = "checkpoint.npz"
+TRACE_STREAM = 0x7ACE  # second seed word of the traced-synapse selection
+TRACE_COLUMNS = ("image", "row", "col", "w_fp", "w_q", "w_dev")
 
 
 @dataclass(frozen=True)
@@ -127,14 +130,41 @@ def seed_key(seed: int, purpose: int) -> np.uint64:
     return np.random.SeedSequence([int(seed), int(purpose)]).generate_state(1, np.uint64)[0]
 
 
-@dataclass
+@dataclass(frozen=True)
 class TraceSpec:
-    """Synapse whose (w_fp, w_q, w_dev) is recorded after each of the first ``images`` images."""
+    """``count`` synapses of weight layer ``layer`` whose (w_fp, w_q, w_dev) are recorded after each of
+    the first ``images`` training images (config ``train.trace_synapse``); which ones is decided by
+    :func:`trace_synapses` from the run's seed."""
 
     layer: int
-    row: int
-    col: int
+    count: int
     images: int
+
+    def __post_init__(self) -> None:
+        for name in ("layer", "count", "images"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+                raise ValueError(f"train.trace_synapse.{name} must be an integer, got {v!r}")
+        if self.layer < 0:
+            raise ValueError(f"train.trace_synapse.layer must be >= 0, got {self.layer}")
+        if self.count < 1 or self.images < 1:
+            raise ValueError(f"train.trace_synapse.count and .images must be >= 1, got count={self.count}, "
+                             f"images={self.images}")
+
+
+def trace_synapses(layout: Layout, trace: TraceSpec, seed: int) -> np.ndarray:
+    """The traced synapses of ``trace`` as an int64 (count, 2) array of (row, col) in weight layer
+    ``trace.layer``, sorted: ``trace.count`` of them drawn without replacement by
+    ``np.random.default_rng([seed, TRACE_STREAM])`` (a stream no other draw of training uses)."""
+    if not 0 <= trace.layer < layout.n_layers:
+        raise ValueError(f"train.trace_synapse.layer {trace.layer} out of range: the network "
+                         f"{'-'.join(map(str, layout.sizes))} has weight layers 0..{layout.n_layers - 1}")
+    n_in, n_out = layout.sizes[trace.layer], layout.sizes[trace.layer + 1]
+    if trace.count > n_in * n_out:
+        raise ValueError(f"train.trace_synapse.count {trace.count} is larger than weight layer {trace.layer} "
+                         f"({n_in} x {n_out} = {n_in * n_out} synapses)")
+    pick = np.sort(np.random.default_rng([int(seed), TRACE_STREAM]).choice(n_in * n_out, trace.count, replace=False))
+    return np.stack([pick // n_out, pick % n_out], axis=1).astype(np.int64)
 
 
 @dataclass
@@ -144,10 +174,11 @@ class TrainResult:
     w_use: np.ndarray
     epochs: list[dict]
     wall_time_s: float
-    trace: np.ndarray | None = None
+    trace: np.ndarray | None = None  # (images recorded, count, 3): w_fp, w_q, w_dev after image i + 1
     initial_pulses: int = 0
     dev_count: np.ndarray | None = None
     extra: dict = field(default_factory=dict)
+    trace_synapses: np.ndarray | None = None  # (count, 2): (row, col) of each traced synapse
 
 
 def _fingerprint(settings: TrainSettings, mode: str, device: DeviceModel | None, data: Data, trace: TraceSpec | None,
@@ -192,14 +223,22 @@ def train(settings: TrainSettings, data: Data, mode: str, device: DeviceModel | 
     bandwidth = device.bandwidth if device is not None else np.zeros(1)
     sampling = device.sampling_code if device is not None else 0
     key = seed_key(settings.seed, 2)
-    trace_flat = layout.flat_index(trace.layer, trace.row, trace.col) if trace else -1
-    trace_buf = np.zeros((trace.images if trace else 0, 4))
+    if trace:
+        synapses = trace_synapses(layout, trace, settings.seed)
+        trace_flat = np.array([layout.flat_index(trace.layer, int(r), int(c)) for r, c in synapses], np.int64)
+        trace_buf = np.zeros((trace.images, trace.count, 3))
+    else:
+        synapses, trace_flat, trace_buf = None, np.zeros(0, np.int64), np.zeros((0, 0, 3))
     fp = _fingerprint(settings, mode, device, data, trace, n_levels)
     ckpt = Path(run_dir) / CHECKPOINT if run_dir is not None else None
 
     state = _load_checkpoint(ckpt, fp) if ckpt is not None else None
     if state is not None and len(json.loads(str(state["epochs"]))) > settings.epochs:
         log.warning("checkpoint %s is past epoch %d; starting afresh", ckpt, settings.epochs)
+        state = None
+    if state is not None and state["trace"].shape != trace_buf.shape:
+        log.warning("checkpoint %s has a trace of shape %s, not %s; starting afresh", ckpt, state["trace"].shape,
+                    trace_buf.shape)
         state = None
     if state is not None:
         w_fp, w_use, dev_count, row_dirty = state["w_fp"], state["w_use"], state["dev_count"], state["row_dirty"]
@@ -261,7 +300,8 @@ def train(settings: TrainSettings, data: Data, mode: str, device: DeviceModel | 
                              initial_pulses, elapsed + time.perf_counter() - t_run)
     wall = elapsed + time.perf_counter() - t_run
     return TrainResult(layout, w_fp, w_use if mode != "float" else w_fp, epochs, wall,
-                       trace_buf[: min(counter, len(trace_buf))] if trace else None, initial_pulses, dev_count)
+                       trace_buf[: min(counter, len(trace_buf))] if trace else None, initial_pulses, dev_count,
+                       trace_synapses=synapses)
 
 
 def _save_checkpoint(path, fp, w_fp, w_use, dev_count, row_dirty, trace_buf, counter, epochs, initial_pulses, elapsed):
@@ -303,17 +343,28 @@ def epochs_csv(epochs: list[dict]) -> str:
     return buf.getvalue()
 
 
-def trace_csv(trace: np.ndarray) -> str:
-    """The traced synapse as CSV with columns image,w_fp,w_q,w_dev."""
-    lines = ["image,w_fp,w_q,w_dev"]
-    lines += [f"{int(r[0])},{float(r[1])!r},{float(r[2])!r},{float(r[3])!r}" for r in trace]
+def trace_csv(trace: np.ndarray, synapses: np.ndarray) -> str:
+    """The traced synapses as long-format CSV with columns image,row,col,w_fp,w_q,w_dev: one line per
+    (image, synapse), images from 1. ``trace`` is :attr:`TrainResult.trace` (images, count, 3) and
+    ``synapses`` the (count, 2) (row, col) of :attr:`TrainResult.trace_synapses`."""
+    trace, synapses = np.asarray(trace, float), np.asarray(synapses, np.int64)
+    if trace.ndim != 3 or trace.shape[2] != 3 or synapses.shape != (trace.shape[1], 2):
+        raise ValueError(f"trace {trace.shape} and synapses {synapses.shape} must be (images, count, 3) and (count, 2)")
+    lines = [",".join(TRACE_COLUMNS)]
+    for i, per_image in enumerate(trace):
+        lines += [f"{i + 1},{int(r)},{int(c)},{float(w[0])!r},{float(w[1])!r},{float(w[2])!r}"
+                  for (r, c), w in zip(synapses, per_image)]
     return "\n".join(lines) + "\n"
 
 
-def write_run(run_dir: str | Path, metrics: dict, trace: np.ndarray | None = None) -> None:
-    """Write ``metrics.json``, ``metrics.csv`` (and ``trace.csv``) of a run atomically."""
+def write_run(run_dir: str | Path, metrics: dict, trace: np.ndarray | None = None,
+              trace_synapses: np.ndarray | None = None) -> None:
+    """Write ``metrics.json``, ``metrics.csv`` (and ``trace.csv`` of ``trace`` / ``trace_synapses``,
+    see :func:`trace_csv`) of a run atomically."""
     run_dir = Path(run_dir)
     write_json(metrics, run_dir / "metrics.json")
     write_text(epochs_csv(metrics["epochs"]), run_dir / "metrics.csv")
     if trace is not None:
-        write_text(trace_csv(trace), run_dir / "trace.csv")
+        if trace_synapses is None:
+            raise ValueError("write_run: a trace needs its trace_synapses (row, col)")
+        write_text(trace_csv(trace, trace_synapses), run_dir / "trace.csv")

@@ -94,21 +94,58 @@ def load_metrics(path: str | Path) -> dict:
     return m
 
 
+TRACE_COLUMNS = ("image", "row", "col", "w_fp", "w_q", "w_dev")
+
+
 def load_trace(path: str | Path) -> dict:
-    """Read an in-situ ``trace.csv`` (columns image,w_fp,w_q,w_dev) into arrays."""
+    """Read an in-situ ``trace.csv`` (long format, columns image,row,col,w_fp,w_q,w_dev: one line
+    per traced synapse and training image) into flat arrays, one per column (image/row/col int)."""
     path = Path(path)
     if not path.exists():
         raise ResultsError(f"{path}: trace file not found")
     with open(path) as fh:
         header = fh.readline().strip().split(",")
-    need = ["image", "w_fp", "w_q", "w_dev"]
-    if [h for h in need if h not in header]:
-        raise ResultsError(f"{path}: trace header {header} lacks one of {need}")
-    data = np.genfromtxt(path, delimiter=",", names=True, dtype=float)
-    data = np.atleast_1d(data)
+    missing = [h for h in TRACE_COLUMNS if h not in header]
+    if missing:
+        raise ResultsError(f"{path}: trace header {header} lacks {missing} (need {list(TRACE_COLUMNS)})")
+    try:
+        data = np.atleast_1d(np.genfromtxt(path, delimiter=",", names=True, dtype=float, invalid_raise=True))
+    except ValueError as exc:
+        raise ResultsError(f"{path}: unreadable trace ({exc})") from None
     if data.size == 0:
         raise ResultsError(f"{path}: trace has no rows")
-    return {k: np.asarray(data[k], float) for k in need}
+    out = {k: np.asarray(data[k], float) for k in TRACE_COLUMNS}
+    if not all(np.all(np.isfinite(out[k])) for k in TRACE_COLUMNS):
+        raise ResultsError(f"{path}: trace has empty or non-numeric values")
+    for k in ("image", "row", "col"):
+        if np.any(out[k] != np.round(out[k])) or np.any(out[k] < 0):
+            raise ResultsError(f"{path}: trace column '{k}' must hold non-negative integers")
+        out[k] = out[k].astype(np.int64)
+    return out
+
+
+def trace_synapse_activity(trace: dict) -> list[dict]:
+    """Per traced synapse of a :func:`load_trace` dict: its (row, col), the number of level changes of
+    W_q and of changes of W_dev between consecutive recorded images, and its series (sorted by image).
+    Ordered most active first: most W_q changes, then most W_dev changes, then lowest (row, col)."""
+    keys = np.stack([trace["row"], trace["col"]], axis=1)
+    out = []
+    for row, col in np.unique(keys, axis=0):
+        sel = (trace["row"] == row) & (trace["col"] == col)
+        order = np.argsort(trace["image"][sel], kind="stable")
+        series = {k: np.asarray(trace[k])[sel][order] for k in ("image", "w_fp", "w_q", "w_dev")}
+        out.append({"row": int(row), "col": int(col),
+                    "q_changes": int(np.count_nonzero(np.diff(series["w_q"]))),
+                    "dev_changes": int(np.count_nonzero(np.diff(series["w_dev"]))), **series})
+    out.sort(key=lambda s: (-s["q_changes"], -s["dev_changes"], s["row"], s["col"]))
+    return out
+
+
+def most_active_synapse(trace: dict) -> tuple[dict, int]:
+    """The traced synapse shown in Fig. 5 (first of :func:`trace_synapse_activity`) and how many
+    synapses the trace holds."""
+    activity = trace_synapse_activity(trace)
+    return activity[0], len(activity)
 
 
 def ku_levels(ku_values) -> list[tuple[float, float]]:

@@ -17,7 +17,7 @@ import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from dwsynapse.io import atomic_path  # noqa: E402
-from dwsynapse.plots.data import ku_levels  # noqa: E402
+from dwsynapse.plots.data import ku_levels, most_active_synapse  # noqa: E402
 
 # Okabe & Ito colour-blind-safe palette.
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
@@ -175,23 +175,28 @@ def fig_device_writes(insitu: dict, png, pdf) -> dict:
 
 
 # ------------------------------------------------------------------------------ Fig. 5
-def fig_weight_evolution(traces: dict, png, pdf) -> dict:
-    """Fig. 5: high-precision, quantized and device weight of the traced synapse over the
-    first training images, one panel per alpha, with the W_q ± alpha band. ``traces`` maps
-    ``(states, alpha)`` to :func:`dwsynapse.plots.data.load_trace` dicts."""
+def fig_weight_evolution(traces: dict, png, pdf, layer: int | None = None) -> dict:
+    """Fig. 5: high-precision, quantized and device weight of one traced synapse over the first
+    training images, one panel per alpha, with the W_q ± alpha band. ``traces`` maps
+    ``(states, alpha)`` to :func:`dwsynapse.plots.data.load_trace` dicts; each panel shows the
+    traced synapse whose W_q changes level most often (:func:`~dwsynapse.plots.data.most_active_synapse`:
+    then most W_dev changes, then lowest row, col), named in the panel title with the selection rule.
+    ``layer`` is the weight layer of the traced synapses (config ``train.trace_synapse.layer``)."""
     if not traces:
         raise ValueError("fig 5 needs at least one in-situ trace")
     keys = sorted(traces, key=lambda k: (k[1], k[0]))
+    where = f"layer {layer} " if layer is not None else ""
     with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(1, len(keys), figsize=(4.4 * len(keys), 3.4), squeeze=False, sharey=True)
+        fig, axes = plt.subplots(1, len(keys), figsize=(4.4 * len(keys), 3.6), squeeze=False, sharey=True)
         for ax, (states, alpha), letter in zip(axes[0], keys, "abcdefgh"):
-            t = traces[(states, alpha)]
+            t, n_traced = most_active_synapse(traces[(states, alpha)])
             ax.fill_between(t["image"], t["w_q"] - alpha, t["w_q"] + alpha, step="post", color="#E69F00", alpha=0.25,
                             lw=0, label="W_q ± α")
             ax.plot(t["image"], t["w_fp"], color="#0072B2", lw=1.0, label="high-precision W")
             ax.step(t["image"], t["w_q"], where="post", color="#000000", lw=1.2, label="quantized W_q")
             ax.step(t["image"], t["w_dev"], where="post", color="#D55E00", lw=1.0, label="device weight W_dev")
-            ax.set_title(f"{letter}  {states}-state, α = {alpha:.2f}")
+            ax.set_title(f"{letter}  {states}-state, α = {alpha:.2f}: {where}synapse {t['row']}→{t['col']}\n"
+                         f"most W_q level changes ({t['q_changes']}) of {n_traced} traced", fontsize=9)
             ax.set_xlabel("training image")
             ax.legend(loc="best", frameon=False, fontsize=7)
         axes[0, 0].set_ylabel("synaptic weight (normalised)")
