@@ -92,6 +92,7 @@ def test_report_rules_and_html_report(tmp_path, default_config):
 
 def test_cli_subcommands(tmp_path, default_config, capsys):
     cfg = default_config
+    cfg["train"]["insitu"]["states"] = [2, 3, 5]  # the paper's full grid: every reproduction number has a value
     cfg["results_dir"] = str(tmp_path / "results")
     cfg["device"]["stats_file"] = str(write_synthetic_stats(tmp_path / "device_stats.h5"))
     write_synthetic_results(cfg)
