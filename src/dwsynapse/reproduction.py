@@ -17,6 +17,7 @@ import numpy as np
 
 from dwsynapse.energy import markdown_table, write_csv
 from dwsynapse.io import write_text
+from dwsynapse.plots import all_alphas
 from dwsynapse.plots.data import ResultsError, alpha_tag, load_metrics, run_paths
 from dwsynapse.plots.figures import level_probability_table
 
@@ -114,9 +115,7 @@ def compute_ours(config: dict, stats_path: str | Path | None, energy_json: str |
         for g in stats.groups:
             if g.n_ok:
                 ours[f"mz_{g.ku / 1e5:.2f}"] = (float(np.mean(g.mz)), src)
-        alphas = sorted({float(a) for a in tr.get("insitu", {}).get("alphas", [])}
-                        | {float(a) for a in tr.get("exsitu", {}).get("alphas", [])})
-        for row_alpha in alphas:
+        for row_alpha in all_alphas(config):
             rows = level_probability_table(stats, [row_alpha])
             worst = min(rows, key=lambda r: r["probability"])
             p_min = worst["probability"]
