@@ -95,9 +95,15 @@ def write_synthetic_results(config: dict, n_epochs: int = 4, seed: int = 0) -> N
                                  "devices_at_cap": 0}}))
 
 
+def with_paper_grid(cfg: dict) -> dict:
+    """``cfg`` with the paper's in-situ grid (2, 3 and 5 states; config.yaml leaves 2-state out)."""
+    cfg["train"]["insitu"]["states"] = [2, 3, 5]
+    return cfg
+
+
 @pytest.fixture
 def synthetic(tmp_path, default_config):
-    cfg = default_config
+    cfg = with_paper_grid(default_config)
     cfg["results_dir"] = str(tmp_path / "results")
     write_synthetic_results(cfg)
     stats = write_synthetic_stats(tmp_path / "device_stats.h5")

@@ -13,7 +13,7 @@ import yaml
 
 from dwsynapse.cli import main as cli_main
 from dwsynapse.plots import FIGURES, wanted_figures
-from tests.test_plots import write_synthetic_results, write_synthetic_stats
+from tests.test_plots import with_paper_grid, write_synthetic_results, write_synthetic_stats
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
@@ -91,8 +91,7 @@ def test_report_rules_and_html_report(tmp_path, default_config):
 
 
 def test_cli_subcommands(tmp_path, default_config, capsys):
-    cfg = default_config
-    cfg["train"]["insitu"]["states"] = [2, 3, 5]  # the paper's full grid: every reproduction number has a value
+    cfg = with_paper_grid(default_config)  # every reproduction number has a value
     cfg["results_dir"] = str(tmp_path / "results")
     cfg["device"]["stats_file"] = str(write_synthetic_stats(tmp_path / "device_stats.h5"))
     write_synthetic_results(cfg)

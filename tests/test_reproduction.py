@@ -9,12 +9,12 @@ import pytest
 
 from dwsynapse.energy import ENERGY_OUTPUTS, run_energy
 from dwsynapse.reproduction import PAPER, reproduction_rows, write_reproduction
-from tests.test_plots import write_synthetic_results, write_synthetic_stats
+from tests.test_plots import with_paper_grid, write_synthetic_results, write_synthetic_stats
 
 
 @pytest.fixture
 def produced(tmp_path, default_config):
-    cfg = default_config
+    cfg = with_paper_grid(default_config)  # every reproduction number has a value
     cfg["results_dir"] = str(tmp_path / "results")
     write_synthetic_results(cfg)
     stats = write_synthetic_stats(tmp_path / "device_stats.h5")
