@@ -166,6 +166,13 @@ def test_baseline_insitu_exsitu_run_folders(config, data, stats_path, tmp_path):
     assert fl["software_test_acc"] == m["final_test_acc"]
     st = train_model(config, data, "stochastic", 5, tmp_path / "s", stats_path, 0.25)
     assert st["method"] == "exsitu-stochastic" and "pulses" in st["epochs"][0]
+    # (c)'s training is the in-situ run of the same (states, alpha): the workflow programs that network
+    train_model(config, data, "stochastic", 3, tmp_path / "s3", stats_path, 0.25)
+    _, s3 = load_weights(tmp_path / "s3" / "weights.npz")
+    np.testing.assert_array_equal(s3["w_fp"], arrays["w_fp"])
+    exc = run_program(config, data, "stochastic", 3, 0.25, tmp_path / "insitu" / "weights.npz",
+                      tmp_path / "insitu" / "metrics.json", stats_path, tmp_path / "exc")
+    assert exc["final_test_acc"] == ins["final_test_acc"] and exc["trained_from"].endswith("weights.npz")
     json.loads((tmp_path / "exq" / "metrics.json").read_text())
 
 

@@ -45,9 +45,16 @@ def training_grid_targets():
 
 
 def exsitu_trained(wildcards):
-    """The trained network an ex-situ run programs: baseline (a), quantized (b) or stochastic (c)."""
+    """The trained network an ex-situ run programs: baseline (a), quantized (b) or stochastic (c).
+
+    Training (c) is Algorithm 1 in software with the same seed, device model and alpha as the
+    in-situ run of that (states, alpha), so where the in-situ grid has that run its network is
+    programmed instead of training the same network a second time."""
     if wildcards.method == "float":
         return {"weights": rules.train_baseline.output.weights, "training": rules.train_baseline.output.metrics}
+    insitu = run_paths(config).insitu.get((int(wildcards.states), float(wildcards.alpha)))
+    if wildcards.method == "stochastic" and insitu is not None:
+        return {"weights": str(insitu / "weights.npz"), "training": str(insitu / "metrics.json")}
     if wildcards.method == "quantized":
         d = ("train", "exsitu", "quantized", f"{wildcards.states}state_training")
     else:

@@ -27,7 +27,8 @@ rule train_baseline:
 
 # In-situ (Algorithm 1) and ex-situ training on the config's grid (train.insitu / train.exsitu).
 # Ex-situ (a) float programs the baseline's weights; (b) quantized trains once per number of states;
-# neither depends on alpha, so only the programming step runs per alpha. (c) trains per alpha.
+# neither depends on alpha, so only the programming step runs per alpha. (c) trains per alpha, and
+# programs the in-situ run's network where the in-situ grid has that (states, alpha): same training.
 
 
 rule train_insitu:
