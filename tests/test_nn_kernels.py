@@ -34,7 +34,7 @@ def _run_kernel(x, y, w_fp, w_use, mode, paper_bp, dm, eta=0.05, batch=1, states
     trace = np.zeros((n_trace, len(trace_flat), 3))
     K.train_epoch(x, y, np.arange(len(y), dtype=np.int64), w_fp, w_use, LAYOUT.off, LAYOUT.n_in, LAYOUT.n_out, eta,
                   batch, mode, paper_bp, states, alpha, dm.samples, dm.counts, dm.bandwidth, dm.sampling_code,
-                  np.uint64(77), dev_count, row_dirty, pulses, trace_flat, trace, 0)
+                  np.uint64(77), dev_count, row_dirty, pulses, trace_flat, trace, 1, 0)
     return dev_count, pulses, trace
 
 
@@ -178,13 +178,31 @@ def test_trace_equals_the_weights_after_each_image(mode):
     for i in range(len(y)):
         c = K.train_epoch(x, y, np.array([i], np.int64), w_fp, w_use, LAYOUT.off, LAYOUT.n_in, LAYOUT.n_out, 0.05,
                           1, mode, True, 5, 0.15, dm.samples, dm.counts, dm.bandwidth, dm.sampling_code,
-                          np.uint64(77), dev_count, row_dirty, pulses, flat, trace, i)
+                          np.uint64(77), dev_count, row_dirty, pulses, flat, trace, 1, i)
         assert c == i + 1
         wq = w_fp[flat] if mode == K.MODE_FLOAT else quantize(w_fp[flat], 5)
         expect.append(np.stack([w_fp[flat], wq, w_use[flat]], axis=1))
     np.testing.assert_array_equal(trace, np.array(expect[:n_trace]))
     assert len({tuple(r) for r in trace[:, :, 0].T}) > 1  # the synapses differ
     assert np.any(trace[0, :, 0] != w0[flat])  # and did move
+
+
+def test_trace_every_kth_image_keeps_those_rows():
+    """With trace_every = 3 row r holds what a stride-1 trace holds after image 3 r + 1."""
+    x, y = _data(10, seed=31)
+    dm = _device()
+    flat = np.array([3, 500, LAYOUT.n_weights - 7], np.int64)
+    w0 = init_weights(LAYOUT, "normal_fixed", np.random.default_rng(32), init_std=0.6)
+    traces = {}
+    for every, rows in ((1, 10), (3, 4)):
+        w_fp, w_use = w0.copy(), quantize(w0, 5)
+        trace = np.zeros((rows, len(flat), 3))
+        K.train_epoch(x, y, np.arange(len(y), dtype=np.int64), w_fp, w_use, LAYOUT.off, LAYOUT.n_in, LAYOUT.n_out,
+                      0.05, 1, K.MODE_DEVICE, True, 5, 0.15, dm.samples, dm.counts, dm.bandwidth, dm.sampling_code,
+                      np.uint64(77), np.zeros(LAYOUT.n_weights, np.int64), np.ones(int(LAYOUT.n_in.sum()), np.uint8),
+                      np.zeros(LAYOUT.n_layers, np.int64), flat, trace, every, 0)
+        traces[every] = trace
+    np.testing.assert_array_equal(traces[3], traces[1][[0, 3, 6, 9]])
 
 
 def test_program_verify_is_capped_and_counts_attempts():

@@ -221,7 +221,7 @@ def test_traced_synapses_are_seeded_and_reproducible():
         trace_synapses(layout, TraceSpec(layer=3, count=981, images=1), seed=0)
     with pytest.raises(ValueError, match="layer 4 out of range"):
         trace_synapses(layout, TraceSpec(layer=4, count=1, images=1), seed=0)
-    with pytest.raises(ValueError, match="count and .images must be >= 1"):
+    with pytest.raises(ValueError, match="count, .images and .every must be >= 1"):
         TraceSpec(layer=0, count=0, images=1)
 
 
@@ -265,5 +265,7 @@ def test_long_format_trace_csv_round_trip(tmp_path):
         np.testing.assert_array_equal(t[k], trace[:, :, j].ravel())  # repr round-trips exactly
     with pytest.raises(ValueError, match="must be"):
         trace_csv(trace, syn[:2])
+    write_run(tmp_path, {"epochs": [{"epoch": 1, "eta": 0.1, "train_acc": 0.5, "test_acc": 0.5}]}, trace, syn, 25)
+    np.testing.assert_array_equal(load_trace(tmp_path / "trace.csv")["image"], np.repeat([1, 26, 51, 76], 3))
     with pytest.raises(ValueError, match="trace_synapses"):
         write_run(tmp_path, {"epochs": [{"epoch": 1, "eta": 0.1, "train_acc": 0.5, "test_acc": 0.5}]}, trace)

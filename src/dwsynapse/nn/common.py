@@ -18,7 +18,7 @@ def device_config(config: dict, states: int, alpha: float) -> DeviceConfig:
 
 
 def trace_spec(config: dict) -> TraceSpec | None:
-    """The synapses to trace (config ``train.trace_synapse``: layer, count, images), or None.
+    """The synapses to trace (config ``train.trace_synapse``: layer, count, images, every), or None.
 
     Which synapses of the layer are traced follows from ``train.seed``
     (:func:`dwsynapse.nn.trainer.trace_synapses`)."""
@@ -29,11 +29,11 @@ def trace_spec(config: dict) -> TraceSpec | None:
     if stale:
         raise ValueError(f"train.trace_synapse: {stale} are no longer used; give 'count' (how many synapses of "
                          "the layer to trace, chosen from train.seed) instead")
-    unknown = sorted(set(ts) - {"layer", "count", "images"})
+    unknown = sorted(set(ts) - {"layer", "count", "images", "every"})
     if unknown:
-        raise ValueError(f"train.trace_synapse: unknown keys {unknown}; expected layer, count, images")
+        raise ValueError(f"train.trace_synapse: unknown keys {unknown}; expected layer, count, images, every")
     vals = {}
-    for name, default in (("layer", 2), ("count", 32), ("images", 2000)):
+    for name, default in (("layer", 2), ("count", 32), ("images", 2000), ("every", 1)):
         v = ts.get(name, default)
         if isinstance(v, bool) or not isinstance(v, int):
             raise ValueError(f"train.trace_synapse.{name} must be an integer, got {v!r}")

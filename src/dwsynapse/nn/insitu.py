@@ -52,7 +52,7 @@ def run_insitu(config: dict, data: Data, stats_path: str | Path, states: int, al
         "traced_synapses": result.trace_synapses.tolist() if result.trace_synapses is not None else None,
     })
     save_weights(out_dir / "weights.npz", result.layout, w_fp=result.w_fp, w_dev=result.w_use)
-    write_run(out_dir, metrics, result.trace, result.trace_synapses)
+    write_run(out_dir, metrics, result.trace, result.trace_synapses, result.trace_every)
     remove_checkpoint(out_dir)
     log.info("in-situ %d-state alpha=%g: final train %.4f test %.4f, %d pulses, %.1f s", states, alpha,
              metrics["final_train_acc"], metrics["final_test_acc"], metrics["total_pulses"], metrics["wall_time_s"])

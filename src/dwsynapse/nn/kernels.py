@@ -136,15 +136,15 @@ def predict(X, W, off, n_in, n_out):
 @njit(cache=True, fastmath=_FASTMATH)
 def train_epoch(X, Y, order, W_fp, W_use, off, n_in, n_out, eta, batch_size, mode, paper_bp,
                 n_levels, alpha, samples, counts, bandwidth, sampling, seed_key,
-                dev_count, row_dirty, pulses_layer, trace_flat, trace_buf, image_counter):
+                dev_count, row_dirty, pulses_layer, trace_flat, trace_buf, trace_every, image_counter):
     """Train one epoch over ``X[order]`` in mini-batches of ``batch_size`` (1 = per-sample SGD).
 
     Updates ``W_fp`` [and ``W_use``, ``dev_count``, ``row_dirty``, ``pulses_layer``] in place.
     ``eta`` is the learning rate (the batch's summed gradient is divided by ``batch_size``).
-    ``trace_flat`` (int64 flat indices; empty = no trace): after each of the first ``trace_buf.shape[0]``
-    images, counted from ``image_counter`` (images seen before this epoch), ``trace_buf[counter, t]``
-    gets (w_fp, w_q, w_use) of synapse ``trace_flat[t]``; its image number is ``counter + 1``.
-    ``trace_buf`` is float64 (images, len(trace_flat), 3).
+    ``trace_flat`` (int64 flat indices; empty = no trace): after every ``trace_every``-th image, counting
+    images from ``image_counter`` (images seen before this epoch), row ``counter // trace_every`` of
+    ``trace_buf`` (while there is one) gets (w_fp, w_q, w_use) of synapse ``trace_flat[t]`` in column
+    ``t``; that row's image number is ``counter + 1``. ``trace_buf`` is float64 (rows, len(trace_flat), 3).
     Returns the image counter after the epoch.
     """
     n_layers = n_in.shape[0]
@@ -255,16 +255,17 @@ def train_epoch(X, Y, order, W_fp, W_use, off, n_in, n_out, eta, batch_size, mod
                 row_dirty[r] = dirty
             pulses_layer[k] += pulses
         for b in range(nb):
-            if counter < n_trace:
+            row = counter // trace_every
+            if row < n_trace and counter % trace_every == 0:
                 for t in range(trace_flat.shape[0]):
                     p = trace_flat[t]
                     w = W_fp[p]
-                    trace_buf[counter, t, 0] = w
+                    trace_buf[row, t, 0] = w
                     if mode == MODE_FLOAT:
-                        trace_buf[counter, t, 1] = w
+                        trace_buf[row, t, 1] = w
                     else:
-                        trace_buf[counter, t, 1] = _level(w, n_levels) * step - 1.0
-                    trace_buf[counter, t, 2] = W_use[p]
+                        trace_buf[row, t, 1] = _level(w, n_levels) * step - 1.0
+                    trace_buf[row, t, 2] = W_use[p]
             counter += 1
     return counter
 

@@ -139,17 +139,23 @@ class TraceSpec:
     layer: int
     count: int
     images: int
+    every: int = 1  # record after every ``every``-th image: a trace can span an epoch with few rows
+
+    @property
+    def rows(self) -> int:
+        """Recorded rows: images 1, every + 1, 2 every + 1, ... up to ``images``."""
+        return -(-self.images // self.every)
 
     def __post_init__(self) -> None:
-        for name in ("layer", "count", "images"):
+        for name in ("layer", "count", "images", "every"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
                 raise ValueError(f"train.trace_synapse.{name} must be an integer, got {v!r}")
         if self.layer < 0:
             raise ValueError(f"train.trace_synapse.layer must be >= 0, got {self.layer}")
-        if self.count < 1 or self.images < 1:
-            raise ValueError(f"train.trace_synapse.count and .images must be >= 1, got count={self.count}, "
-                             f"images={self.images}")
+        if self.count < 1 or self.images < 1 or self.every < 1:
+            raise ValueError(f"train.trace_synapse.count, .images and .every must be >= 1, got count={self.count}, "
+                             f"images={self.images}, every={self.every}")
 
 
 def trace_synapses(layout: Layout, trace: TraceSpec, seed: int) -> np.ndarray:
@@ -179,6 +185,7 @@ class TrainResult:
     dev_count: np.ndarray | None = None
     extra: dict = field(default_factory=dict)
     trace_synapses: np.ndarray | None = None  # (count, 2): (row, col) of each traced synapse
+    trace_every: int = 1  # trace row i holds the weights after image i * trace_every + 1
 
 
 def _fingerprint(settings: TrainSettings, mode: str, device: DeviceModel | None, data: Data, trace: TraceSpec | None,
@@ -226,9 +233,10 @@ def train(settings: TrainSettings, data: Data, mode: str, device: DeviceModel | 
     if trace:
         synapses = trace_synapses(layout, trace, settings.seed)
         trace_flat = np.array([layout.flat_index(trace.layer, int(r), int(c)) for r, c in synapses], np.int64)
-        trace_buf = np.zeros((trace.images, trace.count, 3))
+        trace_buf = np.zeros((trace.rows, trace.count, 3))
+        every = trace.every
     else:
-        synapses, trace_flat, trace_buf = None, np.zeros(0, np.int64), np.zeros((0, 0, 3))
+        synapses, trace_flat, trace_buf, every = None, np.zeros(0, np.int64), np.zeros((0, 0, 3)), 1
     fp = _fingerprint(settings, mode, device, data, trace, n_levels)
     ckpt = Path(run_dir) / CHECKPOINT if run_dir is not None else None
 
@@ -278,7 +286,7 @@ def train(settings: TrainSettings, data: Data, mode: str, device: DeviceModel | 
         counter = K.train_epoch(
             data.x_train, data.y_train, order, w_fp, w_use, layout.off, layout.n_in, layout.n_out, eta,
             settings.batch_size, MODES[mode], settings.backprop == "paper", n_levels, alpha, samples, counts,
-            bandwidth, sampling, key, dev_count, row_dirty, pulses_layer, trace_flat, trace_buf, counter,
+            bandwidth, sampling, key, dev_count, row_dirty, pulses_layer, trace_flat, trace_buf, every, counter,
         )
         if not np.all(np.isfinite(w_fp)):
             raise FloatingPointError(f"epoch {epoch}: weights became non-finite (eta={eta:g} too large?)")
@@ -300,8 +308,8 @@ def train(settings: TrainSettings, data: Data, mode: str, device: DeviceModel | 
                              initial_pulses, elapsed + time.perf_counter() - t_run)
     wall = elapsed + time.perf_counter() - t_run
     return TrainResult(layout, w_fp, w_use if mode != "float" else w_fp, epochs, wall,
-                       trace_buf[: min(counter, len(trace_buf))] if trace else None, initial_pulses, dev_count,
-                       trace_synapses=synapses)
+                       trace_buf[: min(-(-counter // every), len(trace_buf))] if trace else None, initial_pulses,
+                       dev_count, trace_synapses=synapses, trace_every=every)
 
 
 def _save_checkpoint(path, fp, w_fp, w_use, dev_count, row_dirty, trace_buf, counter, epochs, initial_pulses, elapsed):
@@ -343,22 +351,23 @@ def epochs_csv(epochs: list[dict]) -> str:
     return buf.getvalue()
 
 
-def trace_csv(trace: np.ndarray, synapses: np.ndarray) -> str:
+def trace_csv(trace: np.ndarray, synapses: np.ndarray, every: int = 1) -> str:
     """The traced synapses as long-format CSV with columns image,row,col,w_fp,w_q,w_dev: one line per
-    (image, synapse), images from 1. ``trace`` is :attr:`TrainResult.trace` (images, count, 3) and
-    ``synapses`` the (count, 2) (row, col) of :attr:`TrainResult.trace_synapses`."""
+    (recorded image, synapse), images from 1, every ``every``-th image. ``trace`` is
+    :attr:`TrainResult.trace` (rows, count, 3) and ``synapses`` the (count, 2) (row, col) of
+    :attr:`TrainResult.trace_synapses`."""
     trace, synapses = np.asarray(trace, float), np.asarray(synapses, np.int64)
     if trace.ndim != 3 or trace.shape[2] != 3 or synapses.shape != (trace.shape[1], 2):
         raise ValueError(f"trace {trace.shape} and synapses {synapses.shape} must be (images, count, 3) and (count, 2)")
     lines = [",".join(TRACE_COLUMNS)]
     for i, per_image in enumerate(trace):
-        lines += [f"{i + 1},{int(r)},{int(c)},{float(w[0])!r},{float(w[1])!r},{float(w[2])!r}"
+        lines += [f"{i * every + 1},{int(r)},{int(c)},{float(w[0])!r},{float(w[1])!r},{float(w[2])!r}"
                   for (r, c), w in zip(synapses, per_image)]
     return "\n".join(lines) + "\n"
 
 
 def write_run(run_dir: str | Path, metrics: dict, trace: np.ndarray | None = None,
-              trace_synapses: np.ndarray | None = None) -> None:
+              trace_synapses: np.ndarray | None = None, trace_every: int = 1) -> None:
     """Write ``metrics.json``, ``metrics.csv`` (and ``trace.csv`` of ``trace`` / ``trace_synapses``,
     see :func:`trace_csv`) of a run atomically."""
     run_dir = Path(run_dir)
@@ -367,4 +376,4 @@ def write_run(run_dir: str | Path, metrics: dict, trace: np.ndarray | None = Non
     if trace is not None:
         if trace_synapses is None:
             raise ValueError("write_run: a trace needs its trace_synapses (row, col)")
-        write_text(trace_csv(trace, trace_synapses), run_dir / "trace.csv")
+        write_text(trace_csv(trace, trace_synapses, trace_every), run_dir / "trace.csv")
