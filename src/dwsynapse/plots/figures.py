@@ -14,6 +14,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.legend_handler import HandlerTuple  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from dwsynapse.io import atomic_path  # noqa: E402
@@ -80,36 +82,115 @@ def _percent(x) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------ Fig. 1c/1d
-def fig_device_distributions(stats, notch_x: np.ndarray, png, pdf) -> dict:
-    """Fig. 1c/1d: histograms of final DW positions [nm] and of <mz> per Ku, notches marked.
+JITTER_SEED = 1  # fixed: the jitter of the Fig. 1c/1d strip plots is the same on every render
+EDGE_TOL_NM = 0.1  # a wall within this of a strip end sits on it: wall_position's "left the strip" value
 
-    ``stats`` is a :class:`dwsynapse.devicestats.DeviceStats`; ``notch_x`` notch centres [m].
+
+def _ku_tick(g) -> str:
+    return f"{g.ku / 1e5:.2f}e5\n(n={g.n_ok})"
+
+
+def fig_device_distributions(stats, notch_x: np.ndarray, png, pdf, length: float | None = None) -> dict:
+    """Fig. 1c/1d: final DW position [nm] and <mz> of every thermal instance, one row per Ku.
+
+    Each row shows the instances of one Ku as points in the Ku's colour with a seeded vertical
+    jitter (the same instance has the same jitter in c and d) and their mean as a hollow black
+    diamond; dotted lines in c mark the notch centres. ``stats`` is a
+    :class:`dwsynapse.devicestats.DeviceStats`; ``notch_x`` notch centres [m]; ``length`` the strip
+    length [m] (default: ``stats.geometry["length"]`` when present).
+
+    A wall that left the strip (:func:`dwsynapse.dwpos.wall_position` then reports a strip end, 0 or
+    ``length``; anything outside ``[0, length]`` likewise) or that was not found (NaN position) has no
+    position inside the strip: c draws it in the (grey) margin beyond that strip end as a triangle,
+    a NaN one as a cross further out on the side its <mz> points to (+z left of the wall: +1 = wall
+    gone right), the legend counts them, and the c mean uses only the walls inside the strip. d
+    shows every instance.
     """
+    if length is None and "length" in getattr(stats, "geometry", {}):
+        length = float(stats.geometry["length"])
+    groups = sorted(stats.groups, key=lambda g: g.ku)
+    notch_nm = np.asarray(notch_x, float) * 1e9
+    rng = np.random.default_rng(JITTER_SEED)
+    jitter = [rng.uniform(-0.28, 0.28, g.n_ok) for g in groups]
+    x_nm = [np.asarray(g.dw_x, float) * 1e9 for g in groups]
+    if length is not None:
+        L = float(length) * 1e9
+        inside = [np.isfinite(x) & (x > EDGE_TOL_NM) & (x < L - EDGE_TOL_NM) for x in x_nm]
+        lo, hi = 0.0, L
+    else:
+        inside = [np.isfinite(x) for x in x_nm]
+        finite = np.concatenate([x[k] for x, k in zip(x_nm, inside)] + [notch_nm, np.zeros(0)])
+        lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    pad = 0.07 * max(hi - lo, 1.0)
+    xlim = (lo - pad, hi + pad)
+    # where instances without a position in the strip go: walls that left it next to the strip end,
+    # walls not found further out
+    x_out, x_nan = (lo - 0.33 * pad, hi + 0.33 * pad), (lo - 0.7 * pad, hi + 0.7 * pad)
+    y = np.arange(len(groups))
     with plt.rc_context(STYLE):
-        fig, (ax_c, ax_d) = plt.subplots(1, 2, figsize=(9.0, 3.4))
-        groups = sorted(stats.groups, key=lambda g: g.ku)
-        x_all = np.concatenate([g.dw_x for g in groups if g.n_ok] or [np.zeros(0)]) * 1e9
-        x_all = x_all[np.isfinite(x_all)]  # a wall expelled from the track has no position
-        lo = min(float(np.min(x_all)) if x_all.size else 0.0, float(np.min(notch_x)) * 1e9 if len(notch_x) else 0.0)
-        hi = max(float(np.max(x_all)) if x_all.size else 1.0, float(np.max(notch_x)) * 1e9 if len(notch_x) else 1.0)
-        bins_x = np.linspace(lo - 5, hi + 5, 60)
-        bins_m = np.linspace(-1.0, 1.0, 61)
+        fig, (ax_c, ax_d) = plt.subplots(1, 2, figsize=(9.0, 0.5 + 0.55 * max(len(groups), 3)), sharey=True)
+        for ax in (ax_c, ax_d):
+            ax.grid(False, axis="y")
+            for yi in y[1:]:
+                ax.axhline(yi - 0.5, color="0.85", lw=0.6, zorder=0)
+        if length is not None:
+            for a, b in ((xlim[0], lo), (hi, xlim[1])):
+                ax_c.axvspan(a, b, color="0.92", lw=0, zorder=0)
+        for k, xn in enumerate(notch_nm):
+            ax_c.axvline(xn, color="0.3", ls=":", lw=1.0, zorder=1, label="notch centre" if k == 0 else None)
+        n_out = n_nan = 0
         for i, g in enumerate(groups):
             color = KU_COLORS[i % len(KU_COLORS)]
             label = f"Ku = {g.ku / 1e5:.2f}e5 J/m³ (n={g.n_ok})"
-            ax_c.hist(g.dw_x[np.isfinite(g.dw_x)] * 1e9, bins=bins_x, color=color, alpha=0.55, label=label, histtype="stepfilled",
-                      edgecolor=color)
-            ax_d.hist(g.mz, bins=bins_m, color=color, alpha=0.55, label=label, histtype="stepfilled", edgecolor=color)
-        for k, xn in enumerate(np.asarray(notch_x) * 1e9):
-            ax_c.axvline(xn, color="0.3", ls=":", lw=1.0, label="notch centre" if k == 0 else None)
+            yy = y[i] + jitter[i]
+            pts = dict(s=16, color=color, alpha=0.75, edgecolors="none", zorder=3)
+            mean_style = dict(marker="D", ms=8, mfc="none", mec="black", mew=1.3, ls="none", zorder=5)
+            x, ok = x_nm[i], inside[i]
+            ax_c.scatter(x[ok], yy[ok], label=label, **pts)
+            if ok.any():
+                ax_c.plot([float(np.mean(x[ok]))], [y[i]], **mean_style)
+            nan = ~np.isfinite(x)
+            mz = np.asarray(g.mz, float)
+            right = np.where(nan, mz >= 0, x >= 0.5 * (lo + hi)) & ~ok
+            left = ~ok & ~right
+            for j, (side, mk) in enumerate(((left, "<"), (right, ">"))):
+                for sel, xe, m in ((side & ~nan, x_out[j], mk), (side & nan, x_nan[j], "X")):
+                    k = int(sel.sum())
+                    if k:  # evenly spread down the row (not jittered) so that none hides another
+                        ax_c.scatter(np.full(k, xe), y[i] + (np.linspace(-0.28, 0.28, k) if k > 1 else [0.0]),
+                                     marker=m, s=26, color=color, edgecolors="black", linewidths=0.5, zorder=4,
+                                     clip_on=False)
+            n_out += int(np.sum(~ok & ~nan))
+            n_nan += int(np.sum(nan))
+            ax_d.scatter(mz, yy, label=label, **pts)
+            if g.n_ok:
+                ax_d.plot([float(np.mean(mz))], [y[i]], **mean_style)
+        ax_c.set_xlim(*xlim)
+        ax_d.set_xlim(-1.08, 1.08)
+        ax_c.set_yticks(y, [_ku_tick(g) for g in groups])
+        ax_c.set_ylim(len(groups) - 0.5, -0.5)  # lowest Ku on top
+        ax_c.set_ylabel("Ku (J/m³)")
         ax_c.set_xlabel("final DW position x (nm)")
-        ax_c.set_ylabel("instances")
         ax_c.set_title("c  DW position at rest, T = 300 K")
         ax_d.set_xlabel("<mz> (device weight)")
-        ax_d.set_ylabel("instances")
         ax_d.set_title("d  average magnetization <mz>")
-        handles, labels = ax_c.get_legend_handles_labels()
-        fig.legend(handles, labels, loc="lower center", ncol=3, frameon=False, bbox_to_anchor=(0.5, -0.16))
+        ax_d.tick_params(axis="y", left=False)
+        # legend of proxies (not in any axes, so the summary counts the Ku series and notches only)
+        proxy = dict(ls="none", color="0.45")
+        handles = [Line2D([], [], marker="o", ms=4, alpha=0.75, **proxy),
+                   Line2D([], [], marker="D", ms=7, mfc="none", mec="black", mew=1.3, ls="none"),
+                   Line2D([], [], color="0.3", ls=":", lw=1.0)]
+        labels = ["instance (vertical jitter only)", "mean per Ku (c: walls inside the strip)", "notch centre (c)"]
+        if n_out:
+            handles.append((Line2D([], [], marker="<", ms=6, mec="black", mew=0.5, **proxy),
+                            Line2D([], [], marker=">", ms=6, mec="black", mew=0.5, **proxy)))
+            labels.append(f"wall left the strip: drawn in the grey margin (c; {n_out} in all)")
+        if n_nan:
+            handles.append(Line2D([], [], marker="X", ms=6, mec="black", mew=0.5, **proxy))
+            labels.append(f"no wall found (NaN x): drawn in the outer margin its <mz> points to (c; {n_nan} in all)")
+        fig.tight_layout()
+        fig.legend(handles, labels, loc="upper center", ncol=3 if len(handles) <= 3 else 2, frameon=False,
+                   bbox_to_anchor=(0.5, 0.0), handler_map={tuple: HandlerTuple(ndivide=None)})
         return save_figure(fig, png, pdf)
 
 
@@ -170,7 +251,7 @@ def fig_device_writes(insitu: dict, png, pdf) -> dict:
         ax.set_xlabel("epoch")
         ax.set_ylabel("device writes per epoch")
         ax.set_title("Device programming pulses vs float weight updates")
-        ax.legend(loc="center right", frameon=False, fontsize=7)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=7, handlelength=3)  # outside
         return save_figure(fig, png, pdf)
 
 
@@ -313,9 +394,15 @@ def fig_offline_epochs(exsitu: dict, png, pdf) -> dict:
             ax.set_title(f"offline training, α = {alpha:.2f}")
             _epoch_axis(ax, [e["epoch"] for m in exsitu.values() for e in m["epochs"]])
             ax.set_xlabel("epoch")
-            ax.legend(loc="lower right", frameon=False, fontsize=7)
         axes[0, 0].set_ylabel("software test accuracy (%)")
         fig.tight_layout()
+        # one legend below the panels (same style per method and state in every panel): hides no curve
+        by_label = {}
+        for ax in axes[0]:
+            for h, lab in zip(*ax.get_legend_handles_labels()):
+                by_label.setdefault(lab, h)
+        fig.legend(list(by_label.values()), list(by_label), loc="upper center", bbox_to_anchor=(0.5, 0.0),
+                   ncol=min(3, len(by_label)), frameon=False, fontsize=7, handlelength=3)
         return save_figure(fig, png, pdf)
 
 
