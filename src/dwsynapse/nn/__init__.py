@@ -4,3 +4,7 @@ Modules: :mod:`quantize` (Eq. 6), :mod:`devicemodel` (level <-> Ku maps, program
 :mod:`kernels` (numba per-sample forward/backward/update), :mod:`network` (weights, init, I/O),
 :mod:`trainer` (epoch loop, checkpoint/resume, metrics), :mod:`baseline`, :mod:`insitu`, :mod:`exsitu`.
 """
+
+# Columns of an in-situ run's trace.csv (long format, one line per recorded image and traced synapse):
+# written by :func:`dwsynapse.nn.trainer.trace_csv`, read by :func:`dwsynapse.plots.data.load_trace`.
+TRACE_COLUMNS = ("image", "row", "col", "w_fp", "w_q", "w_dev")

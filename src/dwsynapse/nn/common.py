@@ -32,13 +32,9 @@ def trace_spec(config: dict) -> TraceSpec | None:
     unknown = sorted(set(ts) - {"layer", "count", "images", "every"})
     if unknown:
         raise ValueError(f"train.trace_synapse: unknown keys {unknown}; expected layer, count, images, every")
-    vals = {}
-    for name, default in (("layer", 2), ("count", 32), ("images", 2000), ("every", 1)):
-        v = ts.get(name, default)
-        if isinstance(v, bool) or not isinstance(v, int):
-            raise ValueError(f"train.trace_synapse.{name} must be an integer, got {v!r}")
-        vals[name] = v
-    return TraceSpec(**vals)
+    # TraceSpec checks the values (integers, ranges) with messages naming the config key
+    return TraceSpec(**{name: ts.get(name, default)
+                        for name, default in (("layer", 2), ("count", 32), ("images", 2000), ("every", 1))})
 
 
 def run_header(method: str, settings: TrainSettings, result: TrainResult, n_train: int, n_test: int,

@@ -22,6 +22,7 @@ import numpy as np
 
 from dwsynapse.io import atomic_path, write_json, write_text
 from dwsynapse.mnist import MnistData, load_mnist
+from dwsynapse.nn import TRACE_COLUMNS
 from dwsynapse.nn import kernels as K
 from dwsynapse.nn.devicemodel import DeviceModel
 from dwsynapse.nn.network import Layout, init_weights
@@ -33,7 +34,6 @@ MODES = {"float": K.MODE_FLOAT, "quantized": K.MODE_QUANTIZED, "device": K.MODE_
 INITIAL_PROGRAMMING = ("program", "ideal")
 CHECKPOINT = "checkpoint.npz"
 TRACE_STREAM = 0x7ACE  # second seed word of the traced-synapse selection
-TRACE_COLUMNS = ("image", "row", "col", "w_fp", "w_q", "w_dev")
 
 
 @dataclass(frozen=True)
@@ -132,9 +132,9 @@ def seed_key(seed: int, purpose: int) -> np.uint64:
 
 @dataclass(frozen=True)
 class TraceSpec:
-    """``count`` synapses of weight layer ``layer`` whose (w_fp, w_q, w_dev) are recorded after each of
-    the first ``images`` training images (config ``train.trace_synapse``); which ones is decided by
-    :func:`trace_synapses` from the run's seed."""
+    """``count`` synapses of weight layer ``layer`` whose (w_fp, w_q, w_dev) are recorded after every
+    ``every``-th of the first ``images`` training images (config ``train.trace_synapse``); which ones
+    is decided by :func:`trace_synapses` from the run's seed."""
 
     layer: int
     count: int
@@ -180,7 +180,7 @@ class TrainResult:
     w_use: np.ndarray
     epochs: list[dict]
     wall_time_s: float
-    trace: np.ndarray | None = None  # (images recorded, count, 3): w_fp, w_q, w_dev after image i + 1
+    trace: np.ndarray | None = None  # (rows recorded, count, 3): w_fp, w_q, w_dev after image i * trace_every + 1
     initial_pulses: int = 0
     dev_count: np.ndarray | None = None
     extra: dict = field(default_factory=dict)

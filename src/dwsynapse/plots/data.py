@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from dwsynapse.nn import TRACE_COLUMNS
+
 
 class ResultsError(ValueError):
     """A result file is missing or does not have the agreed format; the message names the file."""
@@ -92,9 +94,6 @@ def load_metrics(path: str | Path) -> dict:
             if k not in e:
                 raise ResultsError(f"{path}: an entry of 'epochs' lacks '{k}'")
     return m
-
-
-TRACE_COLUMNS = ("image", "row", "col", "w_fp", "w_q", "w_dev")
 
 
 def load_trace(path: str | Path) -> dict:
