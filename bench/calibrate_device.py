@@ -67,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
                       temperature=dev["drive"]["temperature"] if args.temperature is None else args.temperature,
                       current_density=dev["drive"]["current_density"], pulse_duration=dev["drive"]["pulse_duration"],
                       relax_time=args.relax_time, dt=dev["solver"]["dt"],
+                      initial_relax_time=float(dev["solver"].get("initial_relax_time", 0.0)),
                       demag=args.demag or dev["solver"].get("demag", "newell"),
                       seed=int(dev["thermal_seed"]) if args.seed is None else args.seed,
                       dtype=(dev.get("torch") or {}).get("dtype", "float32"),

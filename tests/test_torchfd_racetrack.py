@@ -5,10 +5,14 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
+from dwsynapse.dwpos import wall_position
 from dwsynapse.engines import InstanceResult, instance_seed
 from dwsynapse.engines.torchfd import racetrack as rt
 from dwsynapse.engines.torchfd import run_instances
+from dwsynapse.engines.torchfd.mesh import Mesh
+from dwsynapse.engines.torchfd.solver import LLGSystem, Material
 from dwsynapse.geometry import build_racetrack
 
 
@@ -22,7 +26,8 @@ def small(default_config, monkeypatch):
     dev["material"].update(Ms=8e5, Aex=1.5e-11, alpha=0.3, Dind=1e-3, theta_sh=0.07)
     dev["solver"]["dt"] = 2e-13
     dev["drive"].update(pulse_duration=0.08e-9, current_density=7e11)
-    dev["solver"].update(relax_max_time=0.1e-9, rest_window=0.05e-9, rest_velocity=2.0, demag="newell")
+    dev["solver"].update(relax_max_time=0.1e-9, rest_window=0.05e-9, rest_velocity=2.0, demag="newell",
+                         initial_relax_time=0.05e-9)
     dev["torch"].update(device="cpu", dtype="float64")
     return default_config, build_racetrack(dev["geometry"])
 
@@ -70,6 +75,34 @@ def test_wall_moves_towards_plus_x_then_rest_stops_the_run(small, tmp_path):
     tail = r.t >= r.t[-1] - 0.05e-9
     speed = 0.5 * track.nx * track.cell_size * abs(np.polyfit(r.t[tail], r.mz_t[tail], 1)[0])
     assert speed < config["device"]["solver"]["rest_velocity"]
+
+
+def _system(config, track, ku):
+    mat = config["device"]["material"]
+    mesh = Mesh(track.mask, track.cell_size, track.cell_size, track.thickness, torch.device("cpu"), torch.float64)
+    material = Material(ms=mat["Ms"], aex=mat["Aex"], alpha=mat["alpha"], dind=mat["Dind"], ku=ku)
+    return LLGSystem(mesh, material, demag="newell")
+
+
+def _max_torque(system, m):
+    zero = torch.zeros((), dtype=m.dtype)
+    return float(torch.linalg.cross(m, system.field(m, zero, zero, zero), dim=1).norm(dim=1).max())
+
+
+def test_initial_relaxation_settles_the_wall_in_its_notch(small):
+    """The T = 0 relaxation before the pulse lowers the torque of the analytic wall by orders of magnitude
+    and leaves the wall in the notch it starts in; the system's own damping is untouched."""
+    config, track = small
+    config["device"]["geometry"].update(notch_depth=4e-9)
+    track = build_racetrack(config["device"]["geometry"])
+    system = _system(config, track, 7.5e5)
+    m0 = rt.initial_wall(system.mesh, system.mat, track.start_x)
+    m = rt.relax_initial_state(system, m0, 2e-13, 0.3e-9)
+    assert _max_torque(system, m) < 1e-2 * _max_torque(system, m0)
+    x = wall_position(m[0, 2].numpy(), track.mask, track.cell_size)
+    assert abs(x - track.start_x) < track.cell_size
+    assert system.mat.alpha == config["device"]["material"]["alpha"]
+    assert rt.relax_initial_state(system, m0, 2e-13, 0.0) is m0
 
 
 def test_a_failing_instance_does_not_abort_the_others(small, tmp_path, monkeypatch):

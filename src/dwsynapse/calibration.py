@@ -82,11 +82,13 @@ def material_summary(material: dict, ku_values: Sequence[float], thickness: floa
 def explore(material: dict, geometry_cfg: dict, ku_values: Sequence[float], *, n_per_ku: int = 1,
             temperature: float = 0.0, current_density: float = 3.5e11, pulse_duration: float = 1e-9,
             relax_time: float = 1e-9, dt: float = 1e-13, demag: str = "thin_film", seed: int = 0,
+            initial_relax_time: float = 0.0,
             dtype: str = "float32", compile: bool = False, sample_interval: float = 10e-12) -> dict:
     """Integrate every Ku (x ``n_per_ku`` thermal instances) as one batch of the embedded engine.
 
     Units: Ku J/m^3, temperature K, current_density A/m^2, pulse_duration / relax_time / dt /
-    sample_interval s. The pulse is followed by a fixed relaxation of ``relax_time`` (no rest
+    sample_interval / initial_relax_time s. The walls first relax at T = 0 for ``initial_relax_time``
+    (as in the device stage), the pulse is followed by a fixed relaxation of ``relax_time`` (no rest
     detection). Thermal seeds are ``seed * 1000 + row``. Returns a dict with ``ku`` (rows,),
     ``mz`` / ``dw_x`` [m] final values per row, ``t`` [s] and ``mz_t`` (rows, n_t) traces,
     ``finite`` per row, ``wall_time_s`` and ``instance_steps``.
@@ -94,7 +96,7 @@ def explore(material: dict, geometry_cfg: dict, ku_values: Sequence[float], *, n
     import torch
 
     from .engines.torchfd.mesh import Mesh
-    from .engines.torchfd.racetrack import initial_wall, resolve_dtype
+    from .engines.torchfd.racetrack import initial_wall, relax_initial_state, resolve_dtype
     from .engines.torchfd.solver import LLGSystem, Material, Stepper
     from .engines.torchfd.sot import damping_like_coefficient
     from .engines.torchfd.thermal import ThermalNoise, thermal_sigma
@@ -116,6 +118,7 @@ def explore(material: dict, geometry_cfg: dict, ku_values: Sequence[float], *, n
     m = torch.cat(walls, dim=0)
     ku_t = torch.as_tensor(kus, dtype=tdtype).view(n, 1, 1)  # per-row Ku for the anisotropy field
     system = LLGSystem(mesh, Material(ms=ms, aex=aex, alpha=alpha, dind=dind, ku=ku_t), demag=demag)
+    m = relax_initial_state(system, m, dt, initial_relax_time)
     stepper = Stepper(system, compile=compile)
     a_dl = damping_like_coefficient(current_density, float(material["theta_sh"]), ms, mesh.dz)
     sigma = thermal_sigma(alpha, temperature, ms, mesh.cell_volume, dt)

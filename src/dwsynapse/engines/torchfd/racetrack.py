@@ -2,7 +2,9 @@
 programming voltage (one Ku), each with its own seed.
 
 Sequence per instance: a Neel wall at ``racetrack.start_x`` (up domain left, down domain right,
-chirality set by the sign of Dind), the SOT pulse (``drive.current_density`` for
+chirality set by the sign of Dind), relaxed into the notch at T = 0 without current for
+``solver.initial_relax_time`` (strong damping, as mumax3's ``Relax()`` in the mumax3 template; the
+relaxed state is the same for every instance of a Ku, so it is computed once), the SOT pulse (``drive.current_density`` for
 ``drive.pulse_duration``) at ``drive.temperature``, then relaxation without current until the wall
 is at rest or ``solver.relax_max_time`` has passed. The wall velocity of a straight wall follows
 from <m_z>: x_w = L (1 + <m_z>) / 2, so v = (L/2) d<m_z>/dt (L = strip length). Every sample
@@ -72,6 +74,27 @@ def initial_wall(mesh: Mesh, material: Material, x0: float) -> torch.Tensor:
     return torch.as_tensor(m, dtype=mesh.dtype, device=mesh.device)
 
 
+RELAX_ALPHA = 1.0  # Gilbert damping of the T = 0 relaxation before the pulse: overdamped, fast to settle
+
+
+def relax_initial_state(system: LLGSystem, m: torch.Tensor, dt: float, duration: float) -> torch.Tensor:
+    """Relax ``m`` (B, 3, ny, nx) at T = 0 without current for ``duration`` [s] in steps of ``dt`` [s],
+    with the LLG of ``system`` but Gilbert damping ``RELAX_ALPHA``: the analytic wall of
+    :func:`initial_wall` settles into the notch and the rough edges before the pulse (the torch
+    counterpart of the ``Relax()`` that the mumax3 template runs before each instance). Eager steps:
+    this runs once per Ku on one row (or one row per Ku in the calibration scan)."""
+    n_steps = int(round(duration / dt))
+    if n_steps <= 0:
+        return m
+    relax_system = system.with_damping(RELAX_ALPHA)
+    zero = torch.zeros((), dtype=m.dtype, device=m.device)
+    dt_t = torch.tensor(dt, dtype=m.dtype, device=m.device)
+    with torch.no_grad():
+        for _ in range(n_steps):
+            m = relax_system.heun_step(m, zero, zero, zero, dt_t)
+    return m
+
+
 def heun_exchange_growth(material: Material, mesh: Mesh, dt: float) -> float:
     """|R(z)| = |1 + z + z^2/2| of Heun for the fastest exchange mode of the grid, with
     z = omega dt (-alpha + i) / (1 + alpha^2) and omega = gamma (2A/Ms)(4/dx^2 + 4/dy^2) [rad/s].
@@ -94,8 +117,8 @@ def run_instances(config: dict, racetrack, ku: float, seeds: Sequence[int], work
     (a :class:`dwsynapse.geometry.Racetrack`), all instances as one batch.
 
     Reads ``config["device"]``: material (Ms A/m, Aex J/m, alpha, Dind J/m^2, theta_sh), drive
-    (current_density A/m^2, pulse_duration s, temperature K), solver (dt s, demag, relax_max_time s,
-    rest_velocity m/s, rest_window s, save_traces) and torch (device, dtype, compile). Writes a run
+    (current_density A/m^2, pulse_duration s, temperature K), solver (dt s, demag, initial_relax_time s,
+    relax_max_time s, rest_velocity m/s, rest_window s, save_traces) and torch (device, dtype, compile). Writes a run
     summary ``torchfd_run.json`` into ``workdir``. Returns one :class:`InstanceResult` per seed, in order.
     """
     dev = config["device"]
@@ -130,6 +153,7 @@ def run_instances(config: dict, racetrack, ku: float, seeds: Sequence[int], work
         a_dl=a_dl,
         sigma=sigma,
         x0=float(racetrack.start_x),
+        initial_relax_time=float(solver_cfg.get("initial_relax_time", 0.0)),
         length=float(mesh.nx * mesh.dx),
     )
     t_start = time.perf_counter()
@@ -157,7 +181,8 @@ def _run_batch(system: LLGSystem, stepper: Stepper, seeds: list[int], p: dict, p
     """Integrate all instances together; returns (results in seed order, instance-steps done)."""
     mesh = system.mesh
     n = len(seeds)
-    m = initial_wall(mesh, system.mat, p["x0"]).repeat(n, 1, 1, 1)
+    m = relax_initial_state(system, initial_wall(mesh, system.mat, p["x0"]), p["dt"], p["initial_relax_time"])
+    m = m.repeat(n, 1, 1, 1)
     noise = ThermalNoise(seeds, mesh, p["sigma"]) if p["sigma"] > 0 else None
     zero_field = torch.zeros((), dtype=mesh.dtype, device=mesh.device)
     a_on = torch.tensor(p["a_dl"], dtype=mesh.dtype, device=mesh.device)

@@ -13,9 +13,10 @@ compiled with ``torch.compile``; :func:`make_stepper` falls back to eager mode w
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -60,6 +61,13 @@ class LLGSystem:
         self.b_ext = torch.as_tensor(b_ext, dtype=mesh.dtype, device=mesh.device).view(1, 3, 1, 1) * mesh.mask
         self.has_ext = any(float(v) != 0.0 for v in b_ext)
         self.pref = -GAMMA_LL / (1.0 + material.alpha**2)
+
+    def with_damping(self, alpha: float) -> "LLGSystem":
+        """The same system (mesh, material, demag kernel shared, not recomputed) with Gilbert damping ``alpha``."""
+        other = copy.copy(self)
+        other.mat = replace(self.mat, alpha=alpha)
+        other.pref = -GAMMA_LL / (1.0 + alpha**2)
+        return other
 
     def field(self, m: torch.Tensor, b_th: torch.Tensor, a_dl: torch.Tensor, a_fl: torch.Tensor) -> torch.Tensor:
         """Total effective field [T] for ``m`` (B, 3, ny, nx)."""
