@@ -83,7 +83,7 @@ def relax_initial_state(system: LLGSystem, m: torch.Tensor, dt: float, duration:
     :func:`initial_wall` settles into the notch and the rough edges before the pulse (the torch
     counterpart of the ``Relax()`` that the mumax3 template runs before each instance). Eager steps:
     this runs once per Ku on one row (or one row per Ku in the calibration scan)."""
-    n_steps = int(round(duration / dt))
+    n_steps = round(duration / dt)
     if n_steps <= 0:
         return m
     relax_system = system.with_damping(RELAX_ALPHA)

@@ -62,7 +62,7 @@ class LLGSystem:
         self.has_ext = any(float(v) != 0.0 for v in b_ext)
         self.pref = -GAMMA_LL / (1.0 + material.alpha**2)
 
-    def with_damping(self, alpha: float) -> "LLGSystem":
+    def with_damping(self, alpha: float) -> LLGSystem:
         """The same system (mesh, material, demag kernel shared, not recomputed) with Gilbert damping ``alpha``."""
         other = copy.copy(self)
         other.mat = replace(self.mat, alpha=alpha)
