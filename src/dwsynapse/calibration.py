@@ -109,16 +109,24 @@ def explore(material: dict, geometry_cfg: dict, ku_values: Sequence[float], *, n
     rt = build_racetrack(geometry_cfg)
     tdtype = resolve_dtype(dtype)
     mesh = Mesh(rt.mask, rt.cell_size, rt.cell_size, rt.thickness, torch.device("cpu"), tdtype)
-    kus = np.repeat(np.asarray(ku_values, dtype=float), n_per_ku)
+    ku_each = np.asarray(ku_values, dtype=float)
+    kus = np.repeat(ku_each, n_per_ku)
     n = kus.size
     ms, aex = float(material["Ms"]), float(material["Aex"])
     alpha, dind = float(material["alpha"]), float(material.get("Dind", 0.0))
-    walls = [initial_wall(mesh, Material(ms=ms, aex=aex, alpha=alpha, dind=dind, ku=float(k)), rt.start_x)
-             for k in kus]
-    m = torch.cat(walls, dim=0)
-    ku_t = torch.as_tensor(kus, dtype=tdtype).view(n, 1, 1)  # per-row Ku for the anisotropy field
-    system = LLGSystem(mesh, Material(ms=ms, aex=aex, alpha=alpha, dind=dind, ku=ku_t), demag=demag)
-    m = relax_initial_state(system, m, dt, initial_relax_time)
+
+    def material_at(ku):
+        return Material(ms=ms, aex=aex, alpha=alpha, dind=dind, ku=ku)
+
+    def per_row(values):  # Ku per batch row, shaped for the anisotropy field
+        return torch.as_tensor(values, dtype=tdtype).view(-1, 1, 1)
+
+    # all instances of a Ku start from the same relaxed wall: relax one row per Ku, then repeat it
+    walls = torch.cat([initial_wall(mesh, material_at(float(k)), rt.start_x) for k in ku_each], dim=0)
+    walls = relax_initial_state(LLGSystem(mesh, material_at(per_row(ku_each)), demag=demag), walls, dt,
+                                initial_relax_time)
+    m = walls.repeat_interleave(n_per_ku, dim=0)
+    system = LLGSystem(mesh, material_at(per_row(kus)), demag=demag)
     stepper = Stepper(system, compile=compile)
     a_dl = damping_like_coefficient(current_density, float(material["theta_sh"]), ms, mesh.dz)
     sigma = thermal_sigma(alpha, temperature, ms, mesh.cell_volume, dt)
