@@ -115,3 +115,28 @@ def test_no_field_outside_mask():
     m[:, 2] = mesh.mask[0]
     b = demag.NewellDemag(mesh, 8e5)(m)
     assert torch.count_nonzero(b[..., 2:4, 4:6]) == 0
+
+
+def test_fft_convolution_equals_direct_sum():
+    """The FFT path (transposes, padding, truncation) is exactly the linear convolution
+    B_i = -mu0 Ms sum_j N(r_i - r_j) m_j, checked cell by cell against a direct sum for a random
+    magnetization on an irregular mask, with ny and nx both odd and even."""
+    from dwsynapse.engines.torchfd.mesh import Mesh
+
+    rng = np.random.default_rng(3)
+    for ny, nx in ((5, 7), (4, 10)):
+        mask = rng.random((ny, nx)) > 0.2
+        dx, dy, dz, ms = 3e-9, 2e-9, 1e-9, 8e5
+        mesh = Mesh(mask, dx, dy, dz, torch.device("cpu"), torch.float64)
+        m = torch.as_tensor(rng.normal(size=(2, 3, ny, nx))) * mesh.mask
+        b = demag.NewellDemag(mesh, ms, use_cache=False)(m).numpy()
+        iy, ix = np.mgrid[0:ny, 0:nx]
+        X = (ix.reshape(-1, 1) - ix.reshape(1, -1)) * dx  # (target cell, source cell)
+        Y = (iy.reshape(-1, 1) - iy.reshape(1, -1)) * dy
+        nxx, nyy, nzz, nxy = demag.newell_tensor(X, Y, dx, dy, dz)
+        mm = m.numpy().reshape(2, 3, -1)
+        direct = -MU0 * ms * np.stack((nxx @ mm[:, 0].T + nxy @ mm[:, 1].T,
+                                       nxy @ mm[:, 0].T + nyy @ mm[:, 1].T,
+                                       nzz @ mm[:, 2].T)).transpose(2, 0, 1)
+        direct = direct.reshape(2, 3, ny, nx) * mask
+        np.testing.assert_allclose(b, direct, atol=1e-12 * np.abs(direct).max())

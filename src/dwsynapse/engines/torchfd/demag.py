@@ -6,7 +6,7 @@ Full model (``solver.demag: newell``): the magnetostatic field is the discrete c
 
 with the cell-averaged demagnetization tensor N of two uniformly magnetized boxes
 (Newell, Williams & Dunlop, JGR 98, 9551, 1993). For one layer (nz = 1) N_xz = N_yz = 0, so four
-kernels remain (xx, yy, zz, xy). The convolution is done with ``rfft2`` on a zero-padded grid;
+kernels remain (xx, yy, zz, xy). The convolution is done by FFT on a zero-padded grid;
 all kernels are even or odd in both x and y, so their Fourier transforms are real and stored as such.
 The padded lengths are the smallest 2^a 3^b 5^c >= 2n - 1 (fast FFT sizes).
 Near cells use Newell's analytic f/g functions (float64); beyond ``FAR_CELLS`` cells the point-dipole
@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from ...io import atomic_path
 from .mesh import MU0, Mesh
@@ -184,28 +185,41 @@ def demag_kernel_fft(nx: int, ny: int, dx: float, dy: float, dz: float, use_cach
 
 
 class NewellDemag:
-    """FFT convolution with the Newell kernel for a fixed mesh (the kernel is built once)."""
+    """FFT convolution with the Newell kernel for a fixed mesh (the kernel is built once).
+
+    The 2D transform is done as two 1D passes in a layout chosen for speed on CPU: a real FFT
+    along x of the ny physical rows only, a transpose that puts y last and zero-pads it, a complex
+    FFT along y; the inverse keeps only the ny physical rows after the y pass. This skips the
+    transforms of the all-zero padding rows and the strided copies ``irfft2`` makes (about 25 %
+    of a compiled step at B = 64; see docs/engine.md).
+    """
 
     def __init__(self, mesh: Mesh, ms: float, use_cache: bool = True):
         self.mesh = mesh
         self.ny, self.nx = mesh.ny, mesh.nx
         self.shape = (fft_size(mesh.ny), fft_size(mesh.nx))
         k = demag_kernel_fft(mesh.nx, mesh.ny, mesh.dx, mesh.dy, mesh.dz, use_cache=use_cache)
-        # B = -mu0 Ms N m: fold -mu0 Ms into the kernel
-        self.kernel = torch.as_tensor(-MU0 * ms * k, dtype=mesh.dtype, device=mesh.device)[..., None]
+        # B = -mu0 Ms N m: fold -mu0 Ms into the kernel; stored (4, kx, ky, 1) to match the spectra
+        k = np.ascontiguousarray(np.swapaxes(-MU0 * ms * k, -1, -2))
+        self.kernel = torch.as_tensor(k, dtype=mesh.dtype, device=mesh.device)[..., None]
 
     def __call__(self, m: torch.Tensor) -> torch.Tensor:
         """Demag field [T] of ``m`` (B, 3, ny, nx) (m is 0 outside the mask)."""
         ny, nx = self.ny, self.nx
+        py, px = self.shape
+        # padding and transposes on real (re, im) views so that torch.compile fuses them
+        mx = torch.view_as_real(torch.fft.rfft(F.pad(m, (0, px - nx)), dim=-1))  # (B, 3, ny, kx, 2)
+        mx = F.pad(mx.transpose(-2, -3), (0, 0, 0, py - ny)).contiguous()  # (B, 3, kx, py, 2)
+        mf = torch.view_as_real(torch.fft.fft(torch.view_as_complex(mx), dim=-1))
         # the kernels are real: multiply on the (re, im) view so the arithmetic stays real (fusable)
-        mf = torch.view_as_real(torch.fft.rfft2(m, s=self.shape))
         k = self.kernel
         fx = k[0] * mf[:, 0] + k[3] * mf[:, 1]
         fy = k[3] * mf[:, 0] + k[1] * mf[:, 1]
         fz = k[2] * mf[:, 2]
         fb = torch.view_as_complex(torch.stack((fx, fy, fz), dim=1).contiguous())
-        b = torch.fft.irfft2(fb, s=self.shape)
-        return b[..., :ny, :nx] * self.mesh.mask
+        by = torch.view_as_real(torch.fft.ifft(fb, dim=-1))[..., :ny, :]  # (B, 3, kx, ny, 2)
+        by = torch.view_as_complex(by.transpose(-2, -3).contiguous())  # (B, 3, ny, kx)
+        return torch.fft.irfft(by, n=px, dim=-1)[..., :nx] * self.mesh.mask
 
 
 class ThinFilmDemag:
