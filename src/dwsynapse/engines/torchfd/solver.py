@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import logging
 import os
+import warnings
 from dataclasses import dataclass, replace
 
 import torch
@@ -121,6 +122,9 @@ class Stepper:
         self.compiled = False
         self._fn = system.heun_step
         if compile:
+            # the demag FFTs have complex inputs/outputs, which inductor runs as library calls (the
+            # intended path); its warning about complex code generation would be repeated in every log
+            warnings.filterwarnings("ignore", message="Torchinductor does not support code generation for complex")
             try:
                 self._fn = torch.compile(system.heun_step, dynamic=None)
                 self.compiled = True
