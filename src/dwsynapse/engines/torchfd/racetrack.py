@@ -4,14 +4,14 @@ programming voltage (one Ku), each with its own seed.
 Sequence per instance: a Neel wall at ``racetrack.start_x`` (up domain left, down domain right,
 chirality set by the sign of Dind), relaxed into the notch at T = 0 without current for
 ``solver.initial_relax_time`` (strong damping, as mumax3's ``Relax()`` in the mumax3 template; the
-relaxed state is the same for every instance of a Ku, so it is computed once per batch), the SOT pulse (``drive.current_density`` for
-``drive.pulse_duration``) at ``drive.temperature``, then relaxation without current until the wall
-is at rest or ``solver.relax_max_time`` has passed. The wall velocity of a straight wall follows
-from <m_z>: x_w = L (1 + <m_z>) / 2, so v = (L/2) d<m_z>/dt (L = strip length). Every sample
-interval (10 ps) <m_z> is recorded; the wall is at rest when |v| fitted by least squares over the
-last ``solver.rest_window`` of the relaxation stays below ``solver.rest_velocity``. Each instance
-stops independently (its state is taken at that moment); a failing instance (non-finite
-magnetization) is reported with ok=False and never stops the others.
+relaxed state is the same for every instance of a Ku, so it is computed once per batch), the SOT
+pulse (``drive.current_density`` for ``drive.pulse_duration``) at ``drive.temperature``, then
+relaxation without current until the wall is at rest or ``solver.relax_max_time`` has passed. The
+wall velocity of a straight wall follows from <m_z>: x_w = L (1 + <m_z>) / 2, so v = (L/2) d<m_z>/dt
+(L = strip length). Every sample interval (10 ps) <m_z> is recorded; the wall is at rest when |v|
+fitted by least squares over the last ``solver.rest_window`` of the relaxation stays below
+``solver.rest_velocity``. Each instance stops independently (its state is taken at that moment); a
+failing instance (non-finite magnetization) is reported with ok=False and never stops the others.
 """
 
 from __future__ import annotations
