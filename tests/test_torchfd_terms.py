@@ -46,7 +46,7 @@ def test_dmi_bulk_stencil_on_a_spiral():
     x = (torch.arange(mesh.nx, dtype=mesh.dtype) + 0.5) * mesh.dx
     s = np.sin(k * mesh.dx) / mesh.dx * 2 * D / MS
     # interior row and columns: (2D/Ms)(d_x mz, 0, -d_x mx) with central differences;
-    # the y surfaces add -(D^2/2A Ms)(0, my, mz) per missing y neighbour (my = 0 here)
+    # the y surfaces add +(D^2/2A Ms)(0, my, mz) per missing y neighbour (my = 0 here)
     q = D * D / (2 * AEX * MS)
     row = 1
     cols = slice(1, -1)
@@ -54,22 +54,23 @@ def test_dmi_bulk_stencil_on_a_spiral():
     assert torch.allclose(b[0, 1, row, cols], torch.zeros(38, dtype=mesh.dtype))
     assert torch.allclose(b[0, 2, row, cols], (-s * torch.cos(k * x))[cols], rtol=1e-9)
     edge_row = 0
-    assert torch.allclose(b[0, 2, edge_row, cols], (-s * torch.cos(k * x) - q * torch.cos(k * x))[cols], rtol=1e-9)
+    assert torch.allclose(b[0, 2, edge_row, cols], (-s * torch.cos(k * x) + q * torch.cos(k * x))[cols], rtol=1e-9)
 
 
 def test_dmi_surface_condition_on_a_uniform_state():
-    # uniform +z: the ghost cells give exactly (D/(Ms dx)) (f_x+ - f_x-) (1, 0, 0) on the x faces
+    # uniform +z: the ghost cells give exactly -(D/(Ms dx)) (f_x+ - f_x-) (1, 0, 0) on the x faces
+    # (dm/dx = (D/2A)(-m_z, 0, m_x) at a free x edge)
     mesh = strip(4, 6, 2e-9)
     m = torch.zeros(1, 3, 4, 6, dtype=mesh.dtype)
     m[:, 2] = 1
     b = dmi_field(m, neighbour_differences(m, mesh), mesh, D, AEX, MS)
     kx = D / (MS * mesh.dx)
     q = D * D / (2 * AEX * MS)
-    assert b[0, 0, 1, -1].item() == pytest.approx(kx)
-    assert b[0, 0, 1, 0].item() == pytest.approx(-kx)
+    assert b[0, 0, 1, -1].item() == pytest.approx(-kx)
+    assert b[0, 0, 1, 0].item() == pytest.approx(kx)
     assert b[0, 0, 1, 2].item() == pytest.approx(0.0, abs=1e-15)
-    assert b[0, 1, -1, 2].item() == pytest.approx(kx * mesh.dx / mesh.dy)
-    assert b[0, 2, 0, 0].item() == pytest.approx(-2 * q)  # corner: one x and one y surface
+    assert b[0, 1, -1, 2].item() == pytest.approx(-kx * mesh.dx / mesh.dy)
+    assert b[0, 2, 0, 0].item() == pytest.approx(2 * q)  # corner: one x and one y surface
 
 
 def test_anisotropy_and_sot_fields():

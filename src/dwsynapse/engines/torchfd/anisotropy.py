@@ -15,3 +15,9 @@ def anisotropy_field(m: torch.Tensor, ku: float, ms: float) -> torch.Tensor:
     b = torch.zeros_like(m)
     b[:, 2] = (2.0 * ku / ms) * m[:, 2]
     return b
+
+
+def anisotropy_energy(m: torch.Tensor, ku: float, volume: float) -> torch.Tensor:
+    """Uniaxial anisotropy energy [J] per instance, shape (B,): E = -Ku V sum_cells m_z^2
+    (``volume`` V is the cell volume [m^3]; cells outside the mask have m = 0)."""
+    return -ku * volume * (m[:, 2] ** 2).sum(dim=(1, 2))

@@ -196,6 +196,7 @@ class NewellDemag:
 
     def __init__(self, mesh: Mesh, ms: float, use_cache: bool = True):
         self.mesh = mesh
+        self.ms = ms
         self.ny, self.nx = mesh.ny, mesh.nx
         self.shape = (fft_size(mesh.ny), fft_size(mesh.nx))
         k = demag_kernel_fft(mesh.nx, mesh.ny, mesh.dx, mesh.dy, mesh.dz, use_cache=use_cache)
@@ -221,11 +222,17 @@ class NewellDemag:
         by = torch.view_as_complex(by.transpose(-2, -3).contiguous())  # (B, 3, ny, kx)
         return torch.fft.irfft(by, n=px, dim=-1)[..., :nx] * self.mesh.mask
 
+    def energy(self, m: torch.Tensor) -> torch.Tensor:
+        """Magnetostatic energy [J] per instance, shape (B,): E = -(Ms V / 2) sum_cells m . B_demag."""
+        return demag_energy(m, self(m), self.ms, self.mesh.cell_volume)
+
 
 class ThinFilmDemag:
     """Local infinite-thin-film approximation B = -mu0 Ms m_z z (lower fidelity than Newell)."""
 
     def __init__(self, mesh: Mesh, ms: float):
+        self.ms = ms
+        self.volume = mesh.cell_volume
         self.coef = -MU0 * ms
 
     def __call__(self, m: torch.Tensor) -> torch.Tensor:
@@ -233,6 +240,15 @@ class ThinFilmDemag:
         b = torch.zeros_like(m)
         b[:, 2] = self.coef * m[:, 2]
         return b
+
+    def energy(self, m: torch.Tensor) -> torch.Tensor:
+        """Thin-film magnetostatic energy [J] per instance: E = (mu0 Ms^2 V / 2) sum_cells m_z^2."""
+        return demag_energy(m, self(m), self.ms, self.volume)
+
+
+def demag_energy(m: torch.Tensor, b: torch.Tensor, ms: float, volume: float) -> torch.Tensor:
+    """E = -(Ms V / 2) sum_cells m . B [J] per instance for a demag field ``b`` [T] of ``m``."""
+    return -0.5 * ms * volume * (m * b).sum(dim=(1, 2, 3))
 
 
 def make_demag(kind: str, mesh: Mesh, ms: float):

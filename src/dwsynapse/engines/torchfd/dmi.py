@@ -6,18 +6,24 @@ Bulk field (central differences):
 
     B_dmi = (2 D / Ms) ( d_x m_z,  d_y m_z,  -d_x m_x - d_y m_y )
 
-Free surfaces follow Rohart & Thiaville (PRB 88, 184422, 2013):
+Free surfaces: varying A |grad m|^2 + e gives the natural boundary condition at a free edge with
+outward normal n (Rohart & Thiaville, PRB 88, 184422, 2013, in this sign convention of D; it is
+mumax3's ``+D m_z + 2A d_x m_x = 0``):
 
-    dm/dn = (D / 2A) (z x n) x m          (n = outward surface normal)
+    2A dm/dn = -D (z x n) x m,      n = +x:  dm/dx = (D / 2A) (-m_z, 0, m_x)
 
-implemented, as in mumax3, with a ghost cell ``m + d * dm/dn`` replacing each missing neighbour
-in both the exchange and the DMI stencils. With ``g_x = (m_z, 0, -m_x)`` and
+so with D > 0 an up film cants towards +x at its left edge and towards -x at its right edge.
+It is implemented, as in mumax3, with a ghost cell ``m + d * dm/dn`` replacing each missing
+neighbour in both the exchange and the DMI stencils. With ``g_x = (m_z, 0, -m_x)`` and
 ``g_y = (0, m_z, -m_y)`` the ghost cells add, on cells that lack a +x / -x / +y / -y neighbour,
 
-    (D / (Ms dx)) (f_x+ - f_x-) g_x + (D / (Ms dy)) (f_y+ - f_y-) g_y          (exchange stencil)
-  - (D^2 / (2 A Ms)) [ (f_x+ + f_x-) (m_x, 0, m_z) + (f_y+ + f_y-) (0, m_y, m_z) ]   (DMI stencil)
+  - (D / (Ms dx)) (f_x+ - f_x-) g_x - (D / (Ms dy)) (f_y+ - f_y-) g_y          (exchange stencil)
+  + (D^2 / (2 A Ms)) [ (f_x+ + f_x-) (m_x, 0, m_z) + (f_y+ + f_y-) (0, m_y, m_z) ]   (DMI stencil)
 
-where f_* = 1 on a free surface. Fields in tesla. This module returns the bulk DMI field plus
+where f_* = 1 on a free surface. The exchange-stencil part cancels the one-sided difference that
+the Neumann neighbour differences leave in the bulk stencil, so the total (exchange + DMI) field is
+a symmetric linear function of m: it derives from the discrete energy :func:`dmi_energy`, and a
+damped relaxation can only lower it. Fields in tesla. This module returns the bulk DMI field plus
 both surface terms; :mod:`.exchange` stays the pure Neumann Laplacian.
 """
 
@@ -50,7 +56,19 @@ def dmi_field(m: torch.Tensor, diffs, mesh: Mesh, dind: float, aex: float, ms: f
     tx = mesh.free_xp + mesh.free_xm
     ty = mesh.free_yp + mesh.free_ym
     q = dind * dind / (2.0 * aex * ms)
-    bx = bx + kx * sx * mz - q * tx * mx
-    by = by + ky * sy * mz - q * ty * my
-    bz = bz - kx * sx * mx - ky * sy * my - q * (tx + ty) * mz
+    bx = bx - kx * sx * mz + q * tx * mx
+    by = by - ky * sy * mz + q * ty * my
+    bz = bz + kx * sx * mx + ky * sy * my + q * (tx + ty) * mz
     return torch.cat((bx, by, bz), dim=1)
+
+
+def dmi_energy(m: torch.Tensor, diffs, mesh: Mesh, dind: float, aex: float, ms: float) -> torch.Tensor:
+    """DMI energy [J] per instance, shape (B,), of the discrete model whose field is :func:`dmi_field`:
+
+        E = -(Ms V / 2) sum_cells m . B_dmi(m)
+
+    which equals the bond sum  D dy dz sum_(i, i+x) (m_z,i m_x,i+x - m_x,i m_z,i+x) + (y bonds)
+    plus the ghost-cell self-energy -(D^2 V / 4A) sum_surfaces (m_x^2 + m_z^2) (x faces) or
+    (m_y^2 + m_z^2) (y faces). V is the cell volume [m^3]."""
+    b = dmi_field(m, diffs, mesh, dind, aex, ms)
+    return -0.5 * ms * mesh.cell_volume * (m * b).sum(dim=(1, 2, 3))

@@ -22,3 +22,10 @@ def exchange_field(diffs, mesh: Mesh, aex: float, ms: float) -> torch.Tensor:
     cx = 2.0 * aex / (ms * mesh.dx**2)
     cy = 2.0 * aex / (ms * mesh.dy**2)
     return cx * (dxp + dxm) + cy * (dyp + dym)
+
+
+def exchange_energy(m: torch.Tensor, diffs, mesh: Mesh, aex: float, ms: float) -> torch.Tensor:
+    """Exchange energy [J] per instance, shape (B,): E = -(Ms V / 2) sum m . B_ex, which for unit
+    vectors is the bond sum  Aex V sum_bonds |m_j - m_i|^2 / h^2  (h = dx or dy, V cell volume)."""
+    b = exchange_field(diffs, mesh, aex, ms)
+    return -0.5 * ms * mesh.cell_volume * (m * b).sum(dim=(1, 2, 3))

@@ -21,10 +21,10 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from .anisotropy import anisotropy_field
+from .anisotropy import anisotropy_energy, anisotropy_field
 from .demag import make_demag
-from .dmi import dmi_field
-from .exchange import exchange_field
+from .dmi import dmi_energy, dmi_field
+from .exchange import exchange_energy, exchange_field
 from .mesh import GAMMA_LL, Mesh, neighbour_differences
 from .sot import sot_field
 
@@ -85,6 +85,27 @@ class LLGSystem:
         if self.has_ext:
             b = b + self.b_ext
         return b
+
+    def energy_terms(self, m: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Energy [J] per instance (shape (B,)) of each conservative term at ``m``: exchange, dmi,
+        anisotropy, demag and zeeman (SOT and the thermal field have no energy). Each is computed by
+        its term's own ``*_energy`` function, consistently with the field of :meth:`field`."""
+        mat, mesh = self.mat, self.mesh
+        vol = mesh.cell_volume
+        zero = torch.zeros(m.shape[0], dtype=m.dtype, device=m.device)
+        diffs = neighbour_differences(m, mesh)
+        terms = {
+            "exchange": exchange_energy(m, diffs, mesh, mat.aex, mat.ms) if mat.aex > 0 else zero,
+            "dmi": dmi_energy(m, diffs, mesh, mat.dind, mat.aex, mat.ms) if mat.dind != 0 else zero,
+            "anisotropy": anisotropy_energy(m, mat.ku, vol),
+            "demag": self.demag.energy(m) if self.demag is not None else zero,
+            "zeeman": -mat.ms * vol * (m * self.b_ext).sum(dim=(1, 2, 3)) if self.has_ext else zero,
+        }
+        return terms
+
+    def energy(self, m: torch.Tensor) -> torch.Tensor:
+        """Total energy [J] per instance, shape (B,): the sum of :meth:`energy_terms`."""
+        return sum(self.energy_terms(m).values())
 
     def rhs(self, m, b_th, a_dl, a_fl):
         """dm/dt [1/s] from the LLG equation in Landau-Lifshitz form."""
