@@ -9,8 +9,12 @@ Two modes (logic in :mod:`dwsynapse.calibration`):
     # the calibration run: the configured engine exactly as the device stage runs it
     python bench/calibrate_device.py calibrate --config config.yaml --out results/calibration
 
+    # the calibration study (optuna TPE over cited ranges, T = 0 screen then 300 K; resumable):
+    python bench/calibrate_device.py study --config config.yaml --trials 40 --csv docs/calibration_trials.csv
+
 ``calibrate`` writes ``calibration.json`` (every instance) and ``calibration.md`` (the table) into
-``--out``; docs/calibration.md quotes that table.
+``--out``; docs/calibration.md quotes that table. ``study`` appends every trial to ``--csv`` as it ends
+and resumes from it (:mod:`dwsynapse.calibration_study`).
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ def _parse_sets(items: list[str]) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("mode", choices=["explore", "calibrate"])
+    parser.add_argument("mode", choices=["explore", "calibrate", "study"])
     parser.add_argument("--config", default="config.yaml")
     parser.add_argument("--set", action="append", default=[], help="material.<key>=<v> or geometry.<key>=<v>")
     parser.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "1")))
@@ -47,6 +51,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=None, help="explore: thermal seed base (default: device.thermal_seed)")
     parser.add_argument("--instances-per-ku", type=int, default=None, help="calibrate: override the config")
     parser.add_argument("--out", default="results/calibration", help="calibrate: output directory")
+    parser.add_argument("--csv", default="docs/calibration_trials.csv", help="study: the trial log (resumed)")
+    parser.add_argument("--trials", type=int, default=40, help="study: total number of trials")
+    parser.add_argument("--study-seed", type=int, default=0, help="study: seed of the TPE sampler")
+    parser.add_argument("--study-n-per-ku", type=int, default=8, help="study: instances per Ku at 300 K")
+    parser.add_argument("--start", action="append", default=[], help="study: a JSON dict of knob values to try first")
     args = parser.parse_args(argv)
 
     import torch
@@ -62,6 +71,15 @@ def main(argv: list[str] | None = None) -> int:
     dev = config["device"]
     for section, values in _parse_sets(args.set).items():
         dev[section].update(values)
+    if args.mode == "study":
+        import json
+
+        from dwsynapse.calibration_study import run_study
+
+        rows = run_study(dev, args.csv, args.trials, seed=args.study_seed, n_per_ku=args.study_n_per_ku,
+                         thermal_seed=int(dev["thermal_seed"]), enqueue=[json.loads(s) for s in args.start])
+        print(f"study: {len(rows)} rows in {args.csv}")
+        return 0
     if args.mode == "explore":
         res = explore(dev["material"], dev["geometry"], dev["ku_values"], n_per_ku=args.n_per_ku,
                       temperature=dev["drive"]["temperature"] if args.temperature is None else args.temperature,

@@ -1,0 +1,387 @@
+"""Calibration study of the racetrack device: an optimizer over cited material and notch ranges,
+scored against what the paper says about its device (acceptance criteria A1-A5).
+
+The paper's Table 1 is lost, so the material is chosen, not copied. What the paper does say:
+
+* A1 - at Ku = 8.0e5 J/m^3 the wall stays in the start notch: level -1 (target -0.833) lands within
+  +-0.15 in most programming pulses (here: P >= 0.80);
+* A2 - at Ku = 7.0e5 level +1 is the hardest level to program, ~6 % of pulses within +-0.15 (Fig. 7):
+  P(w >= 0.85) between 0.02 and 0.15, and +1 the level with the lowest in-window probability;
+* A3 - the middle levels sit near -0.5, 0, +0.5 (Ku 7.75, 7.5, 7.25e5; means within +-0.15) and the
+  five means are ordered;
+* A4 - "an average variance of ~90 nm" of the final positions: the DW-position standard deviation
+  averaged over the five Ku lies between 60 and 120 nm;
+* A5 - >= 95 % of instances end with one wall (or with the wall expelled at the far end).
+
+:func:`acceptance` evaluates A1-A5 on any set of final states (a trial here, or a finished
+``device_stats.h5`` via :func:`acceptance_from_stats`), so the study and the final check share one
+definition. The study itself (:func:`run_study`) has two stages per trial, both with common random
+numbers (the same geometry and thermal seeds in every trial):
+
+1. a T = 0 screen: one batch with every Ku, full Newell demag, the paper's pulse (35e10 A/m^2, 1 ns)
+   and a fixed relaxation; the final wall positions are compared with the notch ladder that gives the
+   paper's levels. Materials whose screen is far off (``screen_loss > screen_cut``) stop here;
+2. a 300 K stage with ``n_per_ku`` instances per Ku, scored by :func:`acceptance_loss`.
+
+Every trial is appended to a CSV file as soon as it ends; a restarted study reads the file back and
+tells the optimizer (optuna's seeded TPE sampler) about every finished trial before asking for new
+ones, so an interrupted study resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .dwpos import column_profile
+
+log = logging.getLogger(__name__)
+
+#: Ku [J/m^3] -> the level a 5-state device programs with it (DESIGN.md section 5).
+LEVEL_OF_KU = {8.0e5: -1.0, 7.75e5: -0.5, 7.5e5: 0.0, 7.25e5: 0.5, 7.0e5: 1.0}
+#: The weight a programming pulse aims at per Ku: level -1 is -0.833 (the wall in the start notch).
+TARGET_OF_KU = {8.0e5: -0.833, 7.75e5: -0.5, 7.5e5: 0.0, 7.25e5: 0.5, 7.0e5: 1.0}
+WINDOW = 0.15  # +- window of a programming pulse that counts as "on target" (alpha = 0.15)
+
+
+@dataclass(frozen=True)
+class Knob:
+    """One calibration parameter: its range, whether it is searched on a log scale, and the source."""
+
+    name: str
+    low: float
+    high: float
+    log: bool
+    source: str
+
+
+#: The searched parameters and their literature ranges (Co / CoFe(B) on Pt, ultrathin).
+KNOBS = (
+    Knob("Ms", 0.7e6, 1.4e6, False, "A/m; Metaxas et al. PRL 99, 217208 (2007); Emori et al. Nat. Mater. 12, 611 (2013)"),
+    Knob("Aex", 1.0e-11, 3.0e-11, False, "J/m; Metaxas et al. (2007) and references there"),
+    Knob("alpha", 0.01, 0.3, True, "Gilbert damping; CoFeB ~0.01-0.03 (Devolder et al. APL 102, 022407 (2013)) "
+                                   "to Pt/Co ~0.1-0.3 (Metaxas 2007)"),
+    Knob("d_over_dc", 0.2, 0.75, False, "D / Dc(7.0e5) with the Newell Keff; D itself within 0.5-2.2 mJ/m^2 "
+                                        "(Emori 2013; Pizzini et al. PRL 113, 047203 (2014))"),
+    Knob("theta_sh", 0.06, 0.2, False, "Pt spin Hall angle; Liu et al. PRL 106, 036601 (2011) 0.07; "
+                                       "Nguyen et al. PRL 116, 126601 (2016) up to ~0.2"),
+    Knob("notch_depth", 8e-9, 20e-9, False, "m from each edge; a design choice of the device"),
+    Knob("notch_width", 8e-9, 16e-9, False, "m; at least two 4 nm cells"),
+)
+D_RANGE = (0.5e-3, 2.2e-3)  # J/m^2, the cited DMI range (a trial outside it is rejected)
+
+
+def strip_demag_factors(geometry: dict, ms: float) -> tuple[float, float]:
+    """Cell-averaged demagnetizing factors (N_xx, N_zz) of the straight strip of ``geometry`` (length,
+    width, thickness, cell_size [m]) from the engine's Newell kernel (no notches, no roughness)."""
+    import torch
+
+    from .engines.torchfd.demag import NewellDemag
+    from .engines.torchfd.mesh import MU0, Mesh
+
+    cell = float(geometry["cell_size"])
+    nx = int(round(float(geometry["length"]) / cell))
+    ny = int(round(float(geometry["width"]) / cell))
+    mesh = Mesh(np.ones((ny, nx), bool), cell, cell, float(geometry["thickness"]), torch.device("cpu"), torch.float64)
+    demag = NewellDemag(mesh, ms)
+    out = []
+    for comp in (0, 2):
+        m = torch.zeros(1, 3, ny, nx, dtype=torch.float64)
+        m[:, comp] = 1.0
+        out.append(float(-demag(m)[0, comp].mean()) / (MU0 * ms))
+    return out[0], out[1]
+
+
+def newell_keff(ku: float, ms: float, geometry: dict) -> float:
+    """Effective anisotropy [J/m^3] of the strip for a Neel wall: Ku - mu0 Ms^2 (N_zz - N_xx) / 2."""
+    from .engines.torchfd.mesh import MU0
+
+    nxx, nzz = strip_demag_factors(geometry, ms)
+    return ku - 0.5 * MU0 * ms * ms * (nzz - nxx)
+
+
+def critical_dmi(aex: float, keff: float) -> float:
+    """Dc = 4 sqrt(Aex Keff) / pi [J/m^2]: above it the uniform state gives way to spin cycloids."""
+    return 4.0 * math.sqrt(aex * keff) / math.pi if keff > 0 else 0.0
+
+
+def trial_device(params: dict, base_geometry: dict) -> tuple[dict, dict]:
+    """(material, geometry) config sections of a trial: D from D/Dc(7.0e5, Newell Keff), the notch
+    from ``notch_depth`` / ``notch_width`` rounded to whole cells. Raises ValueError when D lies
+    outside the cited range."""
+    geometry = dict(base_geometry)
+    cell = float(geometry["cell_size"])
+    geometry["notch_depth"] = max(1, round(params["notch_depth"] / cell)) * cell
+    geometry["notch_width"] = max(2, round(params["notch_width"] / cell)) * cell
+    keff = newell_keff(7.0e5, params["Ms"], geometry)
+    dind = params["d_over_dc"] * critical_dmi(params["Aex"], keff)
+    if not D_RANGE[0] <= dind <= D_RANGE[1]:
+        raise ValueError(f"D = {dind:.3g} J/m^2 lies outside the cited range {D_RANGE}")
+    material = {"Ms": params["Ms"], "Aex": params["Aex"], "alpha": params["alpha"], "Dind": dind,
+                "theta_sh": params["theta_sh"]}
+    return material, geometry
+
+
+def wall_counts(mz: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Number of walls per state (B, ny, nx): sign changes of the width-averaged m_z along x, and
+    per row; a state counts as one wall only if the averaged profile changes sign once and no row
+    changes sign more than once. Returns the larger of the two counts per state (0 = no wall)."""
+    prof, _ = column_profile(mz, mask)
+    prof = np.atleast_2d(prof)
+    profile_changes = (np.diff(np.sign(prof), axis=-1) != 0).sum(axis=-1)
+    rows = []
+    for state in np.atleast_3d(mz).reshape(-1, *mask.shape):
+        worst = 0
+        for iy in range(mask.shape[0]):
+            vals = state[iy][mask[iy]]
+            if vals.size > 1:
+                worst = max(worst, int((np.diff(np.sign(vals)) != 0).sum()))
+        rows.append(worst)
+    return np.maximum(profile_changes, np.asarray(rows))
+
+
+def single_wall(mz: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """True where a state holds exactly one wall, or none with the wall expelled at the far (+x) end
+    (the whole strip up); False for extra domains or a wall lost at the start end."""
+    counts = wall_counts(mz, mask)
+    prof, _ = column_profile(mz, mask)
+    all_up = (np.atleast_2d(prof) > 0).all(axis=-1)
+    return (counts == 1) | ((counts == 0) & all_up)
+
+
+def acceptance(ku: Sequence[float], w: Sequence[float], dw_x: Sequence[float], one_wall: Sequence[bool]) -> dict:
+    """Acceptance metrics A1-A5 (module docstring) from per-instance Ku [J/m^3], weight <m_z>, DW position
+    [m] and the single-wall flag. Instances with extra domains count against A5 and are left out of
+    the others. Returns a flat dict of the measured values and ``pass_A1`` ... ``pass_A5``."""
+    ku, w, x = np.asarray(ku, float), np.asarray(w, float), np.asarray(dw_x, float)
+    ok = np.asarray(one_wall, bool) & np.isfinite(w)
+    out: dict = {"n": int(ku.size), "single_wall_fraction": float(ok.mean()) if ku.size else 0.0}
+    means, p_window, stds = {}, {}, []
+    for k in sorted(LEVEL_OF_KU, reverse=True):
+        sel = ok & np.isclose(ku, k)
+        wk = w[sel]
+        means[k] = float(wk.mean()) if wk.size else float("nan")
+        p_window[k] = float((np.abs(wk - TARGET_OF_KU[k]) <= WINDOW).mean()) if wk.size else 0.0
+        stds.append(float(x[sel].std()) if wk.size > 1 else float("nan"))
+        out[f"mean_{k:.4g}"] = means[k]
+        out[f"p_window_{k:.4g}"] = p_window[k]
+    w7 = w[ok & np.isclose(ku, 7.0e5)]
+    out["A1_p_level_minus1"] = p_window[8.0e5]
+    out["A2_p_w_ge_0.85"] = float((w7 >= 0.85).mean()) if w7.size else 0.0
+    out["A2_plus1_hardest"] = bool(p_window[7.0e5] <= min(p_window[k] for k in p_window if k != 7.0e5))
+    mid = [abs(means[k] - TARGET_OF_KU[k]) for k in (7.75e5, 7.5e5, 7.25e5)]
+    out["A3_max_mid_deviation"] = float(max(mid))
+    ordered = [means[k] for k in sorted(LEVEL_OF_KU, reverse=True)]
+    out["A3_ordered"] = bool(np.all(np.diff(ordered) > 0))
+    out["A4_dw_std_nm"] = float(np.nanmean(stds) * 1e9)
+    out["pass_A1"] = out["A1_p_level_minus1"] >= 0.80
+    out["pass_A2"] = 0.02 <= out["A2_p_w_ge_0.85"] <= 0.15 and out["A2_plus1_hardest"]
+    out["pass_A3"] = out["A3_max_mid_deviation"] <= WINDOW and out["A3_ordered"]
+    out["pass_A4"] = 60.0 <= out["A4_dw_std_nm"] <= 120.0
+    out["pass_A5"] = out["single_wall_fraction"] >= 0.95
+    return out
+
+
+def acceptance_loss(a: dict) -> float:
+    """Scalar loss (0 when A1-A5 all pass) from :func:`acceptance`: each criterion's shortfall,
+    scaled so that one window (0.15) of error in a level or 30 nm of spread weighs about 1."""
+    loss = max(0.0, 0.80 - a["A1_p_level_minus1"]) / 0.2
+    p = a["A2_p_w_ge_0.85"]
+    loss += (max(0.0, 0.02 - p) + max(0.0, p - 0.15)) / 0.05 + (0.0 if a["A2_plus1_hardest"] else 0.5)
+    for k in (7.75e5, 7.5e5, 7.25e5):
+        dev = abs(a[f"mean_{k:.4g}"] - TARGET_OF_KU[k]) if np.isfinite(a[f"mean_{k:.4g}"]) else 2.0
+        loss += (dev / WINDOW) ** 2
+    loss += 0.0 if a["A3_ordered"] else 1.0
+    s = a["A4_dw_std_nm"] if np.isfinite(a["A4_dw_std_nm"]) else 0.0
+    loss += (max(0.0, 60.0 - s) + max(0.0, s - 120.0)) / 30.0
+    loss += max(0.0, 0.95 - a["single_wall_fraction"]) / 0.05
+    return float(loss)
+
+
+def ladder_targets(geometry: dict) -> dict:
+    """T = 0 screen targets: the wall position [m] per Ku whose <m_z> is the paper's level on this strip
+    (x = L (1 + w) / 2 for a straight wall); for 7.0e5 the aim is w = +0.7, a wall in the last notches
+    (the mean lies well below +1 because +1 is the hardest level)."""
+    length = float(geometry["length"])
+    aim = {**TARGET_OF_KU, 7.0e5: 0.7}
+    return {k: 0.5 * length * (1.0 + v) for k, v in aim.items()}
+
+
+def screen_loss(ku: Sequence[float], dw_x: Sequence[float], one_wall: Sequence[bool], geometry: dict) -> float:
+    """Sum over Ku of ((x - x_target) / notch pitch)^2, plus 4 per state with extra domains."""
+    targets = ladder_targets(geometry)
+    pitch = float(geometry["notch_pitch"])
+    loss = 0.0
+    for k, x, single in zip(ku, dw_x, one_wall):
+        xt = targets[min(targets, key=lambda t: abs(t - k))]
+        loss += ((x - xt) / pitch) ** 2 if np.isfinite(x) else 16.0
+        loss += 0.0 if single else 4.0
+    return float(loss)
+
+
+def stable_dt(material: dict, cell: float, dt_max: float = 2e-13, margin: float = 0.8) -> float:
+    """Fixed Heun step [s]: ``margin`` times the largest step for which Heun does not amplify the
+    fastest exchange mode (:func:`dwsynapse.engines.torchfd.racetrack.heun_exchange_growth` < 1), at
+    most ``dt_max``, rounded down to 0.1 fs. (With weak damping Heun never damps that mode much, so
+    the limit is growth < 1, not a fixed growth below it.)"""
+    import torch
+
+    from .engines.torchfd.mesh import Mesh
+    from .engines.torchfd.racetrack import heun_exchange_growth
+    from .engines.torchfd.solver import Material
+
+    mesh = Mesh(np.ones((2, 2), bool), cell, cell, 1e-9, torch.device("cpu"), torch.float64)
+    mat = Material(ms=material["Ms"], aex=material["Aex"], alpha=material["alpha"])
+    lo, hi = 0.0, 1e-11  # growth < 1 at lo (-> 0), >= 1 at hi for any damping <= 1 and cells >= 0.1 nm
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if heun_exchange_growth(mat, mesh, mid) < 1.0 else (lo, mid)
+    return math.floor(min(dt_max, margin * lo) * 1e16) / 1e16
+
+
+def evaluate(params: dict, base: dict, *, n_per_ku: int, temperature: float, relax_time: float,
+             seed: int, compile: bool = True) -> dict:
+    """Run one stage of a trial with :func:`dwsynapse.calibration.explore` (every Ku, ``n_per_ku``
+    instances each, one batch, Newell demag, float32) on ``base`` (the config's ``device`` section:
+    geometry, drive, solver). Returns the acceptance metrics plus ``screen_loss``, the final
+    positions per Ku and the cost."""
+    from .calibration import explore
+
+    material, geometry = trial_device(params, base["geometry"])
+    dt = stable_dt(material, float(geometry["cell_size"]))
+    kus = sorted(LEVEL_OF_KU, reverse=True)
+    res = explore(material, geometry, kus, n_per_ku=n_per_ku, temperature=temperature,
+                  current_density=float(base["drive"]["current_density"]),
+                  pulse_duration=float(base["drive"]["pulse_duration"]), relax_time=relax_time, dt=dt,
+                  demag="newell", seed=seed, initial_relax_time=float(base["solver"]["initial_relax_time"]),
+                  dtype="float32", compile=compile)
+    from .geometry import build_racetrack
+
+    mask = build_racetrack(geometry).mask
+    one = single_wall(np.nan_to_num(res["m_final"][:, 2]), mask) & res["finite"]
+    a = acceptance(res["ku"], res["mz"], res["dw_x"], one)
+    a["screen_loss"] = screen_loss(res["ku"], res["dw_x"], one, geometry)
+    a["loss"] = acceptance_loss(a)
+    a["Dind"] = material["Dind"]
+    a["dt"] = dt
+    a["wall_time_s"] = float(res["wall_time_s"])
+    a["instance_steps"] = int(res["instance_steps"])
+    a["dw_x_nm"] = json.dumps([round(float(v) * 1e9, 1) for v in res["dw_x"]])
+    a["mz_all"] = json.dumps([round(float(v), 3) for v in res["mz"]])
+    return a
+
+
+STUDY_FIELDS = (["trial", "stage", "status"] + [k.name for k in KNOBS]
+                + ["Dind", "dt", "screen_loss", "loss", "A1_p_level_minus1", "A2_p_w_ge_0.85", "A2_plus1_hardest",
+                   "A3_max_mid_deviation", "A3_ordered", "A4_dw_std_nm", "single_wall_fraction",
+                   "pass_A1", "pass_A2", "pass_A3", "pass_A4", "pass_A5"]
+                + [f"mean_{k:.4g}" for k in sorted(LEVEL_OF_KU, reverse=True)]
+                + ["n", "wall_time_s", "instance_steps", "dw_x_nm", "mz_all", "error"])
+
+
+def read_trials(csv_path: Path) -> list[dict]:
+    """Rows of the study CSV (numbers as floats where they parse); [] when the file does not exist."""
+    if not csv_path.exists():
+        return []
+    rows = []
+    with open(csv_path, newline="") as fh:
+        for row in csv.DictReader(fh):
+            rows.append({k: _number(v) for k, v in row.items()})
+    return rows
+
+
+def _number(v: str):
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return v
+
+
+def append_trial(csv_path: Path, row: dict) -> None:
+    """Append one trial row to the study CSV (writing the header first for a new file), flushed at once."""
+    new = not csv_path.exists()
+    csv_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(csv_path, "a", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=STUDY_FIELDS, extrasaction="ignore")
+        if new:
+            writer.writeheader()
+        writer.writerow({k: row.get(k, "") for k in STUDY_FIELDS})
+        fh.flush()
+
+
+def trial_loss(rows: list[dict], trial: int) -> float | None:
+    """Objective of a finished trial: the 300 K loss when its thermal stage ran, else 10 + the screen loss
+    (screened-out trials rank below every thermal one); None while the trial has no finished stage."""
+    mine = [r for r in rows if r.get("trial") == trial and r.get("status") == "ok"]
+    thermal = [r for r in mine if r.get("stage") == "thermal"]
+    if thermal:
+        return float(thermal[-1]["loss"])
+    screen = [r for r in mine if r.get("stage") == "screen"]
+    if screen:
+        return 10.0 + float(screen[-1]["screen_loss"])
+    failed = [r for r in rows if r.get("trial") == trial]
+    return 100.0 if failed else None
+
+
+def run_study(base: dict, csv_path: str | Path, n_trials: int, *, seed: int = 0, n_per_ku: int = 8,
+              screen_relax: float = 1.0e-9, thermal_relax: float = 2.0e-9, screen_cut: float = 3.0,
+              thermal_seed: int = 20261201, enqueue: Sequence[dict] = (), compile: bool = True) -> list[dict]:
+    """Run (or resume) the calibration study until ``n_trials`` trials are in ``csv_path``.
+
+    ``base`` is the config's ``device`` section (geometry with its seed, drive, solver). Every trial
+    uses the same geometry seed and thermal seed (common random numbers). ``enqueue`` holds parameter
+    dicts to try first (e.g. the previous default). Returns the rows of the CSV."""
+    import optuna
+
+    csv_path = Path(csv_path)
+    rows = read_trials(csv_path)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=8, multivariate=True)
+    study = optuna.create_study(direction="minimize", sampler=sampler)
+    dists = {k.name: optuna.distributions.FloatDistribution(k.low, k.high, log=k.log) for k in KNOBS}
+    done = sorted({int(r["trial"]) for r in rows})
+    for t in done:
+        first = next(r for r in rows if int(r["trial"]) == t)
+        loss = trial_loss(rows, t)
+        params = {k.name: float(first[k.name]) for k in KNOBS}
+        if loss is not None and all(dists[k].low <= v <= dists[k].high for k, v in params.items()):
+            study.add_trial(optuna.trial.create_trial(params=params, distributions=dists, value=loss))
+    for p in list(enqueue)[len(done):]:
+        study.enqueue_trial(p)
+    next_id = (max(done) + 1) if done else 0
+    while next_id < n_trials:
+        trial = study.ask(dists)
+        params = dict(trial.params)
+        base_row = {"trial": next_id, **params}
+        loss = 100.0
+        try:
+            t0 = time.perf_counter()
+            s = evaluate(params, base, n_per_ku=1, temperature=0.0, relax_time=screen_relax, seed=thermal_seed,
+                         compile=compile)
+            append_trial(csv_path, {**base_row, **s, "stage": "screen", "status": "ok"})
+            log.info("trial %d screen: loss %.2f, DW x %s nm (%.0f s)", next_id, s["screen_loss"], s["dw_x_nm"],
+                     time.perf_counter() - t0)
+            loss = 10.0 + s["screen_loss"]
+            if s["screen_loss"] <= screen_cut:
+                t0 = time.perf_counter()
+                th = evaluate(params, base, n_per_ku=n_per_ku, temperature=float(base["drive"]["temperature"]),
+                              relax_time=thermal_relax, seed=thermal_seed, compile=compile)
+                append_trial(csv_path, {**base_row, **th, "stage": "thermal", "status": "ok"})
+                log.info("trial %d thermal: loss %.2f, means %s (%.0f s)", next_id, th["loss"],
+                         ", ".join(f"{th[f'mean_{k:.4g}']:+.2f}" for k in sorted(LEVEL_OF_KU, reverse=True)),
+                         time.perf_counter() - t0)
+                loss = th["loss"]
+        except ValueError as exc:  # inadmissible trial (e.g. D outside its cited range)
+            append_trial(csv_path, {**base_row, "stage": "screen", "status": "rejected", "error": str(exc)})
+            log.info("trial %d rejected: %s", next_id, exc)
+        study.tell(trial, loss)
+        next_id += 1
+    return read_trials(csv_path)
