@@ -208,6 +208,9 @@ def test_job_resources(cfg, tmp_path):
     cfg["device"]["drive"]["pulse_duration"] *= 10
     assert ds.chunk_runtime_minutes(cfg) > t_torch  # longer runs ask for more time
     cfg["device"].update(engine="mumax3")
-    cfg["device"]["mumax3"].update(timeout_s=600, retries=2)
+    cfg["device"]["mumax3"].update(timeout_s=600, retries=2, processes=1)
     # every try of every instance + 5 min (the child's timeout), + the margin of the job around its child
     assert ds.chunk_uses_gpu(cfg) and ds.chunk_runtime_minutes(cfg) == 2 * 600 * 3 // 60 + 5 + ds.CHUNK_MARGIN_MIN
+    cfg["device"].update(chunk_size=9)
+    cfg["device"]["mumax3"].update(processes=4)  # one alone (cache warm-up), then 2 waves of 4 processes
+    assert ds.chunk_runtime_minutes(cfg) == 3 * 600 * 3 // 60 + 5 + ds.CHUNK_MARGIN_MIN
