@@ -102,7 +102,8 @@ def throughput(config: dict, paper: dict, sizes: dict, accel: str) -> None:
 
     pdev = with_defaults(paper)["device"]
     cell = sizes["throughput_cell"]
-    track = build_racetrack(dict(pdev["geometry"], cell_size=cell, notch_width=max(cell, pdev["geometry"]["notch_width"])))
+    geometry = pdev["geometry"]
+    track = build_racetrack(dict(geometry, cell_size=cell, notch_width=max(cell, geometry["notch_width"])))
     compiled = bool(pdev["torch"]["compile"]) and not accel == "cpu"
     steps_per_instance = (float(pdev["drive"]["pulse_duration"]) + float(pdev["solver"]["relax_max_time"])) \
         / float(pdev["solver"]["dt"])
@@ -135,7 +136,8 @@ def side_by_side(config: dict, accel: str) -> None:
         return
     dev = config["device"]
     rt = build_racetrack(dev["geometry"])
-    print(f"mumax3 {binary}; {rt.nx} x {rt.ny} cells of {rt.cell_size * 1e9:g} nm, T = {dev['drive']['temperature']:g} K, "
+    print(f"mumax3 {binary}; {rt.nx} x {rt.ny} cells of {rt.cell_size * 1e9:g} nm, "
+          f"T = {dev['drive']['temperature']:g} K, "
           f"pulse {dev['drive']['pulse_duration']:g} s + relax <= {dev['solver']['relax_max_time']:g} s")
     print(f"  {'Ku J/m^3':>9s} {'seed':>20s} {'mumax3 <mz>':>12s} {'dw_x nm':>8s} {'torch <mz>':>11s} {'dw_x nm':>8s}")
     with tempfile.TemporaryDirectory() as work:
@@ -146,8 +148,8 @@ def side_by_side(config: dict, accel: str) -> None:
             version = version or engine_version(Path(work) / f"ku{k}")
             t = torch_run(config, ku, [seed], accel, "float32")[0]
             mz = f"{m.mz:12.4f} {m.dw_x * 1e9:8.2f}" if m.ok else f"{'FAILED':>12s} {'':8s}"
-            print(f"  {ku:9.4g} {seed:20d} {mz} {t.mz:11.4f} {t.dw_x * 1e9:8.2f}" + ("" if m.ok else f"  {m.error[:200]}"),
-                  flush=True)
+            why = "" if m.ok else f"  {m.error[:200]}"
+            print(f"  {ku:9.4g} {seed:20d} {mz} {t.mz:11.4f} {t.dw_x * 1e9:8.2f}{why}", flush=True)
     print(f"  mumax3 version: {version or 'unknown'}; the noise of one seed differs between the engines: "
           "compare levels, not digits")
 
@@ -163,7 +165,8 @@ def main(argv=None) -> int:
     from dwsynapse.config import load_config
 
     if not args.dry and not torch.cuda.is_available():
-        print(f"gpu_check: torch {torch.__version__} sees no CUDA device (a CPU build of torch? install a CUDA one, e.g. "
+        print(f"gpu_check: torch {torch.__version__} sees no CUDA device (a CPU build of torch? install a CUDA one, "
+              "e.g. "
               "`.venv/bin/pip install --force-reinstall torch --index-url https://download.pytorch.org/whl/cu124`); "
               "--dry runs the CPU wiring check", file=sys.stderr)
         return 2

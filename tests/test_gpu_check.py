@@ -21,7 +21,8 @@ def test_gpu_check_dry_mode_prints_every_section(tmp_path):
     # 1: the same engine on the same device and dtype agrees exactly, at T = 0 and T > 0
     assert re.findall(r"max \|d<mz>\| cpu float64: (\S+),", out) == ["0.00e+00", "0.00e+00"]
     # 2: one throughput line per batch size with a projected paper wall time
-    rates = re.findall(r"B = +(\d+): .* ([\d.]+) instance-steps/s .* paper device stage at this rate: <= ([\d.]+) h", out)
+    rates = re.findall(r"B = +(\d+): .* ([\d.]+) instance-steps/s .* paper device stage at this rate: <= ([\d.]+) h",
+                       out)
     assert [b for b, _, _ in rates] == ["2", "4"] and all(float(v) > 0 and float(h) > 0 for _, v, h in rates)
     # 3: one row per Ku (the dry mode keeps two) with both engines' numbers
     rows = re.findall(r"^ +(7\S*) +\d+ +(-?[\d.]+) +([\d.]+) +(-?[\d.]+) +([\d.]+)$", out, re.M)

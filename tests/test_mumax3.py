@@ -58,7 +58,8 @@ with open(state / "calls.jsonl", "a") as fh:
     fh.write(json.dumps(record) + "\n")
 (running / str(os.getpid())).unlink()
 bad = seed == os.environ.get("FAKE_MUMAX_BAD_SEED")
-if mode == "exit" or (mode == "flaky" and len(open(state / "calls.jsonl").readlines()) == 1) or (mode == "fail_seed" and bad):
+first_call = len(open(state / "calls.jsonl").readlines()) == 1
+if mode == "exit" or (mode == "flaky" and first_call) or (mode == "fail_seed" and bad):
     print("panic: CUDA error (stand-in)", file=sys.stderr)
     sys.exit(3)
 if mode == "hang" or (mode == "hang_seed" and bad):

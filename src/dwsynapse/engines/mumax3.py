@@ -176,17 +176,21 @@ def _run_processes(jobs: list[_Process], binary: Path, gpu: int, processes: int,
     queue, running = list(jobs), []
     warming = not _mesh_kernels(shared_cache, racetrack)
     poll = min(0.5, max(0.02, timeout_s / 20))
-    while queue or running:
-        while queue and len(running) < (1 if warming else processes):
-            job = queue.pop(0)
-            if job.start(binary, gpu, shared_cache, racetrack):
-                running.append(job)
-        if not running:
-            continue
-        time.sleep(poll)
-        ended = [job for job in running if job.poll(timeout_s, shared_cache)]
-        running = [job for job in running if job not in ended]
-        warming = warming and not ended
+    try:
+        while queue or running:
+            while queue and len(running) < (1 if warming else processes):
+                job = queue.pop(0)
+                if job.start(binary, gpu, shared_cache, racetrack):
+                    running.append(job)
+            if not running:
+                continue
+            time.sleep(poll)
+            ended = [job for job in running if job.poll(timeout_s, shared_cache)]
+            running = [job for job in running if job not in ended]
+            warming = warming and not ended
+    finally:  # an interrupted runner leaves no mumax3 process behind on the GPU
+        for job in running:
+            _kill(job.proc)
 
 
 def _collect(out_dir: Path, seed: int, racetrack: Racetrack, save_traces: bool) -> InstanceResult:
