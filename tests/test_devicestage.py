@@ -154,6 +154,7 @@ def test_summary_csv(cfg, tmp_path, monkeypatch):
 
 def test_mumax3_engine_without_binary_fails_at_the_start(cfg, tmp_path, monkeypatch):
     cfg["device"]["engine"] = "mumax3"
+    cfg["device"]["solver"]["demag"] = "newell"  # what mumax3 computes; config.yaml's thin_film stops earlier
     cfg["device"]["mumax3"]["binary"] = None
     monkeypatch.delenv("MUMAX3", raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))
@@ -170,6 +171,7 @@ def test_cli_check_reports_missing_binary(cfg, tmp_path, monkeypatch, capsys):
     from dwsynapse.cli import main
 
     cfg["device"]["engine"] = "mumax3"
+    cfg["device"]["solver"]["demag"] = "newell"
     cfg["device"]["mumax3"]["binary"] = None
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
     monkeypatch.delenv("MUMAX3", raising=False)
