@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 
 export PATH := $(BIN):$(PATH)
 
-.PHONY: install run test test-slow test-slurm lint dry-run report clean-venv
+.PHONY: install run test test-slow test-slurm gpu-check lint dry-run report clean-venv
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,12 @@ test-slurm: install
 
 test-slow: install
 	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
+
+## GPU check of both engines on one NVIDIA GPU (<= 5 min, docs/engine.md); needs a CUDA build of torch in
+## .venv. GPU_CHECK_ARGS=--dry runs the same sections on the CPU with tiny sizes.
+GPU_CHECK_ARGS ?=
+gpu-check: install
+	$(BIN)/python bench/gpu_check.py $(GPU_CHECK_ARGS)
 
 ## HTML report (figures, energy tables, paper vs reproduction) of a finished run.
 report: install

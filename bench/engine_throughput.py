@@ -25,9 +25,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
 
-def time_torchfd(config, track, ku, batch, steps, dtype, compiled, warmup=3):
+def time_torchfd(config, track, ku, batch, steps, dtype, compiled, warmup=3, device="cpu"):
     """(wall seconds, CPU seconds of this process, compiled?, warm-up seconds) per Heun step of a batch of
-    ``batch`` instances. CPU seconds are less sensitive to other load on a shared machine."""
+    ``batch`` instances on torch device ``device`` (cpu | cuda; CUDA is synchronized before each clock
+    reading). CPU seconds are less sensitive to other load on a shared machine."""
     import torch
 
     from dwsynapse.engines.torchfd.mesh import Mesh
@@ -40,23 +41,27 @@ def time_torchfd(config, track, ku, batch, steps, dtype, compiled, warmup=3):
     mat = dev["material"]
     dt_val = float(dev["solver"]["dt"])
     tdtype = resolve_dtype(dtype)
-    mesh = Mesh(track.mask, track.cell_size, track.cell_size, track.thickness, torch.device("cpu"), tdtype)
+    device = torch.device(device)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    mesh = Mesh(track.mask, track.cell_size, track.cell_size, track.thickness, device, tdtype)
     material = Material(float(mat["Ms"]), float(mat["Aex"]), float(mat["alpha"]), float(mat["Dind"]), float(ku))
     system = LLGSystem(mesh, material, demag="newell")
     stepper = Stepper(system, compile=compiled)
     m = initial_wall(mesh, material, track.start_x).repeat(batch, 1, 1, 1)
     noise = ThermalNoise(range(batch), mesh, thermal_sigma(material.alpha, 300.0, material.ms, mesh.cell_volume, dt_val))
     a = torch.tensor(damping_like_coefficient(float(dev["drive"]["current_density"]), float(mat["theta_sh"]),
-                                              material.ms, mesh.dz), dtype=tdtype)
-    z = torch.zeros((), dtype=tdtype)
-    dt = torch.tensor(dt_val, dtype=tdtype)
+                                              material.ms, mesh.dz), dtype=tdtype, device=device)
+    z = torch.zeros((), dtype=tdtype, device=device)
+    dt = torch.tensor(dt_val, dtype=tdtype, device=device)
     t_compile = time.perf_counter()
     for _ in range(warmup):
         m = stepper(m, noise.next(), a, z, dt)
+    sync()
     t_compile = time.perf_counter() - t_compile
     t0, c0 = time.perf_counter(), time.process_time()
     for _ in range(steps):
         m = stepper(m, noise.next(), a, z, dt)
+    sync()
     per_step = (time.perf_counter() - t0) / steps
     cpu_per_step = (time.process_time() - c0) / steps
     return per_step, cpu_per_step, stepper.compiled, t_compile

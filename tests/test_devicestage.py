@@ -154,6 +154,7 @@ def test_summary_csv(cfg, tmp_path, monkeypatch):
 
 def test_mumax3_engine_without_binary_fails_at_the_start(cfg, tmp_path, monkeypatch):
     cfg["device"]["engine"] = "mumax3"
+    cfg["device"]["solver"]["demag"] = "newell"  # what mumax3 computes; config.yaml's thin_film stops earlier
     cfg["device"]["mumax3"]["binary"] = None
     monkeypatch.delenv("MUMAX3", raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))
@@ -170,6 +171,7 @@ def test_cli_check_reports_missing_binary(cfg, tmp_path, monkeypatch, capsys):
     from dwsynapse.cli import main
 
     cfg["device"]["engine"] = "mumax3"
+    cfg["device"]["solver"]["demag"] = "newell"
     cfg["device"]["mumax3"]["binary"] = None
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
     monkeypatch.delenv("MUMAX3", raising=False)
@@ -208,6 +210,9 @@ def test_job_resources(cfg, tmp_path):
     cfg["device"]["drive"]["pulse_duration"] *= 10
     assert ds.chunk_runtime_minutes(cfg) > t_torch  # longer runs ask for more time
     cfg["device"].update(engine="mumax3")
-    cfg["device"]["mumax3"].update(timeout_s=600, retries=2)
+    cfg["device"]["mumax3"].update(timeout_s=600, retries=2, processes=1)
     # every try of every instance + 5 min (the child's timeout), + the margin of the job around its child
     assert ds.chunk_uses_gpu(cfg) and ds.chunk_runtime_minutes(cfg) == 2 * 600 * 3 // 60 + 5 + ds.CHUNK_MARGIN_MIN
+    cfg["device"].update(chunk_size=9)
+    cfg["device"]["mumax3"].update(processes=4)  # one alone (cache warm-up), then 2 waves of 4 processes
+    assert ds.chunk_runtime_minutes(cfg) == 3 * 600 * 3 // 60 + 5 + ds.CHUNK_MARGIN_MIN

@@ -16,9 +16,12 @@ from dwsynapse.devicestats import read_device_stats
 REPO = Path(__file__).resolve().parents[1]
 
 
-def write_config(tmp_path: Path, **device) -> Path:
+def write_config(tmp_path: Path, relative_results: bool = False, **device) -> Path:
+    """config/tiny.yaml with ``device`` keys replaced; results under ``tmp_path/results``, or with
+    ``relative_results`` the repository's relative results_dir (resolved in Snakemake's -d folder)."""
     cfg = yaml.safe_load((REPO / "config" / "tiny.yaml").read_text())
-    cfg["results_dir"] = str(tmp_path / "results")
+    if not relative_results:
+        cfg["results_dir"] = str(tmp_path / "results")
     cfg["device"].update(device)
     p = tmp_path / "config.yaml"
     p.write_text(yaml.safe_dump(cfg))
@@ -51,33 +54,49 @@ def test_dry_run_fans_out_chunks_and_skips_with_stats_file(tmp_path):
     assert "device_chunk" not in r.stdout and "device_merge" not in r.stdout and "device_summary" in r.stdout
 
 
-def test_mumax3_without_binary_fails_first_and_clearly(tmp_path):
+@pytest.mark.parametrize("problem", ["no binary", "thin_film demag"])
+def test_mumax3_that_cannot_run_fails_first_and_clearly(tmp_path, problem):
     missing = str(tmp_path / "no-mumax3-here")
     cfg = write_config(tmp_path, engine="mumax3", mumax3={"binary": missing, "gpu": 0, "timeout_s": 60, "retries": 0})
+    if problem == "thin_film demag":
+        from tests.test_mumax3 import make_stand_in
+
+        tiny = yaml.safe_load((REPO / "config" / "tiny.yaml").read_text())
+        cfg = write_config(tmp_path, engine="mumax3", solver=dict(tiny["device"]["solver"], demag="thin_film"),
+                           mumax3={"binary": str(make_stand_in(tmp_path)), "gpu": 0, "timeout_s": 60, "retries": 0})
     summary = str(tmp_path / "results" / "device" / "summary.csv")
     r = snakemake(tmp_path, cfg, summary)
     assert r.returncode != 0
     log = (tmp_path / "results" / "logs" / "device" / "check.log").read_text()
-    assert missing in log and "not an executable" in log and "engine: torch" in log and "MUMAX3" in log
+    if problem == "no binary":
+        assert missing in log and "not an executable" in log and "engine: torch" in log and "MUMAX3" in log
+    else:
+        assert "device.solver.demag = 'thin_film'" in log and "engine: torch" in log
     assert not (tmp_path / "results" / "device" / "chunks").exists()  # nothing simulated
+    assert not (tmp_path / "results" / "device" / "work").exists()  # nothing rendered
 
 
 @pytest.mark.slow
 def test_mumax3_rules_end_to_end_with_stand_in(tmp_path):
-    """The mumax3 path through the rules (check -> chunks -> merge -> summary), driven by the
-    stand-in executable of tests/test_mumax3.py; checks the wiring, not physics."""
+    """The mumax3 path through the rules (check -> chunks -> merge -> summary) with the repository's
+    relative results_dir of config/tiny.yaml, driven by the stand-in executable of
+    tests/test_mumax3.py (it resolves relative paths as mumax3 does); checks the wiring, not physics."""
     from tests.test_mumax3 import make_stand_in
 
     binary = make_stand_in(tmp_path)
-    cfg = write_config(tmp_path, engine="mumax3", mumax3={"binary": str(binary), "gpu": 0, "timeout_s": 60,
-                                                          "retries": 0})
-    os.environ["FAKE_MUMAX_STATE"] = str(tmp_path / "calls")
+    cfg = write_config(tmp_path, relative_results=True, engine="mumax3",
+                       mumax3={"binary": str(binary), "gpu": 0, "processes": 2, "timeout_s": 60, "retries": 0})
+    results = tmp_path / "wd" / yaml.safe_load((REPO / "config" / "tiny.yaml").read_text())["results_dir"]
+    assert not Path(yaml.safe_load(cfg.read_text())["results_dir"]).is_absolute()
+    os.environ["FAKE_MUMAX_STATE"] = str(tmp_path / "state")
     try:
-        r = snakemake(tmp_path, cfg, str(tmp_path / "results" / "device" / "summary.csv"), "--resources", "gpu=1")
+        r = snakemake(tmp_path, cfg, "--resources", "gpu=1", "--", str(Path(yaml.safe_load(cfg.read_text())[
+            "results_dir"]) / "device" / "summary.csv"))
     finally:
         del os.environ["FAKE_MUMAX_STATE"]
     assert r.returncode == 0, r.stderr[-3000:]
-    stats = read_device_stats(tmp_path / "results" / "device" / "device_stats.h5")
-    assert stats.engine == "mumax3" and stats.engine_version.startswith("mumax 3.11 stand-in")
+    stats = read_device_stats(results / "device" / "device_stats.h5")
+    assert stats.engine == "mumax3" and stats.engine_version.startswith("mumax 3.11.1 [stand-in")
     assert [g.n_ok for g in stats.groups] == [4, 4]
-    assert (tmp_path / "results" / "device" / "work" / "ku_7.000e+05" / "chunk_0" / "attempt0" / "mumax3.log").exists()
+    assert len((tmp_path / "state" / "calls.jsonl").read_text().splitlines()) == 8  # one process per instance
+    assert (results / "device" / "work" / "ku_7.000e+05" / "chunk_0" / "attempt0" / "i00000" / "mumax3.log").exists()

@@ -1,14 +1,21 @@
-"""mumax3 script rendering: deterministic, complete, one ThermSeed per instance."""
+"""mumax3 script rendering: deterministic, complete, one script (one ThermSeed) per instance, the
+same whatever the chunking; configs mumax3 cannot run are refused before anything is written."""
 
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
+import yaml
 
+from dwsynapse import mx3
 from dwsynapse.devicestage import chunk_seeds, plan_chunks, render_all
 from dwsynapse.geometry import build_racetrack
-from dwsynapse.mx3 import GEOMETRY_FILE, SOT_POLARIZATION, RenderError, final_name, render_script, write_inputs
+from dwsynapse.mx3 import FINAL_NAME, GEOMETRY_FILE, SOT_POLARIZATION, RenderError, render_script, write_inputs
 from dwsynapse.ovf import read_ovf
+
+from .conftest import REPO
 
 
 @pytest.fixture
@@ -26,12 +33,12 @@ def _value(script, name):
 
 
 def test_all_five_ku_render_deterministically(default_config, tmp_path):
+    default_config["device"]["instances_per_ku"] = 3
     a = render_all(default_config, tmp_path / "a")
     b = render_all(default_config, tmp_path / "b")
-    plan = plan_chunks(default_config)
     dev = default_config["device"]
-    chunks_per_ku = -(-dev["instances_per_ku"] // dev["chunk_size"])
-    assert len(a) == len(plan) == len(dev["ku_values"]) * chunks_per_ku
+    assert len(a) == len(dev["ku_values"]) * 3
+    assert a[4].parent == tmp_path / "a" / plan_chunks(default_config)[1].group / "instance_00001"
     for pa, pb in zip(a, b):
         assert pa.read_bytes() == pb.read_bytes()
         assert (pa.parent / GEOMETRY_FILE).read_bytes() == (pb.parent / GEOMETRY_FILE).read_bytes()
@@ -41,7 +48,19 @@ def test_all_five_ku_render_deterministically(default_config, tmp_path):
     default_config["device"]["thermal_seed"] += 1
     c = render_all(default_config, tmp_path / "c")
     diff = [l for l, m in zip(a[0].read_text().splitlines(), c[0].read_text().splitlines()) if l != m]
-    assert diff and all("ThermSeed" in l or "sha256" in l for l in diff)
+    assert diff and all("ThermSeed" in l for l in diff)
+
+
+def test_instance_script_does_not_depend_on_chunking_or_outputs(default_config):
+    rt = build_racetrack(default_config["device"]["geometry"])
+    s = render_script(default_config, rt, 7.25e5, 12345)
+    default_config["device"].update(chunk_size=3, chunk_retries=0, min_success_fraction=0.5)
+    default_config.update(results_dir="elsewhere")
+    default_config["device"]["mumax3"].update(processes=1, timeout_s=10)
+    assert render_script(default_config, rt, 7.25e5, 12345) == s
+    default_config["device"]["material"]["alpha"] *= 2  # the physics is in the script (and its hash)
+    other = render_script(default_config, rt, 7.25e5, 12345)
+    assert other != s and "sha256" in [l for l, m in zip(s.splitlines(), other.splitlines()) if l != m][0]
 
 
 def test_script_structure(default_config, tmp_path):
@@ -49,8 +68,8 @@ def test_script_structure(default_config, tmp_path):
     dev = cfg["device"]
     rt = build_racetrack(dev["geometry"])
     chunk = plan_chunks(cfg)[3]  # Ku number 1, second chunk
-    seeds = chunk_seeds(cfg, chunk)
-    s = render_script(cfg, rt, chunk.ku, seeds, list(chunk.indices))
+    seed = chunk_seeds(cfg, chunk)[0]
+    s = render_script(cfg, rt, chunk.ku, seed)
     mat = dev["material"]
     assert float(_value(s, "Msat")) == mat["Ms"] and float(_value(s, "Aex")) == mat["Aex"]
     assert float(_value(s, "alpha")) == mat["alpha"] and float(_value(s, "Dind")) == mat["Dind"]
@@ -61,13 +80,11 @@ def test_script_structure(default_config, tmp_path):
     assert float(_value(s, "FreeLayerThickness")) == dev["geometry"]["thickness"]
     assert "SetSolver(2)" in s and float(_value(s, "FixDt")) == dev["solver"]["dt"]
     assert f'ext_InitGeomFromOVF("{GEOMETRY_FILE}")' in s
-    # one block per instance: its index, its own seed, the temperature, the pulse, its output
-    assert re.findall(r"ThermSeed\((\d+)\)", s) == [str(x) for x in seeds]
-    assert len(set(seeds)) == len(seeds)
-    assert re.findall(r"^instance = (\d+)$", s, re.M) == [str(i) for i in chunk.indices]
-    assert re.findall(r'SaveAs\(m, "(\w+)"\)', s) == [final_name(i) for i in chunk.indices]
-    assert s.count(f"Temp = {dev['drive']['temperature']:g}") == len(seeds)
-    assert s.count("J = vector(0, 0, {:g})".format(dev["drive"]["current_density"])) == len(seeds)
+    # one instance: its own seed set once after the T = 0 relaxation, the temperature, the pulse, its output
+    assert re.findall(r"ThermSeed\((\d+)\)", s) == [str(seed)]
+    assert s.index("Relax()") < s.index(f"ThermSeed({seed})") < s.index(f"Temp = {dev['drive']['temperature']:g}")
+    assert re.findall(r'SaveAs\(m, "(\w+)"\)', s) == [FINAL_NAME]
+    assert s.count("J = vector(0, 0, {:g})".format(dev["drive"]["current_density"])) == 1
     n_pulse = int(re.search(r"k < (\d+); k\+\+ \{\n\tRun\(([^)]+)\)", s).group(1))
     step = float(re.search(r"k < (\d+); k\+\+ \{\n\tRun\(([^)]+)\)", s).group(2))
     assert n_pulse * step == pytest.approx(dev["drive"]["pulse_duration"])
@@ -91,11 +108,44 @@ def test_seeds_do_not_depend_on_chunking(default_config):
 
 def test_geometry_file_matches_mask(default_config, tmp_path):
     rt = build_racetrack(default_config["device"]["geometry"])
-    write_inputs(tmp_path, default_config, rt, 7e5, [1, 2], [0, 1])
+    write_inputs(tmp_path, default_config, rt, 7e5, 1)
     f = read_ovf(tmp_path / GEOMETRY_FILE)
     assert f.ncomp == 1 and f.step == (rt.cell_size, rt.cell_size, rt.thickness)
     np.testing.assert_array_equal(f.data[0, 0] > 0.5, rt.mask)
     assert (rt.nx * rt.ny) % 2 == 0
+    assert set(f.header) <= mx3.MUMAX3_OVF_HEADER_KEYS
+
+
+@pytest.mark.parametrize(
+    "bad_write, words",
+    [
+        (lambda real, path, data, step, **kw: path.write_bytes(b"# OOMMF OVF 2.0\n# Begin: Data Binary 4\n"),
+         "unreadable"),
+        (lambda real, path, data, step, **kw: real(path, data, (step[0] * 2, step[1], step[2]), **kw),
+         "not the racetrack mask"),
+        (lambda real, path, data, step, **kw: real(path, 1 - data, step, **kw), "not the racetrack mask"),
+    ],
+)
+def test_bad_geometry_file_is_caught_before_mumax3(default_config, tmp_path, monkeypatch, bad_write, words):
+    rt = build_racetrack(default_config["device"]["geometry"])
+    real = mx3.write_ovf
+    monkeypatch.setattr(mx3, "write_ovf", lambda path, data, step, **kw: bad_write(real, path, data, step, **kw))
+    with pytest.raises(RenderError, match=words):
+        write_inputs(tmp_path, default_config, rt, 7e5, 1)
+    assert not (tmp_path / GEOMETRY_FILE).exists() and not (tmp_path / mx3.SCRIPT_FILE).exists()
+
+
+def test_geometry_header_key_mumax3_cannot_read_is_caught(default_config, tmp_path, monkeypatch):
+    rt = build_racetrack(default_config["device"]["geometry"])
+    real = mx3.write_ovf
+
+    def with_extra_key(path, *a, **kw):
+        real(path, *a, **kw)
+        path.write_bytes(path.read_bytes().replace(b"# meshtype:", b"# Origin: 0\n# meshtype:", 1))
+
+    monkeypatch.setattr(mx3, "write_ovf", with_extra_key)
+    with pytest.raises(RenderError, match="header keys mumax3 cannot read: \\['origin'\\]"):
+        write_inputs(tmp_path, default_config, rt, 7e5, 1)
 
 
 def test_sot_polarization_is_the_torch_engines():
@@ -106,21 +156,53 @@ def test_sot_polarization_is_the_torch_engines():
 @pytest.mark.parametrize(
     "change, words",
     [
-        (lambda c: c["device"]["solver"].update(demag="thin_film"), "only in the torch engine"),
-        (lambda c: c["device"]["solver"].update(rest_window=0.0), "rest_window must be > 0"),
+        (lambda c: c["device"]["solver"].update(demag="thin_film"), "device.solver.demag = 'thin_film'"),
+        (lambda c: c["device"]["solver"].update(rest_window=0.0), "device.solver.rest_window must be > 0"),
     ],
 )
-def test_unrenderable_configs_fail_clearly(default_config, change, words):
+def test_unrenderable_configs_fail_clearly_and_write_nothing(default_config, tmp_path, change, words):
     change(default_config)
     rt = build_racetrack(default_config["device"]["geometry"])
-    with pytest.raises(RenderError, match=words):
-        render_script(default_config, rt, 7e5, [1], [0])
+    with pytest.raises(RenderError, match=re.escape(words)) as exc:
+        render_script(default_config, rt, 7e5, 1)
+    assert "\n" not in str(exc.value)
+    with pytest.raises(RenderError):
+        render_all(default_config, tmp_path / "render")
+    with pytest.raises(RenderError):
+        write_inputs(tmp_path / "one", default_config, rt, 7e5, 1)
+    assert not (tmp_path / "render").exists() and not (tmp_path / "one").exists()
 
 
-def test_seed_count_must_match(default_config):
+SHIPPED = ["config.yaml", "config/tiny.yaml", "config/paper.yaml"]
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_every_shipped_config_with_mumax3_renders_or_stops_at_check_config(name, tmp_path):
+    cfg = yaml.safe_load((REPO / name).read_text())
+    cfg["device"]["engine"] = "mumax3"
+    path = tmp_path / "mumax3.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    r = subprocess.run([sys.executable, "-m", "dwsynapse", "check-config", "--config", str(path)],
+                       capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    rt = build_racetrack(cfg["device"]["geometry"])
+    if r.returncode == 0:
+        ku = cfg["device"]["ku_values"][0]
+        script = write_inputs(tmp_path / "one", cfg, rt, ku, 1)
+        assert f"Ku1 = {ku:g}" in script.read_text() and (script.parent / GEOMETRY_FILE).exists()
+    else:
+        assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert str(path) in r.stderr and "device.solver.demag" in r.stderr and "engine: torch" in r.stderr
+        with pytest.raises(RenderError):
+            render_all(cfg, tmp_path / "render")
+        assert not (tmp_path / "render").exists()
+    # the repository's default is the only shipped config with the torch-only thin_film demag
+    assert (r.returncode != 0) == (cfg["device"]["solver"]["demag"] == "thin_film")
+
+
+def test_seed_must_be_a_64_bit_integer(default_config):
     rt = build_racetrack(default_config["device"]["geometry"])
-    with pytest.raises(RenderError, match="one seed per instance"):
-        render_script(default_config, rt, 7e5, [1, 2], [0])
+    with pytest.raises(RenderError, match="non-negative 64-bit"):
+        render_script(default_config, rt, 7e5, -1)
 
 
 # mumax3 identifiers the templates may use, read from the mumax3 sources (github.com/mumax/3,
@@ -131,12 +213,12 @@ MUMAX3_API = {
     "OutputFormat", "OVF2_BINARY", "TableAddVar", "Temp", "m", "TwoDomain", "Transl", "Relax", "ThermSeed",
     "TableSave", "Run", "SaveAs", "vector", "abs", "t", "Average", "Z", "true", "false", "for", "if",
 }
-SCRIPT_VARIABLES = {"instance", "t_start", "mz_prev", "mz_now", "at_rest", "k"}
+SCRIPT_VARIABLES = {"t_start", "mz_prev", "mz_now", "at_rest", "k"}
 
 
 def test_script_uses_only_mumax3_names_and_its_own_variables(default_config):
     rt = build_racetrack(default_config["device"]["geometry"])
-    s = render_script(default_config, rt, 7e5, [3, 4], [0, 1])
+    s = render_script(default_config, rt, 7e5, 3)
     code = re.sub(r'"[^"]*"', '""', re.sub(r"//.*", "", s))  # drop comments and strings
     code = re.sub(r"\b\d+(\.\d*)?(e[+-]?\d+)?\b", "0", code)  # and numbers
     names = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", code))

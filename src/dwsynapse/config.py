@@ -7,6 +7,7 @@ and in the command-line tools, so a bad value is refused the same way in both pl
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 from pathlib import Path
@@ -24,9 +25,34 @@ class ConfigError(ValueError):
 
 
 def load_schema(path: Path = SCHEMA_PATH) -> dict:
-    """Return the config JSON schema (a dict) read from ``path``."""
+    """Return the config JSON schema (a dict) read from ``path`` (a fresh copy per call)."""
+    return copy.deepcopy(_read_schema(Path(path)))
+
+
+@functools.lru_cache(maxsize=4)
+def _read_schema(path: Path) -> dict:
     with open(path) as fh:
         return yaml.safe_load(fh)
+
+
+def _fill_defaults(node: Any, schema: dict) -> None:
+    """Set the schema's ``default`` of every absent key in ``node``, recursively (in place)."""
+    if not isinstance(node, dict):
+        return
+    for key, sub in schema.get("properties", {}).items():
+        if key not in node and "default" in sub:
+            node[key] = copy.deepcopy(sub["default"])
+        if key in node:
+            _fill_defaults(node[key], sub)
+
+
+def with_defaults(config: dict, schema: dict | None = None) -> dict:
+    """A copy of ``config`` with the schema's defaults filled in where a key is absent: the same
+    values ``snakemake.utils.validate`` puts into the workflow's config, and the one source of
+    defaults for both engines (e.g. ``device.solver.rest_velocity``)."""
+    out = copy.deepcopy(config)
+    _fill_defaults(out, _read_schema(SCHEMA_PATH) if schema is None else schema)
+    return out
 
 
 def _key_path(error: jsonschema.ValidationError) -> str:
@@ -57,7 +83,8 @@ def validate_config(config: dict, schema: dict | None = None) -> dict:
 
 
 def load_config(path: str | Path, overrides: dict | None = None) -> dict:
-    """Read a YAML config file, apply nested ``overrides`` and validate the result."""
+    """Read a YAML config file, apply nested ``overrides``, validate the result and fill in the
+    schema's defaults (:func:`with_defaults`), as the Snakefile's ``validate`` does."""
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"config file not found: {path}")
@@ -65,7 +92,7 @@ def load_config(path: str | Path, overrides: dict | None = None) -> dict:
         config = yaml.safe_load(fh) or {}
     if overrides:
         config = deep_update(config, overrides)
-    return validate_config(config)
+    return with_defaults(validate_config(config))
 
 
 def deep_update(base: dict, update: dict) -> dict:

@@ -1,10 +1,12 @@
-"""``dwsynapse check-config``: validate a config file and print the resolved values."""
+"""``dwsynapse check-config``: validate a config file and print the resolved values (schema defaults
+filled in). With ``device.engine: mumax3`` (and no ``device.stats_file``) it also checks that the
+device section can be rendered as a mumax3 script, and fails with a one-line reason otherwise."""
 
 from __future__ import annotations
 
 import yaml
 
-from dwsynapse.config import load_config
+from dwsynapse.config import ConfigError, load_config
 
 
 def register(sub) -> None:
@@ -17,6 +19,14 @@ def register(sub) -> None:
 
 def _run(args) -> int:
     config = load_config(args.config)
+    dev = config["device"]
+    if dev["engine"] == "mumax3" and not dev.get("stats_file"):
+        from dwsynapse.mx3 import RenderError, check_renderable
+
+        try:
+            check_renderable(config)
+        except RenderError as exc:
+            raise ConfigError(f"{args.config}: device.engine mumax3: {exc}") from None
     print(yaml.safe_dump(config, sort_keys=False), end="")
     print(f"# {args.config}: valid")
     return 0

@@ -44,7 +44,7 @@ import yaml
 
 from dwsynapse import __version__
 from dwsynapse.cli import start_command
-from dwsynapse.config import config_sha256
+from dwsynapse.config import config_sha256, with_defaults
 from dwsynapse.devicestats import DeviceStats, KuStats, ku_group_name, read_device_stats, write_device_stats
 from dwsynapse.engines import InstanceResult, instance_seed
 from dwsynapse.geometry import Racetrack, build_racetrack
@@ -120,17 +120,19 @@ def chunk_retries(config: dict) -> int:
 def _estimated_chunk_seconds(config: dict) -> float:
     """Generous wall-time estimate of one chunk [s].
 
-    mumax3: the per-instance timeout for every try of every instance. torch: instance-steps x
+    mumax3: the per-instance timeout for every try of every wave of ``device.mumax3.processes``
+    processes (the first instance runs alone while it warms the kernel cache). torch: instance-steps x
     ~1.3 ms per step at 2250 cells on one CPU core (DESIGN.md section 8), scaled by the cell count,
     times 10 for shared or slower machines, plus 10 min."""
-    dev = config["device"]
+    dev = with_defaults(config)["device"]
     n = int(dev["chunk_size"])
     if dev["engine"] == "mumax3":
-        m = dev.get("mumax3") or {}
-        return 60.0 * (int(n * float(m.get("timeout_s", 3600)) * (int(m.get("retries", 2)) + 1) / 60) + 5)
+        m = dev["mumax3"]
+        waves = 1 + math.ceil((n - 1) / int(m["processes"]))  # one process per instance, the first may run alone
+        return 60.0 * (int(waves * float(m["timeout_s"]) * (int(m["retries"]) + 1) / 60) + 5)
     g, s, d = dev["geometry"], dev["solver"], dev["drive"]
     cells = (g["length"] / g["cell_size"]) * (g["width"] / g["cell_size"] + 2)
-    steps = (float(d["pulse_duration"]) + float(s.get("relax_max_time", 0.0))) / float(s["dt"])
+    steps = (float(d["pulse_duration"]) + float(s["relax_max_time"])) / float(s["dt"])
     return 60.0 * (int(10 * n * steps * 1.3e-3 * cells / 2250 / 60) + 10)
 
 
@@ -185,7 +187,12 @@ def check_engine(config: dict) -> dict:
     name = config["device"]["engine"]
     if name == "mumax3":
         from dwsynapse.engines.mumax3 import find_binary
+        from dwsynapse.mx3 import RenderError, check_renderable
 
+        try:
+            check_renderable(config)
+        except RenderError as exc:
+            raise DeviceStageError(f"engine mumax3: {exc}") from None
         return {"engine": name, "binary": str(find_binary(config))}
     get_engine(name)
     import torch
@@ -588,15 +595,17 @@ def write_summary(stats_path: str | Path, out_csv: str | Path) -> None:
 
 
 def render_all(config: dict, outdir: str | Path) -> list[Path]:
-    """Render the mumax3 inputs of every planned chunk into ``outdir/<group>/chunk_<i>/``
-    (for inspection or to run by hand); return the script paths."""
-    from dwsynapse.mx3 import write_inputs
+    """Render the mumax3 inputs of every planned instance into ``outdir/<group>/instance_<i>/`` (for
+    inspection or to run by hand); return the script paths. A config mumax3 cannot run raises
+    :class:`dwsynapse.mx3.RenderError` before anything is written."""
+    from dwsynapse.mx3 import check_renderable, write_inputs
 
     racetrack = build_racetrack(config["device"]["geometry"])
+    check_renderable(config, racetrack)
     paths = []
     for ch in plan_chunks(config):
-        d = Path(outdir) / ch.group / f"chunk_{ch.chunk_index}"
-        paths.append(write_inputs(d, config, racetrack, ch.ku, chunk_seeds(config, ch), list(ch.indices)))
+        for i, seed in zip(ch.indices, chunk_seeds(config, ch)):
+            paths.append(write_inputs(Path(outdir) / ch.group / f"instance_{i:05d}", config, racetrack, ch.ku, seed))
     return paths
 
 
@@ -611,7 +620,7 @@ def register(sub) -> None:
     p.add_argument("--out", default=None, help="write the engine description (JSON) here")
     p.set_defaults(func=_cli_check)
 
-    p = sub.add_parser("device-render", help="render the mumax3 scripts of every (Ku, chunk) into a folder")
+    p = sub.add_parser("device-render", help="render the mumax3 scripts of every (Ku, instance) into a folder")
     add_common_arguments(p)
     p.add_argument("--outdir", required=True)
     p.set_defaults(func=_cli_render)
@@ -655,8 +664,15 @@ def _cli_check(args) -> int:
 
 
 def _cli_render(args) -> int:
+    from dwsynapse.mx3 import RenderError
+
     cfg = start_command(args)
-    for p in render_all(cfg, args.outdir):
+    try:
+        paths = render_all(cfg, args.outdir)
+    except RenderError as exc:
+        log.error("%s: %s", args.config, exc)
+        return 1
+    for p in paths:
         log.info("rendered %s", p)
     return 0
 

@@ -1,13 +1,16 @@
-"""Render mumax3 input scripts for one (Ku, chunk of thermal instances) from ``mumax_templates/``.
+"""Render the mumax3 input of one thermal instance at one Ku from ``mumax_templates/``.
 
-One script runs its instances one after the other in a single mumax3 process; each instance
-gets its own ``ThermSeed``, starts from the same wall at the first notch, relaxed at T = 0,
-and leaves ``m_final_iNNNNN.ovf`` (OVF 2.0 binary) plus rows of ``table.txt`` tagged with
-its index. The geometry goes in as an explicit cell mask (``geometry.ovf``, loaded with
-``ext_InitGeomFromOVF``, mumax3 >= 3.11), so both engines see exactly the same cells.
+Each instance runs in its own mumax3 process (:mod:`dwsynapse.engines.mumax3`): in mumax3 3.11 a
+second ``ThermSeed`` in one process does not restart the noise stream reproducibly (mumax issue
+#396), so an instance's noise would depend on the instances run before it in the same process.
+The script starts from a wall at the first notch, relaxed at T = 0, sets the instance's
+``ThermSeed`` and leaves ``m_final.ovf`` (OVF 2.0 binary) and ``table.txt``. The geometry goes in
+as an explicit cell mask (``geometry.ovf``, loaded with ``ext_InitGeomFromOVF``, mumax3 >= 3.11),
+so both engines see exactly the same cells; it is read back with :func:`dwsynapse.ovf.read_ovf`
+and compared with the mask before any mumax3 process sees it.
 
-Rendering is a pure function of the config, the racetrack, Ku and the seeds: the same inputs
-give byte-identical scripts.
+Rendering is a pure function of the device physics, the racetrack, Ku and the seed: the same
+instance gives byte-identical inputs however the instances are chunked or retried.
 """
 
 from __future__ import annotations
@@ -15,18 +18,26 @@ from __future__ import annotations
 import math
 from pathlib import Path
 from string import Template
-from typing import Sequence
 
 import numpy as np
 
-from dwsynapse.config import config_sha256
-from dwsynapse.geometry import Racetrack
+from dwsynapse.config import config_sha256, with_defaults
+from dwsynapse.geometry import Racetrack, build_racetrack
 from dwsynapse.io import write_text
-from dwsynapse.ovf import go_float, write_ovf
+from dwsynapse.ovf import OvfError, go_float, read_ovf, write_ovf
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "mumax_templates"
 GEOMETRY_FILE = "geometry.ovf"
 SCRIPT_FILE = "racetrack.mx3"
+FINAL_NAME = "m_final"  # output name (without .ovf) of the final magnetization
+
+# Header keys mumax3's OVF reader accepts (github.com/mumax/3, oommf/oommf.go, 3.11); it panics on any other.
+MUMAX3_OVF_HEADER_KEYS = frozenset({
+    "oommf", "segment count", "begin", "end", "meshtype", "meshunit", "title", "desc", "valuelabels",
+    "valueunits", "valueunit", "valuedim", "valuemultiplier", "valuerangeminmag", "valuerangemaxmag",
+    "xbase", "ybase", "zbase", "xmin", "ymin", "zmin", "xmax", "ymax", "zmax", "xnodes", "ynodes", "znodes",
+    "xstepsize", "ystepsize", "zstepsize",
+})
 
 # Spin polarization of the heavy-metal spin current for a charge current along +x. The torch
 # engine derives it (dwsynapse.engines.torchfd.sot.SIGMA: sigma = -y moves an up|down wall with
@@ -36,11 +47,6 @@ SOT_POLARIZATION = (0.0, -1.0, 0.0)
 
 class RenderError(ValueError):
     """The configuration cannot be expressed as a mumax3 script."""
-
-
-def final_name(index: int) -> str:
-    """Output name (without ``.ovf``) of the final magnetization of instance ``index``."""
-    return f"m_final_i{int(index):05d}"
 
 
 def _num(x: float) -> str:
@@ -55,75 +61,70 @@ def _load(name: str, template_dir: Path) -> Template:
         raise RenderError(f"cannot read mumax3 template {path}: {exc.strerror or exc}") from exc
 
 
-def _steps(total: float, window: float, what: str) -> int:
-    if total <= 0:
-        return 0
-    if window <= 0:
-        raise RenderError(f"device.solver.rest_window must be > 0 s to sample the {what}")
-    return max(1, math.ceil(total / window - 1e-9))
+def _windows(total: float, window: float) -> int:
+    """Number of sampling windows of ``window`` [s] that cover ``total`` [s] (0 when nothing to cover)."""
+    return max(1, math.ceil(total / window - 1e-9)) if total > 0 else 0
 
 
-def render_script(
-    config: dict,
-    racetrack: Racetrack,
-    ku: float,
-    seeds: Sequence[int],
-    indices: Sequence[int],
-    template_dir: Path = TEMPLATE_DIR,
-) -> str:
-    """Return the mx3 script text for the instances ``indices`` (with thermal ``seeds``) at
-    anisotropy ``ku`` [J/m^3]. Needs ``config["device"]`` (material, drive, solver)."""
-    if len(seeds) != len(indices) or len(seeds) == 0:
-        raise RenderError(f"need one seed per instance index, got {len(seeds)} seeds for {len(indices)} indices")
-    dev = config["device"]
-    mat, drive, solver = dev["material"], dev["drive"], dev["solver"]
-    if solver.get("demag", "newell") != "newell":
+def check_renderable(config: dict, racetrack: Racetrack | None = None) -> None:
+    """Raise :class:`RenderError` with a one-line reason, naming the config key, when the device
+    section of ``config`` cannot be expressed as a mumax3 script on ``racetrack`` (default: the
+    racetrack of ``device.geometry``)."""
+    dev = with_defaults(config)["device"]
+    racetrack = build_racetrack(dev["geometry"]) if racetrack is None else racetrack
+    solver, drive = dev["solver"], dev["drive"]
+    if solver["demag"] != "newell":
         raise RenderError(
             f"device.solver.demag = {solver['demag']!r} exists only in the torch engine; mumax3 always computes "
-            "the full (Newell) demagnetizing field: set demag: newell or engine: torch"
+            "the full (Newell) demagnetizing field: set device.solver.demag: newell or device.engine: torch"
         )
     if drive["temperature"] > 0 and (racetrack.nx * racetrack.ny) % 2:
-        raise RenderError(f"mumax3 needs an even cell count at T > 0, the grid is {racetrack.nx} x {racetrack.ny}")
+        raise RenderError(f"mumax3 needs an even cell count at T > 0 (device.drive.temperature), the grid of "
+                          f"device.geometry is {racetrack.nx} x {racetrack.ny}")
+    busy = float(drive["pulse_duration"]) > 0 or float(solver["relax_max_time"]) > 0
+    if busy and not float(solver["rest_window"]) > 0:
+        raise RenderError("device.solver.rest_window must be > 0 s to sample the pulse and the relaxation in mumax3")
+
+
+def render_script(config: dict, racetrack: Racetrack, ku: float, seed: int, template_dir: Path = TEMPLATE_DIR) -> str:
+    """Return the mx3 script text of one thermal instance (``ThermSeed`` ``seed``) at anisotropy
+    ``ku`` [J/m^3]. Needs ``config["device"]`` (geometry, material, drive, solver; the schema's
+    defaults fill absent solver keys, as for the torch engine)."""
+    check_renderable(config, racetrack)
+    seed = int(seed)
+    if not 0 <= seed < 2**63:
+        raise RenderError(f"ThermSeed must be a non-negative 64-bit integer, got {seed}")
+    dev = with_defaults(config)["device"]
+    mat, drive, solver = dev["material"], dev["drive"], dev["solver"]
     dt = float(solver["dt"])
-    window = float(solver.get("rest_window", 0.0))
+    window = float(solver["rest_window"])
     pulse = float(drive["pulse_duration"])
-    n_pulse = _steps(pulse, window, "pulse")
-    n_relax = _steps(float(solver.get("relax_max_time", 0.0)), window, "relaxation")
+    n_pulse = _windows(pulse, window)
+    n_relax = _windows(float(solver["relax_max_time"]), window)
     length_x = racetrack.nx * racetrack.cell_size
     dind = float(mat["Dind"])
     wall_mx = -1.0 if dind >= 0 else 1.0  # Neel chirality favoured by interfacial DMI (relaxation settles it)
-
-    blocks = []
-    inst = _load("instance.mx3", template_dir)
-    for idx, seed in zip(indices, seeds):
-        seed = int(seed)
-        if not 0 <= seed < 2**63:
-            raise RenderError(f"ThermSeed must be a non-negative 64-bit integer, got {seed}")
-        blocks.append(
-            inst.substitute(
-                index=int(idx),
-                seed=seed,
-                start_x=_num(racetrack.start_x),
-                wall_mx=_num(wall_mx),
-                wall_x_centered=_num(racetrack.start_x - 0.5 * length_x),
-                temperature=_num(drive["temperature"]),
-                pulse_duration=_num(pulse),
-                current_density=_num(drive["current_density"]),
-                n_pulse=n_pulse,
-                pulse_step=_num(pulse / n_pulse) if n_pulse else "0",
-                rest_velocity=_num(solver.get("rest_velocity", 0.0)),
-                rest_window=_num(window),
-                n_relax=n_relax,
-                half_length=_num(0.5 * float(dev["geometry"]["length"])),
-                final_name=final_name(idx),
-            )
-        )
+    instance = _load("instance.mx3", template_dir).substitute(
+        seed=seed,
+        start_x=_num(racetrack.start_x),
+        wall_mx=_num(wall_mx),
+        wall_x_centered=_num(racetrack.start_x - 0.5 * length_x),
+        temperature=_num(drive["temperature"]),
+        pulse_duration=_num(pulse),
+        current_density=_num(drive["current_density"]),
+        n_pulse=n_pulse,
+        pulse_step=_num(pulse / n_pulse) if n_pulse else "0",
+        rest_velocity=_num(solver["rest_velocity"]),
+        rest_window=_num(window),
+        n_relax=n_relax,
+        half_length=_num(0.5 * float(dev["geometry"]["length"])),
+        final_name=FINAL_NAME,
+    )
     sigma = SOT_POLARIZATION
     return _load("racetrack.mx3", template_dir).substitute(
         ku=_num(ku),
-        first_index=int(min(indices)),
-        last_index=int(max(indices)),
-        config_sha256=config_sha256(config),
+        seed=seed,
+        physics_sha256=config_sha256({k: dev[k] for k in ("geometry", "material", "drive", "solver")}),
         geometry_file=GEOMETRY_FILE,
         nx=racetrack.nx,
         ny=racetrack.ny,
@@ -138,30 +139,42 @@ def render_script(
         sigma_y=_num(sigma[1]),
         sigma_z=_num(sigma[2]),
         dt=_num(dt),
-        instances="".join(blocks),
+        instance=instance,
     )
 
 
 def write_geometry_ovf(racetrack: Racetrack, path: str | Path) -> None:
-    """Write the racetrack mask as a one-component OVF 2.0 file (1 = magnetic, 0 = empty)."""
+    """Write the racetrack mask as a one-component OVF 2.0 file (1 = magnetic, 0 = empty) and read
+    it back with :func:`dwsynapse.ovf.read_ovf`; a file that does not hold exactly the mask (one
+    component, ``ny`` x ``nx`` cells of the racetrack's size) is removed and :class:`RenderError`
+    raised, so no mumax3 process ever loads it (mumax3's reader panics on a bad header)."""
+    path = Path(path)
     data = racetrack.mask.astype(np.float64)[None, None]
     step = (racetrack.cell_size, racetrack.cell_size, racetrack.thickness)
     write_ovf(path, data, step, title="geom", fmt="binary4")
+    try:
+        back = read_ovf(path)
+        unknown = sorted(set(back.header) - MUMAX3_OVF_HEADER_KEYS)
+        ok = (back.ncomp == 1 and back.data.shape == data.shape and np.allclose(back.step, step, rtol=1e-6, atol=0)
+              and np.array_equal(back.data[0, 0] > 0.5, racetrack.mask))
+        why = (f"has header keys mumax3 cannot read: {unknown}" if unknown else "" if ok else
+               f"holds {back.ncomp} component(s) of shape {back.data.shape[1:]}, step {back.step}, "
+               f"not the racetrack mask ({racetrack.ny} x {racetrack.nx} cells, step {step})")
+    except OvfError as exc:
+        why = f"unreadable ({exc})"
+    if why:
+        path.unlink(missing_ok=True)
+        raise RenderError(f"geometry file {path} {why}")
 
 
-def write_inputs(
-    workdir: str | Path,
-    config: dict,
-    racetrack: Racetrack,
-    ku: float,
-    seeds: Sequence[int],
-    indices: Sequence[int],
-    script_name: str = SCRIPT_FILE,
-) -> Path:
-    """Write ``geometry.ovf`` and the rendered script into ``workdir``; return the script path."""
+def write_inputs(workdir: str | Path, config: dict, racetrack: Racetrack, ku: float, seed: int,
+                 script_name: str = SCRIPT_FILE) -> Path:
+    """Write the checked ``geometry.ovf`` and the rendered script of one instance into ``workdir``;
+    return the script path. Nothing is written when the config cannot be rendered."""
+    text = render_script(config, racetrack, ku, seed)
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     write_geometry_ovf(racetrack, workdir / GEOMETRY_FILE)
     script = workdir / script_name
-    write_text(render_script(config, racetrack, ku, seeds, indices), script)
+    write_text(text, script)
     return script

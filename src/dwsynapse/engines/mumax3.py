@@ -1,14 +1,25 @@
 """mumax3 engine: run thermal instances through the external ``mumax3`` binary (GPU).
 
 The binary is taken from ``device.mumax3.binary``, else the ``MUMAX3`` environment variable,
-else ``mumax3`` on ``PATH``. One call renders one script for all requested instances
-(:mod:`dwsynapse.mx3`) and runs ``mumax3 -gpu N -o OUT -cache DIR -http "" -f script``. An
-instance counts as done when its final OVF parses; instances missing after a crash, a
-non-zero exit or a timeout (``timeout_s`` without a newly finished instance) are re-run in a
-fresh attempt directory, at most ``retries`` more times; the instance that was running when the
-process died goes last in the next attempt. Instances that still fail come back
-with ``ok=False`` and the reasons of every attempt. Every attempt keeps its script, outputs
-and the mumax3 log (``mumax3.log``) under ``workdir``.
+else ``mumax3`` on ``PATH``. Every thermal instance runs in its own mumax3 process
+(``mumax3 -gpu N -o OUT -cache DIR -http "" -f script``, :mod:`dwsynapse.mx3`), up to
+``device.mumax3.processes`` of them at once on the GPU: in mumax3 3.11 a second ``ThermSeed`` in
+one process does not restart the noise reproducibly (mumax issue #396), so only one instance per
+process gives an instance the same noise whatever chunk it is in and whatever ran before it.
+Every path handed to mumax3 is absolute (mumax3 resolves relative ``-o``/``-cache`` paths against
+its own working directory, the instance folder).
+
+Demag-kernel cache: mumax3 writes its kernel files non-atomically, so no process writes to the
+shared cache (``$DWSYNAPSE_CACHE/mumax3_kernels``, else ``workdir/mumax3_kernels``). Each process
+gets a private copy of the shared kernels of its mesh; the kernels of a process that exited 0 are
+published into the shared cache by atomic renames. When the shared cache has no kernel of the mesh
+yet, the first process runs alone (it warms the cache) and the others start after it, reading.
+
+An instance counts as done when its final OVF parses. A process that exits non-zero or runs
+longer than ``timeout_s`` [s] (it is killed) fails its instance, which is run again in a fresh
+attempt directory, at most ``retries`` more times; instances that still fail come back with
+``ok=False`` and the reasons of every attempt. Every attempt keeps each instance's script,
+geometry, outputs and mumax3 log (``attemptK/iNNNNN/mumax3.log``) under ``workdir``.
 """
 
 from __future__ import annotations
@@ -24,10 +35,11 @@ from typing import Sequence
 
 import numpy as np
 
+from dwsynapse.config import with_defaults
 from dwsynapse.dwpos import mean_mz, wall_position
 from dwsynapse.engines import InstanceResult
 from dwsynapse.geometry import Racetrack
-from dwsynapse.mx3 import final_name, write_inputs
+from dwsynapse.mx3 import FINAL_NAME, check_renderable, write_inputs
 from dwsynapse.ovf import OvfError, read_ovf
 from dwsynapse.table import TableError, read_table
 
@@ -51,16 +63,16 @@ def find_binary(config: dict) -> Path:
     is missing is an error, never silently replaced by another one.
 
     Raises :class:`Mumax3NotFound` with installation advice when none is usable."""
-    mcfg = config["device"].get("mumax3", {}) or {}
+    mcfg = with_defaults(config)["device"]["mumax3"]
     for source, value in (("device.mumax3.binary", mcfg.get("binary")), ("MUMAX3", os.environ.get("MUMAX3"))):
         if value:
             found = shutil.which(str(value))
             if found:
-                return Path(found)
+                return Path(os.path.abspath(found))
             raise Mumax3NotFound(f"engine mumax3: {source} = {value!r} is not an executable file. " + INSTALL_HINT)
     found = shutil.which("mumax3")
     if found:
-        return Path(found)
+        return Path(os.path.abspath(found))
     raise Mumax3NotFound("engine mumax3: no mumax3 binary (device.mumax3.binary and MUMAX3 are unset, "
                          "and `mumax3` is not on PATH). " + INSTALL_HINT)
 
@@ -76,7 +88,23 @@ def binary_version(log_text: str) -> str:
 
 def _kernel_cache(workdir: Path) -> Path:
     base = os.environ.get("DWSYNAPSE_CACHE")
-    return Path(base) / "mumax3_kernels" if base else workdir / "mumax3_kernels"
+    return (Path(base) / "mumax3_kernels" if base else workdir / "mumax3_kernels").absolute()
+
+
+def _mesh_kernels(cache: Path, racetrack: Racetrack) -> list[Path]:
+    """The kernel files of the racetrack's mesh in ``cache`` (mumax3 names them
+    ``mumax3kernel_[nx ny nz]_...``, mag/demagkernel.go)."""
+    return sorted(cache.glob(f"mumax3kernel_[[]{racetrack.nx} {racetrack.ny} 1[]]_*.ovf"))
+
+
+def _publish(private: Path, shared: Path) -> None:
+    """Move the kernel files of ``private`` that ``shared`` lacks into it, each by an atomic rename."""
+    shared.mkdir(parents=True, exist_ok=True)
+    for f in private.glob("mumax3kernel_*.ovf"):
+        if not (shared / f.name).exists():
+            tmp = shared / f".{f.name}.{os.getpid()}.tmp"
+            shutil.copyfile(f, tmp)
+            os.replace(tmp, shared / f.name)
 
 
 def _tail(path: Path, n: int = 5) -> str:
@@ -95,43 +123,87 @@ def _kill(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
-def _run_attempt(cmd: list[str], cwd: Path, out_dir: Path, names: list[str], timeout_s: float) -> tuple[int | None, str]:
-    """Run mumax3 once; kill it when ``timeout_s`` passes without a new final OVF.
+class _Process:
+    """One mumax3 process running one instance in its folder ``folder`` (its working directory)."""
 
-    Returns (exit code or None when killed, reason text or '')."""
-    log_path = cwd / "mumax3.log"
-    with open(log_path, "wb") as log_fh:
+    def __init__(self, local: int, folder: Path, script: Path):
+        self.local, self.folder, self.script = local, folder, script
+        self.kernels = folder / "kernels"
+        self.proc: subprocess.Popen | None = None
+        self.started = 0.0
+        self.reason = ""
+
+    def start(self, binary: Path, gpu: int, shared_cache: Path, racetrack: Racetrack) -> bool:
+        self.kernels.mkdir(parents=True, exist_ok=True)
+        for f in _mesh_kernels(shared_cache, racetrack):
+            shutil.copyfile(f, self.kernels / f.name)
+        cmd = [str(binary), "-gpu", str(gpu), "-o", str(self.folder / "out"), "-cache", str(self.kernels),
+               "-http", "", "-f", str(self.script)]
+        self.log_fh = open(self.folder / "mumax3.log", "wb")
         try:
-            proc = subprocess.Popen(cmd, cwd=cwd, stdout=log_fh, stderr=subprocess.STDOUT, start_new_session=True)
+            self.proc = subprocess.Popen(cmd, cwd=self.folder, stdout=self.log_fh, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
         except OSError as exc:
-            return None, f"cannot start {cmd[0]}: {exc.strerror or exc}"
-        done, last_progress = 0, time.monotonic()
-        poll = min(1.0, max(0.02, timeout_s / 20))
-        while proc.poll() is None:
+            self.log_fh.close()
+            self.reason = f"cannot start {binary}: {exc.strerror or exc}"
+            return False
+        self.started = time.monotonic()
+        return True
+
+    def poll(self, timeout_s: float, shared_cache: Path) -> bool:
+        """True when the process has ended (killed after ``timeout_s`` s); then ``reason`` says why
+        it failed ('' after exit 0, whose kernels are published into ``shared_cache``)."""
+        rc = self.proc.poll()
+        if rc is None and time.monotonic() - self.started > timeout_s:
+            _kill(self.proc)
+            self.reason = f"timed out: the instance did not finish within {timeout_s:g} s (killed)"
+        elif rc is None:
+            return False
+        elif rc != 0:
+            self.reason = f"mumax3 exited with code {rc} (log {self.folder / 'mumax3.log'}: " \
+                          f"{_tail(self.folder / 'mumax3.log')})"
+        else:
+            _publish(self.kernels, shared_cache)
+        self.log_fh.close()
+        shutil.rmtree(self.kernels, ignore_errors=True)
+        return True
+
+
+def _run_processes(jobs: list[_Process], binary: Path, gpu: int, processes: int, timeout_s: float,
+                   shared_cache: Path, racetrack: Racetrack) -> None:
+    """Run every job, at most ``processes`` at once; the first one alone while the shared cache has
+    no kernel of this mesh. Sets each job's ``reason``."""
+    queue, running = list(jobs), []
+    warming = not _mesh_kernels(shared_cache, racetrack)
+    poll = min(0.5, max(0.02, timeout_s / 20))
+    try:
+        while queue or running:
+            while queue and len(running) < (1 if warming else processes):
+                job = queue.pop(0)
+                if job.start(binary, gpu, shared_cache, racetrack):
+                    running.append(job)
+            if not running:
+                continue
             time.sleep(poll)
-            now_done = sum((out_dir / f"{n}.ovf").exists() for n in names)
-            if now_done > done:
-                done, last_progress = now_done, time.monotonic()
-            elif time.monotonic() - last_progress > timeout_s:
-                _kill(proc)
-                return None, f"timed out: no instance finished within {timeout_s:g} s (killed)"
-    rc = proc.returncode
-    if rc != 0:
-        return rc, f"mumax3 exited with code {rc} (log {log_path}: {_tail(log_path)})"
-    return 0, ""
+            ended = [job for job in running if job.poll(timeout_s, shared_cache)]
+            running = [job for job in running if job not in ended]
+            warming = warming and not ended
+    finally:  # an interrupted runner leaves no mumax3 process behind on the GPU
+        for job in running:
+            _kill(job.proc)
 
 
-def _collect(out_dir: Path, local: int, seed: int, racetrack: Racetrack, table) -> InstanceResult:
-    """Read the final OVF (and trace rows) of local instance ``local``; raise on any problem."""
-    f = read_ovf(out_dir / f"{final_name(local)}.ovf")
+def _collect(out_dir: Path, seed: int, racetrack: Racetrack, save_traces: bool) -> InstanceResult:
+    """Read the final OVF (and the trace) of the instance whose outputs are in ``out_dir``; raise on
+    any problem."""
+    path = out_dir / f"{FINAL_NAME}.ovf"
+    f = read_ovf(path)
     if f.ncomp != 3 or f.data.shape[1:] != (1, racetrack.ny, racetrack.nx):
-        raise OvfError(
-            f"{out_dir / final_name(local)}.ovf: shape {f.data.shape}, expected (3, 1, {racetrack.ny}, {racetrack.nx})"
-        )
+        raise OvfError(f"{path}: shape {f.data.shape}, expected (3, 1, {racetrack.ny}, {racetrack.nx})")
     m = f.data[:, 0]
     mz = m[2]
     if not np.all(np.isfinite(m[:, racetrack.mask])):
-        raise OvfError(f"{out_dir / final_name(local)}.ovf: non-finite magnetization (the run diverged)")
+        raise OvfError(f"{path}: non-finite magnetization (the run diverged)")
     res = InstanceResult(
         seed=int(seed),
         ok=True,
@@ -139,11 +211,13 @@ def _collect(out_dir: Path, local: int, seed: int, racetrack: Racetrack, table) 
         dw_x=float(wall_position(mz, racetrack.mask, racetrack.cell_size)),
         m_final=m.astype(np.float32),
     )
-    if table is not None:
-        rows = table.data[table.column("instance") == local]
-        if len(rows):
-            res.t = rows[:, table.names.index("t_inst")].copy()
-            res.mz_t = rows[:, table.names.index("mz")].copy()
+    if save_traces:
+        try:
+            table = read_table(out_dir / "table.txt")
+        except TableError as exc:
+            raise TableError(f"no usable trace ({exc})") from None
+        res.t = table.data[:, table.names.index("t_inst")].copy()
+        res.mz_t = table.data[:, table.names.index("mz")].copy()
     return res
 
 
@@ -155,18 +229,22 @@ def run_instances(
     workdir: Path,
     progress: bool = True,
 ) -> list[InstanceResult]:
-    """Simulate one thermal instance per seed at anisotropy ``ku`` [J/m^3] with mumax3.
+    """Simulate one thermal instance per seed at anisotropy ``ku`` [J/m^3] with mumax3, one process
+    per instance.
 
     Returns one :class:`InstanceResult` per seed, in order; failures have ``ok=False`` and the
-    error text. Raises :class:`Mumax3NotFound` (before running anything) without a binary."""
+    error text. Raises :class:`Mumax3NotFound` or :class:`dwsynapse.mx3.RenderError` (before
+    writing or running anything) without a binary or with a config mumax3 cannot run."""
     binary = find_binary(config)
-    mcfg = config["device"].get("mumax3", {}) or {}
-    timeout_s = float(mcfg.get("timeout_s", 3600))
-    retries = int(mcfg.get("retries", 2))
-    gpu = int(mcfg.get("gpu", 0))
-    save_traces = bool(config["device"]["solver"].get("save_traces", True))
-    workdir = Path(workdir)
+    check_renderable(config, racetrack)
+    config = with_defaults(config)
+    mcfg = config["device"]["mumax3"]
+    timeout_s, retries = float(mcfg["timeout_s"]), int(mcfg["retries"])
+    gpu, processes = int(mcfg["gpu"]), int(mcfg["processes"])
+    save_traces = bool(config["device"]["solver"]["save_traces"])
+    workdir = Path(workdir).absolute()
     workdir.mkdir(parents=True, exist_ok=True)
+    cache = _kernel_cache(workdir)
     n = len(seeds)
     results: dict[int, InstanceResult] = {}
     errors: dict[int, list[str]] = {i: [] for i in range(n)}
@@ -177,37 +255,25 @@ def run_instances(
         adir = workdir / f"attempt{attempt}"
         if adir.exists():
             shutil.rmtree(adir)
-        script = write_inputs(adir, config, racetrack, ku, [seeds[i] for i in pending], pending)
-        out_dir = adir / "out"
-        cmd = [str(binary), "-gpu", str(gpu), "-o", str(out_dir), "-cache", str(_kernel_cache(workdir)),
-               "-http", "", "-f", script.name]
+        jobs = [_Process(i, adir / f"i{i:05d}", write_inputs(adir / f"i{i:05d}", config, racetrack, ku, seeds[i]))
+                for i in pending]
         if progress:
-            log.info("mumax3 attempt %d: %d instance(s) at Ku=%g J/m^3 in %s", attempt, len(pending), ku, adir)
-        rc, reason = _run_attempt(cmd, adir, out_dir, [final_name(i) for i in pending], timeout_s)
-        table, table_error = None, ""
-        if save_traces:
-            try:  # after a crash the last row may be half written: keep the complete ones
-                table = read_table(out_dir / "table.txt", drop_incomplete_last=rc != 0)
-            except TableError as exc:
-                table_error = f"no usable trace ({exc})"
-        if save_traces and table is None and rc != 0 and progress:
-            log.warning("attempt %d: %s; finished instances are kept without traces", attempt, table_error)
+            log.info("mumax3 attempt %d: %d instance(s) at Ku=%g J/m^3, %d process(es) at once, in %s", attempt,
+                     len(jobs), ku, min(processes, len(jobs)), adir)
+        _run_processes(jobs, binary, gpu, processes, timeout_s, cache, racetrack)
         still = []
-        for i in pending:
+        for job in jobs:
+            i = job.local
             try:
-                if save_traces and table is None and rc == 0:
-                    raise TableError(table_error)  # a clean exit must leave a readable table
-                results[i] = _collect(out_dir, i, seeds[i], racetrack, table)
-            except (OvfError, TableError, ValueError) as exc:
-                errors[i].append(f"attempt {attempt}: {reason + '; ' if reason else ''}{exc}")
+                if job.reason:  # a crashed or killed process may have left outputs: none of them counts
+                    raise RuntimeError(job.reason)
+                results[i] = _collect(job.folder / "out", seeds[i], racetrack, save_traces)
+            except (OvfError, TableError, ValueError, RuntimeError) as exc:
+                errors[i].append(f"attempt {attempt}: {exc}")
                 still.append(i)
         if still and progress:
             log.warning("mumax3 attempt %d: %d of %d instance(s) failed: %s", attempt, len(still), len(pending),
                         errors[still[0]][-1])
-        if rc != 0 and still:
-            # the first unfinished instance was running when mumax3 died or was killed: run it last
-            # next time, so that one bad instance cannot keep the others from ever running
-            still = still[1:] + still[:1]
         pending = still
     out = []
     for i in range(n):
@@ -219,8 +285,8 @@ def run_instances(
 
 
 def engine_version(workdir: Path) -> str:
-    """The mumax3 version reported in the first attempt log under ``workdir`` ('' if none)."""
-    for p in sorted(Path(workdir).glob("attempt*/mumax3.log")):
+    """The mumax3 version reported in the first instance log under ``workdir`` ('' if none)."""
+    for p in sorted(Path(workdir).glob("attempt*/i*/mumax3.log")):
         v = binary_version(p.read_text(errors="replace"))
         if v:
             return v

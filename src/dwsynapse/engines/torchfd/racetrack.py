@@ -25,6 +25,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from ...config import with_defaults
 from ...dwpos import mean_mz, wall_position
 from ...io import write_json
 from .. import InstanceResult
@@ -121,19 +122,18 @@ def run_instances(config: dict, racetrack, ku: float, seeds: Sequence[int], work
     relax_max_time s, rest_velocity m/s, rest_window s, save_traces) and torch (device, dtype, compile). Writes a run
     summary ``torchfd_run.json`` into ``workdir``. Returns one :class:`InstanceResult` per seed, in order.
     """
-    dev = config["device"]
-    mat_cfg, drive, solver_cfg = dev["material"], dev["drive"], dev["solver"]
-    tcfg = dev.get("torch", {}) or {}
+    dev = with_defaults(config)["device"]  # the schema's defaults, shared with the mumax3 renderer
+    mat_cfg, drive, solver_cfg, tcfg = dev["material"], dev["drive"], dev["solver"], dev["torch"]
     seeds = [int(s) for s in seeds]
     if not seeds:
         return []
-    device = resolve_device(tcfg.get("device", "auto"))
-    dtype = resolve_dtype(tcfg.get("dtype", "float32"))
+    device = resolve_device(tcfg["device"])
+    dtype = resolve_dtype(tcfg["dtype"])
     mesh = Mesh(racetrack.mask, racetrack.cell_size, racetrack.cell_size, racetrack.thickness, device, dtype)
     material = Material(ms=float(mat_cfg["Ms"]), aex=float(mat_cfg["Aex"]), alpha=float(mat_cfg["alpha"]),
                         dind=float(mat_cfg.get("Dind", 0.0)), ku=float(ku))
-    system = LLGSystem(mesh, material, demag=solver_cfg.get("demag", "newell"))
-    stepper = Stepper(system, compile=compile_requested(tcfg.get("compile", False)))
+    system = LLGSystem(mesh, material, demag=solver_cfg["demag"])
+    stepper = Stepper(system, compile=compile_requested(tcfg["compile"]))
     dt = float(solver_cfg["dt"])
     growth = heun_exchange_growth(material, mesh, dt)
     if growth >= 1.0:
@@ -145,15 +145,15 @@ def run_instances(config: dict, racetrack, ku: float, seeds: Sequence[int], work
     params = dict(
         dt=dt,
         n_pulse=int(round(float(drive["pulse_duration"]) / dt)),
-        n_relax=int(round(float(solver_cfg.get("relax_max_time", 0.0)) / dt)),
+        n_relax=int(round(float(solver_cfg["relax_max_time"]) / dt)),
         n_sample=max(1, int(round(SAMPLE_INTERVAL / dt))),
-        rest_velocity=float(solver_cfg.get("rest_velocity", 2.0)),
-        rest_window=float(solver_cfg.get("rest_window", 0.0)),
-        save_traces=bool(solver_cfg.get("save_traces", True)),
+        rest_velocity=float(solver_cfg["rest_velocity"]),
+        rest_window=float(solver_cfg["rest_window"]),
+        save_traces=bool(solver_cfg["save_traces"]),
         a_dl=a_dl,
         sigma=sigma,
         x0=float(racetrack.start_x),
-        initial_relax_time=float(solver_cfg.get("initial_relax_time", 0.0)),
+        initial_relax_time=float(solver_cfg["initial_relax_time"]),
         length=float(mesh.nx * mesh.dx),
     )
     t_start = time.perf_counter()
@@ -168,7 +168,7 @@ def run_instances(config: dict, racetrack, ku: float, seeds: Sequence[int], work
         return [run_instances(config, racetrack, ku, [s], workdir, progress)[0] for s in seeds]
     wall = time.perf_counter() - t_start
     summary = dict(engine="torch", ku=float(ku), seeds=seeds, device=str(device), dtype=str(dtype).replace("torch.", ""),
-                   compiled=stepper.compiled, demag=solver_cfg.get("demag", "newell"), a_dl_T=a_dl,
+                   compiled=stepper.compiled, demag=solver_cfg["demag"], a_dl_T=a_dl,
                    thermal_sigma_T=sigma, instance_steps=steps_done, wall_time_s=wall,
                    instance_steps_per_s=steps_done / wall if wall > 0 else None,
                    n_ok=sum(r.ok for r in results), stop_time_s=[float(r.t[-1]) if r.t is not None and len(r.t) else None
