@@ -3,6 +3,7 @@ device_stats.h5): every figure renders, is not blank and draws the expected seri
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -130,6 +131,11 @@ EXPECTED = {
     "figS3_offline": [6, 6],  # 3 methods x 2 states per alpha
     "figS4_alpha": [8],  # 3 states x (train, test) + 2 ex-situ
 }
+# per figure: (kind, series) pairs its data CSV must hold
+EXPECTED_DATA = {
+    "fig3_insitu": {("line", "float baseline"), ("line", "5-state DW")},
+    "fig6_exsitu": {("bar", "hardware (programmed devices)"), ("errorbar", "hardware (programmed devices)")},
+}
 
 
 @pytest.mark.parametrize("name", sorted(FIGURES))
@@ -142,6 +148,10 @@ def test_every_figure_renders(synthetic, name):
     _not_blank(png)
     for f in figure_inputs(cfg, name):
         assert Path(f).exists()
+    with open(png.with_suffix(".csv"), newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert rows and {int(r["panel"]) for r in rows} <= set(range(1, len(EXPECTED[name]) + 1))
+    assert EXPECTED_DATA.get(name, set()) <= {(r["kind"], r["series"]) for r in rows}
 
 
 def test_reduced_grid_only_asks_for_what_it_runs(synthetic):

@@ -19,6 +19,7 @@ rule plot_fig1_device:
             caption="../report/fig1_device.rst",
         ),
         pdf=f"{FIGDIR}/{FIGURES['fig1_device']}.pdf",
+        csv=f"{FIGDIR}/{FIGURES['fig1_device']}.csv",  # the data behind the figure
     params:
         figure="fig1_device",
     log:
@@ -43,6 +44,7 @@ rule plot_fig7_cdf:
             caption="../report/fig7_cdf.rst",
         ),
         pdf=f"{FIGDIR}/{FIGURES['fig7_cdf']}.pdf",
+        csv=f"{FIGDIR}/{FIGURES['fig7_cdf']}.csv",  # the data behind the figure
         table_csv=report(
             f"{FIGDIR}/fig7_level_probability.csv",
             category="Device",
@@ -73,6 +75,7 @@ rule plot_fig3_insitu:
             caption="../report/fig3_insitu.rst",
         ),
         pdf=f"{FIGDIR}/{FIGURES['fig3_insitu']}.pdf",
+        csv=f"{FIGDIR}/{FIGURES['fig3_insitu']}.csv",  # the data behind the figure
     params:
         figure="fig3_insitu",
     log:
@@ -97,6 +100,7 @@ rule plot_fig4_writes:
             caption="../report/fig4_writes.rst",
         ),
         pdf=f"{FIGDIR}/{FIGURES['fig4_writes']}.pdf",
+        csv=f"{FIGDIR}/{FIGURES['fig4_writes']}.csv",  # the data behind the figure
     params:
         figure="fig4_writes",
     log:
@@ -121,6 +125,7 @@ rule plot_fig5_weights:
             caption="../report/fig5_weights.rst",
         ),
         pdf=f"{FIGDIR}/{FIGURES['fig5_weights']}.pdf",
+        csv=f"{FIGDIR}/{FIGURES['fig5_weights']}.csv",  # the data behind the figure
     params:
         figure="fig5_weights",
     log:
@@ -145,6 +150,7 @@ rule plot_fig6_exsitu:
             caption="../report/fig6_exsitu.rst",
         ),
         pdf=f"{FIGDIR}/{FIGURES['fig6_exsitu']}.pdf",
+        csv=f"{FIGDIR}/{FIGURES['fig6_exsitu']}.csv",  # the data behind the figure
     params:
         figure="fig6_exsitu",
     log:
@@ -169,6 +175,7 @@ rule plot_figS3_offline:
             caption="../report/figS3_offline.rst",
         ),
         pdf=f"{FIGDIR}/{FIGURES['figS3_offline']}.pdf",
+        csv=f"{FIGDIR}/{FIGURES['figS3_offline']}.csv",  # the data behind the figure
     params:
         figure="figS3_offline",
     log:
@@ -193,6 +200,7 @@ rule plot_figS4_alpha:
             caption="../report/figS4_alpha.rst",
         ),
         pdf=f"{FIGDIR}/{FIGURES['figS4_alpha']}.pdf",
+        csv=f"{FIGDIR}/{FIGURES['figS4_alpha']}.csv",  # the data behind the figure
     params:
         figure="figS4_alpha",
     log:

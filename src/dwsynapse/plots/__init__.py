@@ -96,12 +96,12 @@ def training_metric_paths(config: dict) -> list[str]:
 
 
 def report_outputs(config: dict) -> list[str]:
-    """Every output of workflow/rules/report.smk for ``config`` (figures of its grid, the Fig. 7
+    """Every output of workflow/rules/report.smk for ``config`` (figures of its grid with their data CSVs, the Fig. 7
     table, energy tables, reproduction table): the report part of the workflow's targets."""
     from dwsynapse.energy import ENERGY_OUTPUTS
 
     rep = Path(config["results_dir"]) / "report"
-    out = [str(rep / "figures" / f"{FIGURES[n]}{ext}") for n in wanted_figures(config) for ext in (".png", ".pdf")]
+    out = [str(rep / "figures" / f"{FIGURES[n]}{ext}") for n in wanted_figures(config) for ext in (".png", ".pdf", ".csv")]
     out += [str(rep / "figures" / f"fig7_level_probability{ext}") for ext in (".csv", ".md")]
     out += [str(rep / "energy" / f) for f in ENERGY_OUTPUTS.values()]
     out += [str(rep / "reproduction.md"), str(rep / "reproduction.csv")]

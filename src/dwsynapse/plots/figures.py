@@ -20,6 +20,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from dwsynapse.io import atomic_path  # noqa: E402
 from dwsynapse.plots.data import ku_levels, most_active_synapse  # noqa: E402
+from dwsynapse.plots.figdata import write_figure_data  # noqa: E402
 
 # Okabe & Ito colour-blind-safe palette.
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
@@ -46,15 +47,24 @@ def _state_style(states: int, i: int = 0):
     return STATE_STYLE.get(int(states), (OKABE_ITO[i % len(OKABE_ITO)], "D"))
 
 
+def figure_csv_path(png: str | Path) -> Path:
+    """The CSV with the data behind a figure: next to its PNG, same stem."""
+    return Path(png).with_suffix(".csv")
+
+
 def save_figure(fig, png: str | Path, pdf: str | Path) -> dict:
-    """Write ``fig`` to ``png`` and ``pdf`` atomically, close it and return its summary
+    """Write ``fig`` to ``png`` and ``pdf`` and the data it draws to :func:`figure_csv_path`
+    (:func:`dwsynapse.plots.figdata.write_figure_data`), atomically; close it and return its summary
     (number of panels and legend series per panel)."""
     summary = _summary(fig)
     for path, fmt in ((png, "png"), (pdf, "pdf")):
         with atomic_path(path, suffix=f".{fmt}") as tmp:
             fig.savefig(tmp, format=fmt, bbox_inches="tight")
+    write_figure_data(fig, figure_csv_path(png))
     plt.close(fig)
     return summary
+
+
 
 
 def _summary(fig) -> dict:
