@@ -2,7 +2,13 @@
 # Inputs come from the config's training grid (dwsynapse.plots.run_paths), so a reduced grid
 # only asks for - and only plots - the runs it configures.
 from dwsynapse.energy import ENERGY_OUTPUTS
-from dwsynapse.plots import FIGURES, figure_inputs, report_outputs, training_metric_paths
+from dwsynapse.plots import (
+    FIGURES,
+    GENERATED_PLOT_RULES,
+    figure_inputs,
+    report_outputs,
+    training_metric_paths,
+)
 
 REPORT_TARGETS = report_outputs(config)  # added to all_targets() in common.smk
 TRAINING_METRICS = training_metric_paths(config)
@@ -277,3 +283,37 @@ rule reproduction_table:
         "../../envs/python.yaml"
     script:
         "../../scripts/report_reproduction.py"
+
+
+# Plot rules of the figures in dwsynapse.plots.GENERATED_PLOT_RULES (Fig. 1a, S1, S2, S5), one per
+# table row: inputs from figure_inputs, outputs the figure (PNG, PDF) and the data behind it (CSV).
+for _fig, _category in GENERATED_PLOT_RULES.items():
+
+    rule:
+        name:
+            f"plot_{_fig}"
+        input:
+            figure_inputs(config, _fig),
+        output:
+            png=report(f"{FIGDIR}/{FIGURES[_fig]}.png", category=_category, caption=f"../report/{_fig}.rst"),
+            pdf=f"{FIGDIR}/{FIGURES[_fig]}.pdf",
+            csv=f"{FIGDIR}/{FIGURES[_fig]}.csv",
+        params:
+            figure=_fig,
+        log:
+            res("logs", "report", f"{_fig}.log"),
+        threads: 1
+        resources:
+            mem_mb=1000,
+            runtime=10,
+        conda:
+            "../../envs/python.yaml"
+        script:
+            "../../scripts/plot_figure.py"
+
+
+rule supplementary:
+    # `make supplementary`: Fig. S1 (network selection over the grid selection.<selection.grid>)
+    input:
+        rules.plot_figS1_selection.output,
+
