@@ -5,6 +5,8 @@ from dwsynapse.energy import ENERGY_OUTPUTS
 from dwsynapse.plots import (
     FIGURES,
     GENERATED_PLOT_RULES,
+    RUN_FACTS,
+    WORKFLOW_SUMMARY,
     figure_inputs,
     report_outputs,
     training_metric_paths,
@@ -317,3 +319,21 @@ rule supplementary:
     input:
         rules.plot_figS1_selection.output,
 
+
+rule report_summary:
+    input:
+        reproduction=rules.reproduction_table.output.csv,
+        stats=device_stats_path(),
+    output:
+        summary=res("report", WORKFLOW_SUMMARY),
+        facts=res("report", RUN_FACTS),
+    log:
+        res("logs", "report", "summary.log"),
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    conda:
+        "../../envs/python.yaml"
+    script:
+        "../../scripts/report_summary.py"

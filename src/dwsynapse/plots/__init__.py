@@ -129,7 +129,7 @@ def training_metric_paths(config: dict) -> list[str]:
 
 def report_outputs(config: dict) -> list[str]:
     """Every output of workflow/rules/report.smk for ``config`` (figures of its grid with their data
-    CSVs, the Fig. 7 table, energy tables, reproduction table): the
+    CSVs, the Fig. 7 table, energy tables, reproduction table, the report's front-page summary): the
     report part of the workflow's targets. A supplementary figure that ``make supplementary`` made
     for this config's grid is included, so the HTML report shows it."""
     from dwsynapse.energy import ENERGY_OUTPUTS
@@ -139,8 +139,12 @@ def report_outputs(config: dict) -> list[str]:
     out = [str(rep / "figures" / f"{FIGURES[n]}{ext}") for n in names for ext in (".png", ".pdf", ".csv")]
     out += [str(rep / "figures" / f"fig7_level_probability{ext}") for ext in (".csv", ".md")]
     out += [str(rep / "energy" / f) for f in ENERGY_OUTPUTS.values()]
-    out += [str(rep / "reproduction.md"), str(rep / "reproduction.csv")]
+    out += [str(rep / f) for f in ("reproduction.md", "reproduction.csv", WORKFLOW_SUMMARY, RUN_FACTS)]
     return out
+
+
+WORKFLOW_SUMMARY = "workflow_summary.rst"  # included by workflow/report/workflow.rst (the report's first page)
+RUN_FACTS = "run_facts.rst"  # included by every figure caption under workflow/report/
 
 
 def supplementary_present(config: dict, name: str) -> bool:
@@ -265,4 +269,4 @@ def _cli(args) -> int:
 __all__ = ["FIGURES", "render_figure", "wanted_figures", "figure_inputs", "trace_keys", "notch_positions",
            "run_paths", "alpha_tag", "load_metrics", "load_trace", "all_alphas", "ResultsError",
            "write_level_table", "register", "report_outputs", "training_metric_paths", "GENERATED_PLOT_RULES",
-           "SUPPLEMENTARY", "supplementary_present"]
+           "SUPPLEMENTARY", "supplementary_present", "WORKFLOW_SUMMARY", "RUN_FACTS"]
