@@ -494,7 +494,7 @@ def fig_racetrack(initial, notch_x: np.ndarray, png, pdf, roughness_rms: float |
         fig.suptitle(f"a  relaxed initial state (T = 0, no current; engine {initial.engine}), "
                      f"{initial.cell_size * 1e9:g} nm cells{rough}", fontsize=10, x=0.02, ha="left")
         fig.tight_layout()
-        fig.colorbar(im, ax=axes[:, 0].tolist(), label="m_z", fraction=0.03, pad=0.01)
+        fig.colorbar(im, ax=axes[:, 0].tolist(), label="m_z", fraction=0.03, pad=0.025)
         fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="upper center", bbox_to_anchor=(0.45, 0.0), ncol=2,
                    frameon=False)
         return save_figure(fig, png, pdf)
