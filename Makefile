@@ -7,10 +7,12 @@ CORES  ?= all
 CONFIG ?= config.yaml
 SNAKEMAKE_ARGS ?=
 PYTEST_ARGS ?=
+SELECTION_GRID ?=
+SELECTION_ARGS := $(if $(SELECTION_GRID),--config 'selection={grid: $(SELECTION_GRID)}')
 
 export PATH := $(BIN):$(PATH)
 
-.PHONY: install run test test-slow test-slurm gpu-check lint dry-run report clean-venv
+.PHONY: install run test test-slow test-slurm gpu-check lint dry-run report supplementary clean-venv
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -51,8 +53,15 @@ gpu-check: install
 
 ## HTML report (figures, energy tables, paper vs reproduction) of a finished run.
 report: install
-	$(BIN)/snakemake --profile workflow/profiles/default --cores 1 --configfile $(CONFIG) \
+	$(BIN)/snakemake --profile workflow/profiles/default --cores 1 --configfile $(CONFIG) $(SELECTION_ARGS) \
 	  --report results/report/report.html
+
+## Supplementary Fig. S1 (network selection: tens of float runs, not part of `make run`), then the report,
+## which shows S1 once it exists. SELECTION_GRID=reduced runs the small grid (config selection.reduced).
+supplementary: install
+	$(BIN)/snakemake --profile workflow/profiles/default --cores $(CORES) --configfile $(CONFIG) $(SELECTION_ARGS) \
+	  $(SNAKEMAKE_ARGS) supplementary
+	$(MAKE) --no-print-directory report
 
 lint: install
 	$(BIN)/snakemake --lint --configfile $(CONFIG)

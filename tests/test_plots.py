@@ -3,6 +3,7 @@ device_stats.h5): every figure renders, is not blank and draws the expected seri
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -95,6 +96,71 @@ def write_synthetic_results(config: dict, n_epochs: int = 4, seed: int = 0) -> N
                                  "devices_at_cap": 0}}))
 
 
+def _wall_state(racetrack, x_wall: float) -> np.ndarray:
+    """m (3, ny, nx): up left of ``x_wall`` [m], down right of it, a Neel core of two cells, zero off the strip."""
+    x = (np.arange(racetrack.nx) + 0.5) * racetrack.cell_size
+    mz = -np.tanh((x - x_wall) / (2 * racetrack.cell_size))
+    m = np.zeros((3, racetrack.ny, racetrack.nx))
+    m[2] = mz[None, :]
+    m[0] = np.sqrt(np.clip(1 - mz**2, 0, 1))[None, :]
+    return m * racetrack.mask[None]
+
+
+def write_synthetic_maps(config: dict, seed: int = 0) -> None:
+    """The device stage's map outputs for ``config`` without simulating: initial_state.h5 (walls at the
+    start notch) and the chunk files, whose final walls sit at a notch (most) or between notches."""
+    from dwsynapse.devicemaps import initial_state_path, write_initial_states
+    from dwsynapse.devicestage import chunk_seeds, plan_chunks, write_chunk
+    from dwsynapse.dwpos import mean_mz, wall_position
+    from dwsynapse.engines import InstanceResult
+    from dwsynapse.geometry import build_racetrack
+
+    rng = np.random.default_rng(seed)
+    dev = config["device"]
+    rt = build_racetrack(dev["geometry"])
+    notches = notch_positions(dev["geometry"])
+
+    def result(s, x):
+        m = _wall_state(rt, x)
+        return InstanceResult(seed=s, ok=True, mz=float(mean_mz(m[2], rt.mask)),
+                              dw_x=float(wall_position(m[2], rt.mask, rt.cell_size)), m_final=m)
+
+    kus = [float(k) for k in dev["ku_values"]]
+    write_initial_states(initial_state_path(config), config, rt, kus, [result(0, rt.start_x) for _ in kus],
+                         "synthetic", "test", "sha")
+    for ch in plan_chunks(config):
+        k = len(kus) - 1 - ch.ku_index  # lowest Ku goes furthest
+        xs = [notches[min(k + int(rng.integers(0, 2)), len(notches) - 1)] + (rng.normal(0, 25e-9) if rng.random() < 0.3
+              else 0.0) for _ in ch.indices]
+        results = [result(s, x) for s, x in zip(chunk_seeds(config, ch), xs)]
+        write_chunk(Path(config["results_dir"]) / "device" / "chunks" / ch.group / f"chunk_{ch.chunk_index}.h5", ch,
+                    results, rt, "synthetic", "test", "sha")
+
+
+def write_synthetic_selection(config: dict, seed: int = 0) -> None:
+    """metrics.json of every point of the config's selection grid (accuracy peaks at 3 layers, eta0 0.007)."""
+    from dwsynapse.nn.selection import point_dirs
+
+    rng = np.random.default_rng(seed)
+    n_ep = int(config["selection"]["epochs"])
+    for (n, r, e), d in point_dirs(config).items():
+        d.mkdir(parents=True, exist_ok=True)
+        top = 0.97 - 0.01 * abs(n - 3) - 0.004 * n - 0.02 * abs(np.log10(e / 0.007)) - 0.02 * abs(r - 0.5)
+        ep = _epochs(n_ep, 0.8, top, rng)
+        (d / "metrics.json").write_text(json.dumps({
+            "method": "baseline", "states": None, "alpha": None, "seed": 1, "n_train": 200, "n_test": 100,
+            "wall_time_s": 1.0, "epochs": ep, "final_train_acc": ep[-1]["train_acc"],
+            "final_test_acc": ep[-1]["test_acc"]}))
+
+
+def write_synthetic_energy(config: dict, stats: Path) -> None:
+    """results/report/energy/ of ``config`` from its (synthetic) training results."""
+    from dwsynapse.energy import ENERGY_OUTPUTS, run_energy
+
+    out = Path(config["results_dir"]) / "report" / "energy"
+    run_energy(config, stats, {k: out / f for k, f in ENERGY_OUTPUTS.items()})
+
+
 def with_paper_grid(cfg: dict) -> dict:
     """``cfg`` with the paper's in-situ grid (2, 3 and 5 states; config.yaml leaves 2-state out)."""
     cfg["train"]["insitu"]["states"] = [2, 3, 5]
@@ -107,6 +173,9 @@ def synthetic(tmp_path, default_config):
     cfg["results_dir"] = str(tmp_path / "results")
     write_synthetic_results(cfg)
     stats = write_synthetic_stats(tmp_path / "device_stats.h5")
+    write_synthetic_maps(cfg)
+    write_synthetic_selection(cfg)
+    write_synthetic_energy(cfg, stats)
     return cfg, stats, tmp_path
 
 
@@ -129,6 +198,21 @@ EXPECTED = {
     "fig7_cdf": [7],  # 5 Ku + target + margin
     "figS3_offline": [6, 6],  # 3 methods x 2 states per alpha
     "figS4_alpha": [8],  # 3 states x (train, test) + 2 ex-situ
+    "fig1a_racetrack": [2] * 5,  # one strip per Ku: notch centres + wall position
+    "figS2_final_maps": [2] + [0] * 14 + [1],  # 5 Ku x 3 maps (legend on the first), near-notch bars
+    "figS5_energy": [4, 4],  # 4 categories: DW + CMOS | DW alone
+    "figS1_selection": [4, 5, 4],  # 4 hidden-layer counts per ratio, + the chosen point at ratio 0.5
+}
+# per figure: (kind, series) pairs its data CSV must hold
+EXPECTED_DATA = {
+    "fig1a_racetrack": {("image", "m_z map"), ("line", "notch centre"), ("line", "DW position (m_z zero crossing)")},
+    "figS2_final_maps": {("image", "m_z map"), ("bar", "walls within 4 nm (one notch width) of a notch centre")},
+    "figS5_energy": {("bar", "crossbar / SRAM weight read"), ("bar", "peripheral ops (ADC, activation)"),
+                     ("bar", "digital accumulation (multiply + add)"), ("bar", "device writes (programming)")},
+    "figS1_selection": {("line", f"{n} hidden layer{'s' if n > 1 else ''}") for n in (1, 2, 3, 4)}
+    | {("line", "chosen: 784-392-196-98-10, η0 = 0.007")},
+    "fig3_insitu": {("line", "float baseline"), ("line", "5-state DW")},
+    "fig6_exsitu": {("bar", "hardware (programmed devices)"), ("errorbar", "hardware (programmed devices)")},
 }
 
 
@@ -142,6 +226,10 @@ def test_every_figure_renders(synthetic, name):
     _not_blank(png)
     for f in figure_inputs(cfg, name):
         assert Path(f).exists()
+    with open(png.with_suffix(".csv"), newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert rows and {int(r["panel"]) for r in rows} <= set(range(1, len(EXPECTED[name]) + 1))
+    assert EXPECTED_DATA.get(name, set()) <= {(r["kind"], r["series"]) for r in rows}
 
 
 def test_reduced_grid_only_asks_for_what_it_runs(synthetic):

@@ -58,3 +58,20 @@ def test_missing_result_file_is_named(produced):
     (tmp / "results/train/insitu/3state_alpha0.25/metrics.json").unlink()
     with pytest.raises(ValueError, match="3state_alpha0.25/metrics.json: metrics file not found"):
         reproduction_rows(cfg, stats, ej)
+
+
+def test_workflow_summary_is_valid_rst_with_run_and_headline_numbers(produced):
+    from docutils.core import publish_parts
+
+    from dwsynapse.reproduction import write_workflow_summary
+
+    cfg, stats, ej, tmp = produced
+    write_reproduction(cfg, stats, ej, tmp / "r.md", tmp / "r.csv")
+    text = write_workflow_summary(cfg, tmp / "r.csv", stats, tmp / "summary.rst", tmp / "facts.rst")
+    assert "engine **synthetic**" in text and "7.00e5, 7.25e5, 7.50e5, 7.75e5, 8.00e5 J/m³" in text
+    assert "40/40" in text and "150 × " in text  # instances per Ku, mesh of the 4 nm cells
+    html = publish_parts(text, writer="html", settings_overrides={"halt_level": 2, "report_level": 5})["body"]
+    assert "<table" in html and "96.67%" in html and "in-situ 5-state α=0.15 test accuracy" in html
+    facts = (tmp / "facts.rst").read_text()
+    assert facts.startswith("This run used:") and "noise margin α 0.15, 0.25" in facts
+    publish_parts(facts, writer="html", settings_overrides={"halt_level": 2, "report_level": 5})

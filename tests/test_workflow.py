@@ -19,6 +19,7 @@ import yaml
 
 from dwsynapse.config import deep_update, validate_config
 from dwsynapse.mnist import make_synthetic_mnist
+from dwsynapse.plots import SUPPLEMENTARY
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "config" / "tiny.yaml"
@@ -144,6 +145,10 @@ def test_lint_is_clean(tiny):
     assert "Lints for" not in text, text[-4000:]
 
 
+# `make supplementary` (Fig. S1): rules outside the default target
+SUPPLEMENTARY_RULES = {"supplementary", "train_selection", *(f"plot_{n}" for n in SUPPLEMENTARY)}
+
+
 def test_profiles_plan_every_rule(tiny, tmp_path):
     """Both profiles load and plan the workflow (the slurm one needs no SLURM for a dry run); the
     default target reaches every rule; the rules the slurm profile names exist. The in-situ grid is
@@ -157,8 +162,11 @@ def test_profiles_plan_every_rule(tiny, tmp_path):
             timeout=120,
         )  # fmt: skip
         planned = job_counts(proc.stdout)
-        missing = rules - set(planned)
+        missing = rules - SUPPLEMENTARY_RULES - set(planned)
         assert not missing, f"{profile}: rules defined but not reached by the default target: {sorted(missing)}"
+        assert not SUPPLEMENTARY_RULES & set(planned), "the supplementary figures are not part of the default run"
+    proc = run_snakemake(root, config, "-n", "--cores", "2", "supplementary", timeout=120)
+    assert SUPPLEMENTARY_RULES <= set(job_counts(proc.stdout)), proc.stdout[-3000:]
     with open(REPO / "workflow" / "profiles" / "slurm" / "config.yaml") as fh:
         slurm = yaml.safe_load(fh)
     named = {r.strip() for r in slurm["slurm-array-jobs"].split(",")} | set(slurm.get("set-resources") or {})

@@ -113,6 +113,11 @@ def device_read_energy(dw_cfg: dict) -> float:
     return float(dw_cfg["read_voltage"]) ** 2 * g_mid * float(dw_cfg["read_time"])
 
 
+READ, PERIPHERAL, ACCUMULATION, WRITES = ("crossbar / SRAM weight read", "peripheral ops (ADC, activation)",
+                                         "digital accumulation (multiply + add)", "device writes (programming)")
+SYSTEM_CATEGORIES = (READ, PERIPHERAL, ACCUMULATION, WRITES)  # the stacks of Fig. S5, bottom to top
+
+
 def system_energy(energy_cfg: dict, counts: dict, programming_per_inference: float | None) -> dict:
     """Per-inference energy [J] of the DW crossbar system and of a 32-bit SRAM CMOS network.
 
@@ -121,8 +126,8 @@ def system_energy(energy_cfg: dict, counts: dict, programming_per_inference: flo
     energy per inference (measured pulses, may be ``None`` when no run measured it) is added.
     CMOS: every weight is one 32-bit SRAM read (half a 64-bit access), one multiply and one add;
     every neuron one activation. Returns ``{"dw": [...rows], "cmos": [...rows], totals, ratio,
-    "sram_sensitivity": [...], "citation": str}`` with rows ``{"system", "component", "count",
-    "energy_per_op_J", "energy_J"}``.
+    "sram_sensitivity": [...], "citation": str}`` with rows ``{"system", "category", "component", "count",
+    "energy_per_op_J", "energy_J"}``; ``category`` is one of :data:`SYSTEM_CATEGORIES` (Fig. S5).
     """
     per_op = _get(energy_cfg, "per_op")
     dw = _get(energy_cfg, "dw_system")
@@ -130,25 +135,27 @@ def system_energy(energy_cfg: dict, counts: dict, programming_per_inference: flo
     n_w, n_n = counts["n_weights"], counts["n_neurons"]
     e_read = device_read_energy(dw)
     dw_rows = [
-        ("crossbar device reads", n_w, e_read),
-        ("neuron ADC conversions", n_n, float(dw["adc_energy"])),
-        (f"neuron activation ({dw['activation_op']})", n_n, _op(per_op, dw["activation_op"], "dw_system.activation_op")),
+        (READ, "crossbar device reads", n_w, e_read),
+        (PERIPHERAL, "neuron ADC conversions", n_n, float(dw["adc_energy"])),
+        (PERIPHERAL, f"neuron activation ({dw['activation_op']})", n_n,
+         _op(per_op, dw["activation_op"], "dw_system.activation_op")),
     ]
     if programming_per_inference is not None:
-        dw_rows.append(("device programming (in-situ, amortised)", 1, float(programming_per_inference)))
+        dw_rows.append((WRITES, "device programming (in-situ, amortised)", 1, float(programming_per_inference)))
 
     def cmos_rows(read_op: str):
         return [
-            (f"32-bit weight read ({read_op} / 2)", n_w, _op(per_op, read_op, "cmos.weight_read_op") / 2),
-            (f"multiply ({cm['mult_op']})", n_w, _op(per_op, cm["mult_op"], "cmos.mult_op")),
-            (f"accumulate ({cm['add_op']})", n_w, _op(per_op, cm["add_op"], "cmos.add_op")),
-            (f"neuron activation ({cm['activation_op']})", n_n, _op(per_op, cm["activation_op"], "cmos.activation_op")),
+            (READ, f"32-bit weight read ({read_op} / 2)", n_w, _op(per_op, read_op, "cmos.weight_read_op") / 2),
+            (ACCUMULATION, f"multiply ({cm['mult_op']})", n_w, _op(per_op, cm["mult_op"], "cmos.mult_op")),
+            (ACCUMULATION, f"accumulate ({cm['add_op']})", n_w, _op(per_op, cm["add_op"], "cmos.add_op")),
+            (PERIPHERAL, f"neuron activation ({cm['activation_op']})", n_n,
+             _op(per_op, cm["activation_op"], "cmos.activation_op")),
         ]
 
     def rows(system, items):
         return [
-            {"system": system, "component": c, "count": int(n), "energy_per_op_J": e, "energy_J": n * e}
-            for c, n, e in items
+            {"system": system, "category": cat, "component": c, "count": int(n), "energy_per_op_J": e, "energy_J": n * e}
+            for cat, c, n, e in items
         ]
 
     dw_list = rows("DW crossbar", dw_rows)
@@ -270,7 +277,8 @@ def _fmt(v) -> str:
     return str(v)
 
 
-def _si(value: float, unit: str) -> str:
+def si_value(value: float, unit: str) -> str:
+    """``value`` [unit] with an SI prefix from f to m and 4 significant digits, e.g. 2.7e-15 J -> '2.7 fJ'."""
     for factor, prefix in ((1e-15, "f"), (1e-12, "p"), (1e-9, "n"), (1e-6, "µ"), (1e-3, "m")):
         if abs(value) < factor * 1000:
             return f"{value / factor:.4g} {prefix}{unit}"
@@ -300,13 +308,13 @@ def write_energy_outputs(tables: dict, out: dict) -> None:
     programming_md, system_csv, system_md, json`` to paths."""
     write_csv(tables["write"], out["write_csv"])
     md = ["# Energy per device write", "", markdown_table(
-        [dict(r, value=_si(r["value"], r["unit"]) if r["unit"] in ("J", "F", "A", "V") else f"{r['value']:.4g} {r['unit']}")
+        [dict(r, value=si_value(r["value"], r["unit"]) if r["unit"] in ("J", "F", "A", "V") else f"{r['value']:.4g} {r['unit']}")
          for r in tables["write"]], ["quantity", "value", "formula"])]
     write_text("\n".join(md), out["write_md"])
     prog = tables["programming"] or [{"scenario": "no in-situ or ex-situ run configured", "pulses": 0, "n_train": None,
                                       "epochs": None, "energy_total_J": 0.0, "energy_per_inference_J": 0.0}]
     write_csv(prog, out["programming_csv"])
-    pmd = [dict(r, energy_total=_si(r["energy_total_J"], "J"), energy_per_inference=_si(r["energy_per_inference_J"], "J"))
+    pmd = [dict(r, energy_total=si_value(r["energy_total_J"], "J"), energy_per_inference=si_value(r["energy_per_inference_J"], "J"))
            for r in prog]
     write_text("# Programming energy (pulses x energy per write / test images)\n\n"
                + markdown_table(pmd, ["scenario", "pulses", "n_train", "epochs", "energy_total", "energy_per_inference"]),
@@ -314,13 +322,13 @@ def write_energy_outputs(tables: dict, out: dict) -> None:
     sys_ = tables["system"]
     rows = sys_["dw"] + sys_["cmos"]
     write_csv(rows, out["system_csv"])
-    smd = [dict(r, energy_per_op=_si(r["energy_per_op_J"], "J"), energy=_si(r["energy_J"], "J")) for r in rows]
-    sens = [dict(r, cmos_total=_si(r["cmos_total_J"], "J"), ratio=f"{r['ratio']:.4g}") for r in sys_["sram_sensitivity"]]
+    smd = [dict(r, energy_per_op=si_value(r["energy_per_op_J"], "J"), energy=si_value(r["energy_J"], "J")) for r in rows]
+    sens = [dict(r, cmos_total=si_value(r["cmos_total_J"], "J"), ratio=f"{r['ratio']:.4g}") for r in sys_["sram_sensitivity"]]
     text = (
         "# System energy per inference (forward pass of one test image)\n\n"
-        f"Per-operation energies: {sys_['citation']}. Device read energy {_si(sys_['device_read_energy_J'], 'J')}.\n\n"
+        f"Per-operation energies: {sys_['citation']}. Device read energy {si_value(sys_['device_read_energy_J'], 'J')}.\n\n"
         + markdown_table(smd, ["system", "component", "count", "energy_per_op", "energy"])
-        + f"\n**DW total: {_si(sys_['dw_total_J'], 'J')}; CMOS total: {_si(sys_['cmos_total_J'], 'J')}; "
+        + f"\n**DW total: {si_value(sys_['dw_total_J'], 'J')}; CMOS total: {si_value(sys_['cmos_total_J'], 'J')}; "
         f"CMOS / DW = {sys_['ratio']:.4g}x**\n\n"
         + ("" if any(r["component"].startswith("device programming") for r in sys_["dw"]) else
            "Device programming is not included: the in-situ run named by energy.dw_system.programming_run "

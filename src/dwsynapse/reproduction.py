@@ -8,6 +8,7 @@ empty "ours" and the reason.
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 from dataclasses import dataclass
@@ -229,6 +230,83 @@ def write_reproduction(config: dict, stats_path, energy_json, md_path, csv_path)
     notes = "\n## Notes on the paper's numbers and on scope\n\n" + "".join(f"- {n}\n" for n in paper_consistency_notes(config))
     write_text(head + markdown_table(md_rows, list(md_rows[0])) + notes, md_path)
     return rows
+
+
+def _rst_table(header: list[str], rows: list[list[str]]) -> str:
+    """A docutils list-table."""
+    out = [".. list-table::", "   :header-rows: 1", ""]
+    for r in [header, *rows]:
+        out += [f"   * - {r[0]}"] + [f"     - {c}" for c in r[1:]]
+    return "\n".join(out) + "\n"
+
+
+def _join(items) -> str:
+    return ", ".join(str(i) for i in items) if items else "none"
+
+
+def _ku_list(kus) -> str:
+    return ", ".join(f"{float(k) / 1e5:.2f}e5" for k in kus)
+
+
+def run_facts(config: dict, stats_path: str | Path) -> list[str]:
+    """What this run used, as reStructuredText bullet items: device statistics (engine, Ku values,
+    instances per Ku that succeeded / were requested), mesh and drive, training network and grid."""
+    from dwsynapse.devicestats import read_device_stats
+    from dwsynapse.geometry import build_racetrack
+
+    dev, tr = config["device"], config["train"]
+    stats = read_device_stats(stats_path)
+    geom = dev["geometry"]
+    rt = build_racetrack(geom)
+    n_ok = ", ".join(f"{g.n_ok}/{g.n_requested}" for g in stats.groups)
+    ins, exs = tr.get("insitu", {}) or {}, tr.get("exsitu", {}) or {}
+    source = (f"read from ``{dev['stats_file']}`` (device stage not run)" if dev.get("stats_file") else
+              f"simulated by this run, engine **{stats.engine}** ({stats.engine_version or 'version not recorded'})")
+    return [
+        f"- **Device statistics**: {source}; Ku = {_ku_list(stats.ku_values)} J/m³, thermal instances per Ku "
+        f"(succeeded/requested) {n_ok}.",
+        f"- **Mesh**: {rt.nx} × {rt.ny} cells of {rt.cell_size * 1e9:g} × {rt.cell_size * 1e9:g} × "
+        f"{rt.thickness * 1e9:g} nm ({geom['length'] * 1e9:g} × {geom['width'] * 1e9:g} nm strip, notches every "
+        f"{geom['notch_pitch'] * 1e9:g} nm from {geom['first_notch'] * 1e9:g} nm, edge roughness "
+        f"{rt.measured_rms * 1e9:.2f} nm rms measured); demag {dev['solver'].get('demag', 'newell')}, "
+        f"Gilbert damping {dev['material']['alpha']:g}, T = {dev['drive']['temperature']:g} K, "
+        f"{dev['drive']['pulse_duration'] * 1e9:g} ns pulse of {dev['drive']['current_density']:.3g} A/m².",
+        f"- **Training**: 784-{'-'.join(str(h) for h in tr['hidden'])}-10, η0 = {tr['eta0']:g}, "
+        f"{tr['epochs']} epoch(s) on {config['mnist'].get('n_train') or 60000} / {config['mnist'].get('n_test') or 10000} "
+        f"train/test images; in-situ states {_join(ins.get('states'))} × noise margin α {_join(ins.get('alphas'))}; "
+        f"ex-situ {_join(exs.get('methods'))} × states {_join(exs.get('states'))} × α {_join(exs.get('alphas'))}.",
+    ]
+
+
+def workflow_summary(config: dict, reproduction_csv: str | Path, stats_path: str | Path) -> str:
+    """reStructuredText for the report's first page: what this run did (:func:`run_facts`) and its
+    headline numbers next to the paper's (the rows of the reproduction table that have a value of ours)."""
+    lines = ["What was run", "------------", "", *run_facts(config, stats_path), "", "Headline numbers",
+             "----------------", ""]
+    with open(reproduction_csv, newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["ours"] not in ("", "None")]
+    if rows:
+        body = []
+        for r in rows:
+            unit = r["unit"]
+            rec = dict(r, ours=float(r["ours"]), paper=float(r["paper"]),
+                       difference=float(r["difference"]) if r["difference"] else None,
+                       ratio_ours_paper=float(r["ratio_ours_paper"]) if r["ratio_ours_paper"] else None)
+            body.append([r["quantity"], _fmt(rec["paper"], unit), _fmt(rec["ours"], unit), _diff(rec),
+                         r["paper_section"]])
+        lines.append(_rst_table(["quantity", "paper", "this run", "this run − paper", "paper §"], body))
+    else:
+        lines.append("No headline number of the paper was produced by this config.\n")
+    return "\n".join(lines) + "\n"
+
+
+def write_workflow_summary(config: dict, reproduction_csv, stats_path, summary_path, facts_path) -> str:
+    """Write :func:`workflow_summary` to ``summary_path`` and :func:`run_facts` (included by every
+    figure caption) to ``facts_path``, atomically; return the summary text."""
+    text = workflow_summary(config, reproduction_csv, stats_path)
+    write_text(text, summary_path)
+    write_text("This run used:\n\n" + "\n".join(run_facts(config, stats_path)) + "\n", facts_path)
+    return text
 
 
 def register(sub) -> None:

@@ -100,3 +100,25 @@ rule device_summary:
         "../../envs/python.yaml"
     script:
         "../../scripts/device_summary.py"
+
+
+rule device_initial_state:
+    # Fig. 1a: the engine's relaxed initial state per Ku (the instance sequence with the drive off)
+    input:
+        engine=res("device", "engine.json"),
+    output:
+        res("device", "initial_state.h5"),
+    params:
+        workdir=res("device", "work", "initial_state"),
+        device=device_config_sha256(config),
+    log:
+        res("logs", "device", "initial_state.log"),
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=lambda wc, attempt: chunk_runtime_minutes(config, attempt),
+        gpu=1 if chunk_uses_gpu(config) else 0,
+    conda:
+        "../../envs/python.yaml"
+    script:
+        "../../scripts/device_initial_state.py"

@@ -2,7 +2,15 @@
 # Inputs come from the config's training grid (dwsynapse.plots.run_paths), so a reduced grid
 # only asks for - and only plots - the runs it configures.
 from dwsynapse.energy import ENERGY_OUTPUTS
-from dwsynapse.plots import FIGURES, figure_inputs, report_outputs, training_metric_paths
+from dwsynapse.plots import (
+    FIGURES,
+    GENERATED_PLOT_RULES,
+    RUN_FACTS,
+    WORKFLOW_SUMMARY,
+    figure_inputs,
+    report_outputs,
+    training_metric_paths,
+)
 
 REPORT_TARGETS = report_outputs(config)  # added to all_targets() in common.smk
 TRAINING_METRICS = training_metric_paths(config)
@@ -19,6 +27,7 @@ rule plot_fig1_device:
             caption="../report/fig1_device.rst",
         ),
         pdf=f"{FIGDIR}/{FIGURES['fig1_device']}.pdf",
+        csv=f"{FIGDIR}/{FIGURES['fig1_device']}.csv",  # the data behind the figure
     params:
         figure="fig1_device",
     log:
@@ -43,6 +52,7 @@ rule plot_fig7_cdf:
             caption="../report/fig7_cdf.rst",
         ),
         pdf=f"{FIGDIR}/{FIGURES['fig7_cdf']}.pdf",
+        csv=f"{FIGDIR}/{FIGURES['fig7_cdf']}.csv",  # the data behind the figure
         table_csv=report(
             f"{FIGDIR}/fig7_level_probability.csv",
             category="Device",
@@ -73,6 +83,7 @@ rule plot_fig3_insitu:
             caption="../report/fig3_insitu.rst",
         ),
         pdf=f"{FIGDIR}/{FIGURES['fig3_insitu']}.pdf",
+        csv=f"{FIGDIR}/{FIGURES['fig3_insitu']}.csv",  # the data behind the figure
     params:
         figure="fig3_insitu",
     log:
@@ -97,6 +108,7 @@ rule plot_fig4_writes:
             caption="../report/fig4_writes.rst",
         ),
         pdf=f"{FIGDIR}/{FIGURES['fig4_writes']}.pdf",
+        csv=f"{FIGDIR}/{FIGURES['fig4_writes']}.csv",  # the data behind the figure
     params:
         figure="fig4_writes",
     log:
@@ -121,6 +133,7 @@ rule plot_fig5_weights:
             caption="../report/fig5_weights.rst",
         ),
         pdf=f"{FIGDIR}/{FIGURES['fig5_weights']}.pdf",
+        csv=f"{FIGDIR}/{FIGURES['fig5_weights']}.csv",  # the data behind the figure
     params:
         figure="fig5_weights",
     log:
@@ -145,6 +158,7 @@ rule plot_fig6_exsitu:
             caption="../report/fig6_exsitu.rst",
         ),
         pdf=f"{FIGDIR}/{FIGURES['fig6_exsitu']}.pdf",
+        csv=f"{FIGDIR}/{FIGURES['fig6_exsitu']}.csv",  # the data behind the figure
     params:
         figure="fig6_exsitu",
     log:
@@ -169,6 +183,7 @@ rule plot_figS3_offline:
             caption="../report/figS3_offline.rst",
         ),
         pdf=f"{FIGDIR}/{FIGURES['figS3_offline']}.pdf",
+        csv=f"{FIGDIR}/{FIGURES['figS3_offline']}.csv",  # the data behind the figure
     params:
         figure="figS3_offline",
     log:
@@ -193,6 +208,7 @@ rule plot_figS4_alpha:
             caption="../report/figS4_alpha.rst",
         ),
         pdf=f"{FIGDIR}/{FIGURES['figS4_alpha']}.pdf",
+        csv=f"{FIGDIR}/{FIGURES['figS4_alpha']}.csv",  # the data behind the figure
     params:
         figure="figS4_alpha",
     log:
@@ -269,3 +285,55 @@ rule reproduction_table:
         "../../envs/python.yaml"
     script:
         "../../scripts/report_reproduction.py"
+
+
+# Plot rules of the figures in dwsynapse.plots.GENERATED_PLOT_RULES (Fig. 1a, S1, S2, S5), one per
+# table row: inputs from figure_inputs, outputs the figure (PNG, PDF) and the data behind it (CSV).
+for _fig, _category in GENERATED_PLOT_RULES.items():
+
+    rule:
+        name:
+            f"plot_{_fig}"
+        input:
+            figure_inputs(config, _fig),
+        output:
+            png=report(f"{FIGDIR}/{FIGURES[_fig]}.png", category=_category, caption=f"../report/{_fig}.rst"),
+            pdf=f"{FIGDIR}/{FIGURES[_fig]}.pdf",
+            csv=f"{FIGDIR}/{FIGURES[_fig]}.csv",
+        params:
+            figure=_fig,
+        log:
+            res("logs", "report", f"{_fig}.log"),
+        threads: 1
+        resources:
+            mem_mb=1000,
+            runtime=10,
+        conda:
+            "../../envs/python.yaml"
+        script:
+            "../../scripts/plot_figure.py"
+
+
+rule supplementary:
+    # `make supplementary`: Fig. S1 (network selection over the grid selection.<selection.grid>)
+    input:
+        rules.plot_figS1_selection.output,
+
+
+rule report_summary:
+    input:
+        reproduction=rules.reproduction_table.output.csv,
+        stats=device_stats_path(),
+    output:
+        summary=res("report", WORKFLOW_SUMMARY),
+        facts=res("report", RUN_FACTS),
+    log:
+        res("logs", "report", "summary.log"),
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    conda:
+        "../../envs/python.yaml"
+    script:
+        "../../scripts/report_summary.py"

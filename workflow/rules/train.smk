@@ -119,3 +119,28 @@ rule program_exsitu:
         "../../envs/python.yaml"
     script:
         "../../scripts/program_exsitu.py"
+
+
+# Supplementary Fig. S1 (`make supplementary`): one float run per point of the selection grid
+# (dwsynapse.nn.selection), each cached in its own folder.
+rule train_selection:
+    wildcard_constraints:
+        layers=r"\d",
+        ratio=r"\d\.\d\d",
+        eta=r"[0-9.e-]+",
+    input:
+        mnist=rules.fetch_mnist.output.files,
+    output:
+        metrics=res("train", "selection", "{layers}layers_ratio{ratio}_eta{eta}", "metrics.json"),
+        csv=res("train", "selection", "{layers}layers_ratio{ratio}_eta{eta}", "metrics.csv"),
+        weights=res("train", "selection", "{layers}layers_ratio{ratio}_eta{eta}", "weights.npz"),
+    log:
+        res("logs", "train", "selection_{layers}layers_ratio{ratio}_eta{eta}.log"),
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=120,
+    conda:
+        "../../envs/python.yaml"
+    script:
+        "../../scripts/train_selection.py"

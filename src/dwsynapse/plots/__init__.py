@@ -7,11 +7,17 @@ and renders one named figure.
 
 from __future__ import annotations
 
+import csv
 import logging
 from pathlib import Path
 
 import numpy as np
 
+from dwsynapse import devicemaps
+from dwsynapse.devicemaps import initial_state_path
+from dwsynapse.devicestage import chunk_files
+from dwsynapse.geometry import build_racetrack
+from dwsynapse.nn import selection
 from dwsynapse.plots import figures
 from dwsynapse.plots.data import ResultsError, alpha_tag, load_metrics, load_trace, run_paths
 
@@ -26,8 +32,17 @@ FIGURES = {
     "fig7_cdf": "fig7_weight_cdf",
     "figS3_offline": "figS3_offline_epochs",
     "figS4_alpha": "figS4_alpha_sweep",
+    "fig1a_racetrack": "fig1a_racetrack_initial_state",
+    "figS2_final_maps": "figS2_final_states",
+    "figS5_energy": "figS5_energy_breakdown",
+    "figS1_selection": "figS1_network_selection",
 }
 DEVICE_FIGURES = ("fig1_device", "fig7_cdf")
+MAP_FIGURES = ("fig1a_racetrack", "figS2_final_maps")  # need the device stage's own outputs (not device.stats_file)
+# Figures whose plot rules report.smk generates from this table: figure -> report category.
+GENERATED_PLOT_RULES = {"fig1a_racetrack": "Device", "figS2_final_maps": "Supplementary",
+                        "figS5_energy": "Energy", "figS1_selection": "Supplementary"}
+SUPPLEMENTARY = ("figS1_selection",)  # `make supplementary`, not part of the default run
 
 
 def notch_positions(geometry: dict) -> np.ndarray:
@@ -42,9 +57,12 @@ def notch_positions(geometry: dict) -> np.ndarray:
 
 
 def wanted_figures(config: dict) -> list[str]:
-    """The figure names a config can produce (only what its training grid runs)."""
+    """The figure names a default run of a config produces (only what its training grid runs; the
+    m_z maps only when it runs the device stage itself). Not the supplementary ones (S1)."""
     rp = run_paths(config)
-    names = ["fig1_device", "fig7_cdf"]
+    names = ["fig1_device", "fig7_cdf", "figS5_energy"]
+    if not config["device"].get("stats_file"):
+        names += list(MAP_FIGURES)
     if rp.insitu:
         names += ["fig3_insitu", "fig4_writes", "fig5_weights"]
     if rp.exsitu:
@@ -70,7 +88,21 @@ def figure_inputs(config: dict, name: str) -> list[str]:
             str(d / "metrics.json") for k, d in rp.exsitu.items() if k[0] == "stochastic"]
     if name in DEVICE_FIGURES:
         return []
+    if name == "fig1a_racetrack":
+        return [str(initial_state_path(config))]
+    if name == "figS2_final_maps":
+        return chunk_files(config, Path(config["results_dir"]) / "device" / "chunks")
+    if name == "figS5_energy":
+        return [str(_energy_csv(config))]
+    if name == "figS1_selection":
+        return [str(d / "metrics.json") for d in selection.point_dirs(config).values()]
     raise ResultsError(f"unknown figure '{name}'; known: {sorted(FIGURES)}")
+
+
+def _energy_csv(config: dict) -> Path:
+    from dwsynapse.energy import ENERGY_OUTPUTS
+
+    return Path(config["results_dir"]) / "report" / "energy" / ENERGY_OUTPUTS["system_csv"]
 
 
 def trace_keys(config: dict) -> list[tuple[int, float]]:
@@ -96,16 +128,29 @@ def training_metric_paths(config: dict) -> list[str]:
 
 
 def report_outputs(config: dict) -> list[str]:
-    """Every output of workflow/rules/report.smk for ``config`` (figures of its grid, the Fig. 7
-    table, energy tables, reproduction table): the report part of the workflow's targets."""
+    """Every output of workflow/rules/report.smk for ``config`` (figures of its grid with their data
+    CSVs, the Fig. 7 table, energy tables, reproduction table, the report's front-page summary): the
+    report part of the workflow's targets. A supplementary figure that ``make supplementary`` made
+    for this config's grid is included, so the HTML report shows it."""
     from dwsynapse.energy import ENERGY_OUTPUTS
 
     rep = Path(config["results_dir"]) / "report"
-    out = [str(rep / "figures" / f"{FIGURES[n]}{ext}") for n in wanted_figures(config) for ext in (".png", ".pdf")]
+    names = wanted_figures(config) + [n for n in SUPPLEMENTARY if supplementary_present(config, n)]
+    out = [str(rep / "figures" / f"{FIGURES[n]}{ext}") for n in names for ext in (".png", ".pdf", ".csv")]
     out += [str(rep / "figures" / f"fig7_level_probability{ext}") for ext in (".csv", ".md")]
     out += [str(rep / "energy" / f) for f in ENERGY_OUTPUTS.values()]
-    out += [str(rep / "reproduction.md"), str(rep / "reproduction.csv")]
+    out += [str(rep / f) for f in ("reproduction.md", "reproduction.csv", WORKFLOW_SUMMARY, RUN_FACTS)]
     return out
+
+
+WORKFLOW_SUMMARY = "workflow_summary.rst"  # included by workflow/report/workflow.rst (the report's first page)
+RUN_FACTS = "run_facts.rst"  # included by every figure caption under workflow/report/
+
+
+def supplementary_present(config: dict, name: str) -> bool:
+    """Whether supplementary figure ``name`` was made for this config (its PNG and every input exist)."""
+    png = Path(config["results_dir"]) / "report" / "figures" / f"{FIGURES[name]}.png"
+    return png.exists() and all(Path(p).exists() for p in figure_inputs(config, name))
 
 
 def render_figure(name: str, config: dict, png: str | Path, pdf: str | Path, stats_path: str | Path | None = None) -> dict:
@@ -119,8 +164,16 @@ def render_figure(name: str, config: dict, png: str | Path, pdf: str | Path, sta
     return summary
 
 
+def _read_csv(path: Path) -> list[dict]:
+    if not path.exists():
+        raise ResultsError(f"{path}: not found")
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
 def _render(name: str, config: dict, png, pdf, stats_path) -> dict:
     rp = run_paths(config)
+    geom = config["device"]["geometry"]
     if name in DEVICE_FIGURES:
         from dwsynapse.devicestats import read_device_stats
 
@@ -150,6 +203,18 @@ def _render(name: str, config: dict, png, pdf, stats_path) -> dict:
         return figures.fig_exsitu_accuracy({k: load_metrics(d / "metrics.json") for k, d in rp.exsitu.items()}, png, pdf)
     if name == "figS3_offline":
         return figures.fig_offline_epochs({k: load_metrics(d / "metrics.json") for k, d in rp.exsitu.items()}, png, pdf)
+    if name == "fig1a_racetrack":
+        initial = devicemaps.read_initial_states(initial_state_path(config))
+        return figures.fig_racetrack(initial, notch_positions(geom), png, pdf,
+                                     roughness_rms=build_racetrack(geom).measured_rms)
+    if name == "figS2_final_maps":
+        final = devicemaps.read_final_states(figure_inputs(config, name))
+        return figures.fig_final_maps(final, notch_positions(geom), float(geom["notch_width"]), png, pdf)
+    if name == "figS5_energy":
+        return figures.fig_energy_breakdown(_read_csv(_energy_csv(config)), config["energy"]["per_op"]["citation"],
+                                            png, pdf)
+    if name == "figS1_selection":
+        return figures.fig_selection(selection.load_points(config), selection.chosen_point(config), png, pdf)
     if name == "figS4_alpha":
         return figures.fig_alpha_sweep(
             {k: load_metrics(d / "metrics.json") for k, d in rp.insitu.items()},
@@ -203,4 +268,5 @@ def _cli(args) -> int:
 
 __all__ = ["FIGURES", "render_figure", "wanted_figures", "figure_inputs", "trace_keys", "notch_positions",
            "run_paths", "alpha_tag", "load_metrics", "load_trace", "all_alphas", "ResultsError",
-           "write_level_table", "register", "report_outputs", "training_metric_paths"]
+           "write_level_table", "register", "report_outputs", "training_metric_paths", "GENERATED_PLOT_RULES",
+           "SUPPLEMENTARY", "supplementary_present", "WORKFLOW_SUMMARY", "RUN_FACTS"]

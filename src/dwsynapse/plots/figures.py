@@ -16,10 +16,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.legend_handler import HandlerTuple  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+from matplotlib.ticker import MaxNLocator, NullFormatter  # noqa: E402
 
 from dwsynapse.io import atomic_path  # noqa: E402
 from dwsynapse.plots.data import ku_levels, most_active_synapse  # noqa: E402
+from dwsynapse.plots.figdata import write_figure_data  # noqa: E402
 
 # Okabe & Ito colour-blind-safe palette.
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
@@ -46,13 +47,20 @@ def _state_style(states: int, i: int = 0):
     return STATE_STYLE.get(int(states), (OKABE_ITO[i % len(OKABE_ITO)], "D"))
 
 
+def figure_csv_path(png: str | Path) -> Path:
+    """The CSV with the data behind a figure: next to its PNG, same stem."""
+    return Path(png).with_suffix(".csv")
+
+
 def save_figure(fig, png: str | Path, pdf: str | Path) -> dict:
-    """Write ``fig`` to ``png`` and ``pdf`` atomically, close it and return its summary
+    """Write ``fig`` to ``png`` and ``pdf`` and the data it draws to :func:`figure_csv_path`
+    (:func:`dwsynapse.plots.figdata.write_figure_data`), atomically; close it and return its summary
     (number of panels and legend series per panel)."""
     summary = _summary(fig)
     for path, fmt in ((png, "png"), (pdf, "pdf")):
         with atomic_path(path, suffix=f".{fmt}") as tmp:
             fig.savefig(tmp, format=fmt, bbox_inches="tight")
+    write_figure_data(fig, figure_csv_path(png))
     plt.close(fig)
     return summary
 
@@ -375,6 +383,16 @@ def fig_weight_cdf(stats, alpha: float, png, pdf) -> dict:
         return save_figure(fig, png, pdf)
 
 
+def _shared_legend(fig, axes, ncol: int, **kw) -> None:
+    """One legend below the figure with every distinct label of ``axes`` (first handle of each)."""
+    by_label = {}
+    for ax in axes:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            by_label.setdefault(lab, h)
+    fig.legend(list(by_label.values()), list(by_label), loc="upper center", bbox_to_anchor=(0.5, 0.0),
+               ncol=min(ncol, len(by_label)), frameon=False, fontsize=7, **kw)
+
+
 # ------------------------------------------------------------------------------ S3 / S4
 def fig_offline_epochs(exsitu: dict, png, pdf) -> dict:
     """Supplementary S3: ex-situ (offline) software test accuracy [%] vs epoch, per method and
@@ -397,12 +415,7 @@ def fig_offline_epochs(exsitu: dict, png, pdf) -> dict:
         axes[0, 0].set_ylabel("software test accuracy (%)")
         fig.tight_layout()
         # one legend below the panels (same style per method and state in every panel): hides no curve
-        by_label = {}
-        for ax in axes[0]:
-            for h, lab in zip(*ax.get_legend_handles_labels()):
-                by_label.setdefault(lab, h)
-        fig.legend(list(by_label.values()), list(by_label), loc="upper center", bbox_to_anchor=(0.5, 0.0),
-                   ncol=min(3, len(by_label)), frameon=False, fontsize=7, handlelength=3)
+        _shared_legend(fig, axes[0], ncol=3, handlelength=3)
         return save_figure(fig, png, pdf)
 
 
@@ -428,4 +441,202 @@ def fig_alpha_sweep(insitu: dict, exsitu: dict, png, pdf) -> dict:
         ax.set_ylabel("accuracy after the last epoch (%)")
         ax.set_title("Influence of α")
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=7)
+        return save_figure(fig, png, pdf)
+
+
+# ------------------------------------------------------------------------------ Fig. 1a / S2 (m_z maps)
+MZ_CMAP = "RdBu_r"  # m_z = +1 red, -1 blue; non-magnetic cells light grey
+NOTCH_COLOR = "#000000"
+WALL_COLOR = "#009E73"
+
+
+def _mz_strip(ax, mz_map: np.ndarray, cell: float, notch_nm: np.ndarray, wall_nm: float | None,
+              labels: bool = False):
+    """One m_z map to scale (1 nm = 1 nm in x and y), non-magnetic cells grey, notch centres as
+    black triangles above and below the strip, the wall position as a dashed line."""
+    ny, nx = mz_map.shape
+    cmap = matplotlib.colormaps[MZ_CMAP].with_extremes(bad="0.85")
+    w, h = nx * cell * 1e9, ny * cell * 1e9
+    im = ax.imshow(np.ma.masked_invalid(mz_map), cmap=cmap, vmin=-1, vmax=1, origin="lower", extent=(0, w, 0, h),
+                   interpolation="nearest", aspect="equal", label="m_z map")
+    ax.grid(False)
+    tri = dict(ls="none", color=NOTCH_COLOR, ms=4, clip_on=False, zorder=4)
+    ax.plot(notch_nm, np.full(len(notch_nm), h + 0.06 * h), marker="v", label="notch centre" if labels else None, **tri)
+    ax.plot(notch_nm, np.full(len(notch_nm), -0.06 * h), marker="^", **tri)
+    if wall_nm is not None and np.isfinite(wall_nm):
+        ax.axvline(wall_nm, color=WALL_COLOR, ls="--", lw=1.2, zorder=5,
+                   label="DW position (m_z zero crossing)" if labels else None)
+    ax.set_xlim(0, w)
+    ax.set_ylim(-0.12 * h, 1.12 * h)
+    return im
+
+
+def fig_racetrack(initial, notch_x: np.ndarray, png, pdf, roughness_rms: float | None = None) -> dict:
+    """Fig. 1a: m_z of the relaxed initial state (before the pulse) on the rough, notched strip,
+    one strip per Ku, cells to scale; notch centres (triangles) and the wall position (dashed).
+    ``initial`` is a :class:`dwsynapse.devicemaps.Maps` of :func:`dwsynapse.devicemaps.read_initial_states`,
+    ``notch_x`` the notch centres [m], ``roughness_rms`` the measured edge roughness [m] for the title."""
+    n = len(initial.ku)
+    if n == 0:
+        raise ValueError("fig 1a needs at least one relaxed state")
+    notch_nm = np.asarray(notch_x, float) * 1e9
+    ny, nx = initial.mask.shape
+    with plt.rc_context(STYLE):
+        strip_h = 9.0 * ny / nx
+        fig, axes = plt.subplots(n, 1, figsize=(9.0, 0.8 + n * (strip_h + 0.55)), squeeze=False, sharex=True)
+        for i, ax in enumerate(axes[:, 0]):
+            im = _mz_strip(ax, initial.mz_maps[i], initial.cell_size, notch_nm, initial.dw_x[i] * 1e9, labels=True)
+            ax.set_title(f"Ku = {initial.ku[i] / 1e5:.2f}e5 J/m³: <mz> = {initial.mz[i]:+.3f}, "
+                         f"DW at x = {initial.dw_x[i] * 1e9:.1f} nm", fontsize=8, loc="left")
+            ax.set_ylabel("y (nm)")
+        axes[-1, 0].set_xlabel("x (nm)")
+        rough = f", measured edge roughness {roughness_rms * 1e9:.2f} nm rms" if roughness_rms is not None else ""
+        fig.suptitle(f"a  relaxed initial state (T = 0, no current; engine {initial.engine}), "
+                     f"{initial.cell_size * 1e9:g} nm cells{rough}", fontsize=10, x=0.02, ha="left")
+        fig.tight_layout()
+        fig.colorbar(im, ax=axes[:, 0].tolist(), label="m_z", fraction=0.03, pad=0.025)
+        fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="upper center", bbox_to_anchor=(0.45, 0.0), ncol=2,
+                   frameon=False)
+        return save_figure(fig, png, pdf)
+
+
+def fig_final_maps(final, notch_x: np.ndarray, notch_width: float, png, pdf) -> dict:
+    """Supplementary S2: final m_z maps of the instances with the lowest, median and highest <m_z>
+    of each Ku (one row per Ku, lowest Ku on top), and a bottom panel with the fraction of walls per
+    Ku that end within one notch width of a notch centre
+    (:func:`dwsynapse.devicemaps.near_notch_fraction`). ``final`` is a
+    :class:`dwsynapse.devicemaps.Maps` of :func:`dwsynapse.devicemaps.read_final_states`."""
+    from dwsynapse.devicemaps import near_notch_fraction, representative
+
+    kus = sorted({float(k) for k in final.ku})
+    if not kus:
+        raise ValueError("fig S2 needs at least one instance")
+    notch_nm = np.asarray(notch_x, float) * 1e9
+    ny, nx = final.mask.shape
+    with plt.rc_context(STYLE):
+        strip_h = 3.6 * ny / nx
+        fig = plt.figure(figsize=(11.5, 1.2 + len(kus) * (strip_h + 0.62) + 2.4))
+        gs = fig.add_gridspec(len(kus) + 1, 3, height_ratios=[strip_h + 0.35] * len(kus) + [1.7])
+        im = None
+        fractions = []
+        for r, ku in enumerate(kus):
+            sel = np.flatnonzero(np.isclose(final.ku, ku))
+            for c, (role, j) in enumerate(representative(final.mz[sel])):
+                i = sel[j]
+                ax = fig.add_subplot(gs[r, c])
+                im = _mz_strip(ax, final.mz_maps[i], final.cell_size, notch_nm, final.dw_x[i] * 1e9,
+                               labels=(r == 0 and c == 0))
+                seed = f", seed {int(final.seed[i])}" if final.seed is not None else ""
+                ax.set_title(f"Ku {ku / 1e5:.2f}e5, {role} {final.mz[i]:+.2f}: x = {final.dw_x[i] * 1e9:.0f} nm{seed}",
+                             fontsize=7, loc="left")
+                ax.tick_params(labelsize=6)
+                if c == 0:
+                    ax.set_ylabel("y (nm)", fontsize=7)
+                if r == len(kus) - 1:
+                    ax.set_xlabel("x (nm)", fontsize=7)
+            fractions.append((ku, near_notch_fraction(final.dw_x[sel], notch_x, notch_width), sel.size))
+        ax = fig.add_subplot(gs[-1, :])
+        xs = np.arange(len(kus))
+        ax.bar(xs, [100 * f for _, f, _ in fractions], 0.6, color=[KU_COLORS[i % len(KU_COLORS)] for i in xs],
+               label=f"walls within {notch_width * 1e9:g} nm (one notch width) of a notch centre")
+        for x, (_, f, n) in zip(xs, fractions):
+            ax.annotate(f"{100 * f:.0f} % of {n}", (x, 100 * f), ha="center", va="bottom", fontsize=8,
+                        xytext=(0, 2), textcoords="offset points")
+        ax.set_xticks(xs, [f"{k / 1e5:.2f}e5" for k in kus])
+        ax.set_xlabel("Ku (J/m³)")
+        ax.set_ylabel("walls near a notch (%)")
+        ax.set_ylim(0, 135)
+        ax.set_yticks(np.arange(0, 101, 20))
+        ax.set_title("fraction of walls that end at a notch, per Ku", loc="left")
+        ax.legend(loc="upper left", frameon=False)
+        fig.tight_layout()
+        fig.colorbar(im, ax=fig.axes[:-1], label="m_z", fraction=0.02, pad=0.01)
+        h, lab = fig.axes[0].get_legend_handles_labels()
+        fig.legend(h, lab, loc="upper center", bbox_to_anchor=(0.5, 1.0 + 0.25 / fig.get_figheight()), ncol=2,
+                   frameon=False)
+        return save_figure(fig, png, pdf)
+
+
+# ------------------------------------------------------------------------------ Fig. S5
+CATEGORY_COLORS = ["#0072B2", "#E69F00", "#009E73", "#D55E00"]
+
+
+def fig_energy_breakdown(rows: list[dict], citation: str, png, pdf) -> dict:
+    """Supplementary S5: energy per inference [nJ] of the DW crossbar network and of the 32-bit SRAM
+    CMOS network as bars stacked by category (a), and the DW bar on its own scale [pJ] (b).
+    ``rows`` are the system-energy rows of :func:`dwsynapse.energy.system_energy` (keys system,
+    category, energy_J); ``citation`` the source of the per-operation energies (shown under the plot)."""
+    from dwsynapse.energy import SYSTEM_CATEGORIES, si_value
+
+    systems = list(dict.fromkeys(r["system"] for r in rows))
+    if not systems:
+        raise ValueError("fig S5 needs system-energy rows")
+    cats = list(SYSTEM_CATEGORIES) + sorted({r["category"] for r in rows} - set(SYSTEM_CATEGORIES))
+    present = {r["category"] for r in rows}
+    total = {s: sum(float(r["energy_J"]) for r in rows if r["system"] == s) for s in systems}
+    with plt.rc_context(STYLE):
+        fig, (ax_a, ax_b) = plt.subplots(1, 2, figsize=(8.4, 3.8), gridspec_kw={"width_ratios": [2, 1]})
+        for ax, shown, scale, unit in ((ax_a, systems, 1e9, "nJ"), (ax_b, systems[:1], 1e12, "pJ")):
+            xs = np.arange(len(shown))
+            bottom = np.zeros(len(shown))
+            parts = []
+            for k, cat in enumerate(cats):
+                e = np.array([sum(float(r["energy_J"]) for r in rows if r["system"] == s and r["category"] == cat)
+                              for s in shown])
+                ax.bar(xs, e * scale, 0.55, bottom=bottom, color=CATEGORY_COLORS[k % len(CATEGORY_COLORS)],
+                       label=cat if cat in present else f"{cat}: none in this run")
+                bottom += e * scale
+                parts.append(f"{cat.split(' (')[0]}: {si_value(float(e[0]), 'J')}")
+            for x, s in zip(xs, shown):
+                ax.annotate(si_value(total[s], "J"), (x, bottom[x]), ha="center", va="bottom", fontsize=8,
+                            xytext=(0, 2), textcoords="offset points")
+            ax.set_xticks(xs, shown)
+            ax.set_ylabel(f"energy per inference ({unit})")
+            ax.set_ylim(0, 1.15 * max(bottom.max(), 1e-30))
+        ratio = total[systems[-1]] / total[systems[0]] if len(systems) > 1 and total[systems[0]] > 0 else None
+        ax_a.set_title("a  per inference" + (f": {systems[-1]} / {systems[0]} = {ratio:.4g}×" if ratio else ""),
+                       loc="left")
+        ax_b.set_title(f"b  {systems[0]} alone", loc="left")
+        ax_b.text(0.5, 0.98, "\n".join(parts), transform=ax_b.transAxes, ha="center", va="top", fontsize=7,
+                  bbox=dict(boxstyle="round", fc="white", ec="0.7", alpha=0.9))
+        ax_b.set_ylim(0, 1.6 * ax_b.get_ylim()[1])
+        fig.tight_layout()
+        fig.legend(*ax_a.get_legend_handles_labels(), loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=2,
+                   frameon=False)
+        fig.text(0.5, -0.17, f"per-operation energies: {citation}", ha="center", fontsize=7, wrap=True)
+        return save_figure(fig, png, pdf)
+
+
+# ------------------------------------------------------------------------------ Fig. S1
+def fig_selection(points: list[dict], chosen: dict | None, png, pdf) -> dict:
+    """Supplementary S1: float test accuracy [%] after the last epoch vs the learning rate eta0
+    (log axis), one panel per layer-size ratio, one curve per hidden-layer count; the configured
+    network (``chosen``: keys layers, ratio, eta0) is marked with a star. ``points`` are dicts with
+    layers, ratio, eta0, test_acc (0..1)."""
+    if not points:
+        raise ValueError("fig S1 needs at least one selection run")
+    ratios = sorted({p["ratio"] for p in points})
+    layer_counts = sorted({p["layers"] for p in points})
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(1, len(ratios), figsize=(3.8 * len(ratios), 3.6), squeeze=False, sharey=True)
+        for ax, ratio, letter in zip(axes[0], ratios, "abcdefgh"):
+            for i, nl in enumerate(layer_counts):
+                pts = sorted((p for p in points if p["ratio"] == ratio and p["layers"] == nl), key=lambda p: p["eta0"])
+                if pts:
+                    ax.plot([p["eta0"] for p in pts], [100 * p["test_acc"] for p in pts], marker="o", ms=4,
+                            color=OKABE_ITO[i % len(OKABE_ITO)], label=f"{nl} hidden layer{'s' if nl > 1 else ''}")
+            hit = [p for p in points if chosen and np.isclose(ratio, chosen["ratio"]) and p["ratio"] == ratio
+                   and p["layers"] == chosen["layers"] and np.isclose(p["eta0"], chosen["eta0"])]
+            if hit:
+                ax.plot([hit[0]["eta0"]], [100 * hit[0]["test_acc"]], marker="*", ms=15, mfc="none", mec="black",
+                        mew=1.4, ls="none", label=f"chosen: {chosen['sizes']}, η0 = {chosen['eta0']:g}")
+            ax.set_xscale("log")
+            etas = sorted({p["eta0"] for p in points})
+            ax.set_xticks(etas, [f"{e:g}" for e in etas], rotation=45)
+            ax.xaxis.set_minor_formatter(NullFormatter())
+            ax.set_xlabel("learning rate η0")
+            ax.set_title(f"{letter}  layer-size ratio {ratio:g}")
+        axes[0, 0].set_ylabel("float test accuracy after the last epoch (%)")
+        fig.tight_layout()
+        _shared_legend(fig, axes[0], ncol=5)
         return save_figure(fig, png, pdf)
