@@ -216,3 +216,40 @@ def test_job_resources(cfg, tmp_path):
     cfg["device"].update(chunk_size=9)
     cfg["device"]["mumax3"].update(processes=4)  # one alone (cache warm-up), then 2 waves of 4 processes
     assert ds.chunk_runtime_minutes(cfg) == 3 * 600 * 3 // 60 + 5 + ds.CHUNK_MARGIN_MIN
+
+
+def test_extra_domains_and_capped_relaxations_are_flagged(cfg, tmp_path, monkeypatch):
+    """An instance whose final state has two walls is flagged (single_wall False) and left out of the
+    DW statistics of the summary; an instance that ran to the relaxation cap is flagged hit_cap."""
+    cap = cfg["device"]["drive"]["pulse_duration"] + cfg["device"]["solver"]["relax_max_time"]
+    base = stand_in_engine()
+
+    def engine(config, racetrack, ku, seeds, workdir, progress=True):
+        out = base(config, racetrack, ku, seeds, workdir, progress)
+        nx = racetrack.mask.shape[1]
+        for r in out:
+            r.m_final[2] = -1.0
+            r.m_final[2][:, : nx // 3] = 1.0  # one up|down wall at a third of the strip
+            if r.seed % 2:
+                r.m_final[2][:, 2 * nx // 3 :] = 1.0  # a second up domain: two more walls
+            r.stop_time = cap if r.seed % 3 == 0 else 0.5 * cap
+        return out
+
+    run_all(cfg, tmp_path, monkeypatch)  # installs the stand-in version and check
+    monkeypatch.setattr(ds, "get_engine", lambda name: engine)
+    paths = []
+    for ch in ds.plan_chunks(cfg):
+        p = tmp_path / "flags" / ch.group / f"chunk_{ch.chunk_index}.h5"
+        ds.run_chunk(cfg, ch.group, ch.chunk_index, p, tmp_path / "w2" / ch.group / str(ch.chunk_index), progress=False)
+        paths.append(p)
+    ds.merge_chunks(cfg, paths, tmp_path / "d.h5")
+    stats = read_device_stats(tmp_path / "d.h5")
+    for g in stats.groups:
+        np.testing.assert_array_equal(g.single_wall, g.seed % 2 == 0)
+        np.testing.assert_array_equal(g.hit_cap, g.seed % 3 == 0)
+    ds.write_summary(tmp_path / "d.h5", tmp_path / "summary.csv")
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "summary.csv").read_text())))
+    for r, g in zip(rows, stats.groups):
+        assert int(r["n_extra_domains"]) == int((g.seed % 2 == 1).sum())
+        assert float(r["hit_cap_fraction"]) == pytest.approx(np.mean(g.seed % 3 == 0))
+        assert float(r["dw_x_mean_m"]) == pytest.approx(np.mean(g.dw_x[g.single_wall]))

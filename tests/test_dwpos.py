@@ -74,3 +74,22 @@ def test_mean_mz_on_racetrack_matches_convention(default_config):
 def test_bad_inputs(mz, mask, cell, words):
     with pytest.raises(ValueError, match=words):
         wall_position(mz, mask, cell)
+
+
+def test_wall_counts_count_domains_not_thermal_wiggles():
+    from dwsynapse.dwpos import single_wall, wall_counts
+
+    mask = np.ones((4, 30), bool)
+    mask[:2, 10:12] = False  # a notch
+    one = np.where(np.arange(30) < 12, 1.0, -1.0) * np.ones((4, 1))
+    wiggly = one.copy()
+    wiggly[:, 11:14] = [0.05, -0.02, 0.01]  # a rough wall core crosses zero three times
+    two = one.copy()
+    two[:, 25:] = 1.0
+    bubble = one.copy()
+    bubble[3, 20:23] = 1.0  # an up bubble in one row of the down domain
+    expelled = np.ones((4, 30))
+    lost = -np.ones((4, 30))
+    states = np.stack([one, wiggly, two, bubble, expelled, lost])
+    np.testing.assert_array_equal(wall_counts(states, mask), [1, 1, 2, 3, 0, 0])
+    np.testing.assert_array_equal(single_wall(states, mask), [True, True, False, False, True, False])

@@ -41,7 +41,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .dwpos import column_profile
+from .dwpos import single_wall
 
 log = logging.getLogger(__name__)
 
@@ -128,33 +128,6 @@ def trial_device(params: dict, base_geometry: dict) -> tuple[dict, dict]:
     material = {"Ms": params["Ms"], "Aex": params["Aex"], "alpha": params["alpha"], "Dind": dind,
                 "theta_sh": params["theta_sh"]}
     return material, geometry
-
-
-def wall_counts(mz: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Number of walls per state (B, ny, nx): sign changes of the width-averaged m_z along x, and
-    per row; a state counts as one wall only if the averaged profile changes sign once and no row
-    changes sign more than once. Returns the larger of the two counts per state (0 = no wall)."""
-    prof, _ = column_profile(mz, mask)
-    prof = np.atleast_2d(prof)
-    profile_changes = (np.diff(np.sign(prof), axis=-1) != 0).sum(axis=-1)
-    rows = []
-    for state in np.atleast_3d(mz).reshape(-1, *mask.shape):
-        worst = 0
-        for iy in range(mask.shape[0]):
-            vals = state[iy][mask[iy]]
-            if vals.size > 1:
-                worst = max(worst, int((np.diff(np.sign(vals)) != 0).sum()))
-        rows.append(worst)
-    return np.maximum(profile_changes, np.asarray(rows))
-
-
-def single_wall(mz: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """True where a state holds exactly one wall, or none with the wall expelled at the far (+x) end
-    (the whole strip up); False for extra domains or a wall lost at the start end."""
-    counts = wall_counts(mz, mask)
-    prof, _ = column_profile(mz, mask)
-    all_up = (np.atleast_2d(prof) > 0).all(axis=-1)
-    return (counts == 1) | ((counts == 0) & all_up)
 
 
 def acceptance(ku: Sequence[float], w: Sequence[float], dw_x: Sequence[float], one_wall: Sequence[bool]) -> dict:
@@ -385,3 +358,21 @@ def run_study(base: dict, csv_path: str | Path, n_trials: int, *, seed: int = 0,
         study.tell(trial, loss)
         next_id += 1
     return read_trials(csv_path)
+
+
+def acceptance_from_stats(stats_path: str | Path) -> dict:
+    """:func:`acceptance` of a device-statistics file (``single_wall`` flags from the file; a file
+    without them counts every instance as one wall), plus ``hit_cap_fraction`` over all instances."""
+    from .devicestats import read_device_stats
+
+    stats = read_device_stats(stats_path)
+    ku, w, x, one, cap = [], [], [], [], []
+    for g in stats.groups:
+        ku.append(np.full(g.n_ok, g.ku))
+        w.append(g.mz)
+        x.append(g.dw_x)
+        one.append(g.single_wall if g.single_wall is not None else np.ones(g.n_ok, bool))
+        cap.append(g.hit_cap if g.hit_cap is not None else np.zeros(g.n_ok, bool))
+    out = acceptance(np.concatenate(ku), np.concatenate(w), np.concatenate(x), np.concatenate(one))
+    out["hit_cap_fraction"] = float(np.concatenate(cap).mean())
+    return out

@@ -10,6 +10,8 @@ Chunk file (HDF5, written atomically), one per (Ku, chunk)::
              engine, engine_version, device_config_sha256, cell_size [m]
     index int64 (n,)  instance index within the Ku group     seed int64 (n,)
     ok    bool  (n,)  mz float64 (n,)  dw_x float64 (n,) [m]  error str (n,) ('' when ok)
+    stop_time float64 (n,) [s] from the pulse start to the end of the run (rest or relaxation cap)
+    single_wall bool (n,)  one wall, or the wall expelled at the far end (dwpos.single_wall)
     trace_t, trace_mz float64 (n, n_t)  NaN-padded traces [s], <mz> (only with traces)
     m_final float32 (n, 3, ny, nx)  final magnetization (NaN for failed instances)
     mask bool (ny, nx)
@@ -46,6 +48,7 @@ from dwsynapse import __version__
 from dwsynapse.cli import start_command
 from dwsynapse.config import config_sha256, with_defaults
 from dwsynapse.devicestats import DeviceStats, KuStats, ku_group_name, read_device_stats, write_device_stats
+from dwsynapse.dwpos import single_wall
 from dwsynapse.engines import InstanceResult, instance_seed
 from dwsynapse.geometry import Racetrack, build_racetrack
 from dwsynapse.io import atomic_path, write_text
@@ -238,6 +241,9 @@ def write_chunk(path: str | Path, chunk: Chunk, results: Sequence[InstanceResult
             f["ok"] = np.asarray([r.ok for r in results], bool)
             f["mz"] = np.asarray([r.mz if r.ok else np.nan for r in results], np.float64)
             f["dw_x"] = np.asarray([r.dw_x if r.ok else np.nan for r in results], np.float64)
+            f["stop_time"] = np.asarray([r.stop_time if r.ok else np.nan for r in results], np.float64)
+            f["single_wall"] = single_wall(np.nan_to_num(m_final[:, 2]), racetrack.mask) & np.asarray(
+                [r.ok for r in results], bool)
             f.create_dataset("error", data=np.array([r.error if not r.ok else "" for r in results],
                                                     dtype=h5py.string_dtype()))
             if n_t:
@@ -457,6 +463,8 @@ class ChunkData:
     error: list[str]
     trace_t: np.ndarray | None
     trace_mz: np.ndarray | None
+    stop_time: np.ndarray | None = None
+    single_wall: np.ndarray | None = None
 
 
 def read_chunk(path: str | Path) -> ChunkData:
@@ -479,6 +487,8 @@ def read_chunk(path: str | Path) -> ChunkData:
                 error=[e.decode() if isinstance(e, bytes) else str(e) for e in f["error"][()]],
                 trace_t=f["trace_t"][()] if "trace_t" in f else None,
                 trace_mz=f["trace_mz"][()] if "trace_mz" in f else None,
+                stop_time=f["stop_time"][()] if "stop_time" in f else None,
+                single_wall=f["single_wall"][()].astype(bool) if "single_wall" in f else None,
             )
         except KeyError as exc:
             raise DeviceStageError(f"{path}: chunk file lacks {exc}") from None
@@ -546,8 +556,12 @@ def merge_chunks(config: dict, chunk_paths: Sequence[str | Path], out_path: str 
             tm = [row for c in mine for row in c.trace_mz]
             tt, tm = [tt[i] for i in order if ok[i]], [tm[i] for i in order if ok[i]]
             traces = _common_traces(tt, tm) if tt else None
+        cap = float(dev["drive"]["pulse_duration"]) + float(dev["solver"]["relax_max_time"])
+        flags = {}
+        if all(c.stop_time is not None and c.single_wall is not None for c in mine):
+            flags = dict(single_wall=cat("single_wall")[ok], hit_cap=cat("stop_time")[ok] >= cap * (1 - 1e-6))
         g = KuStats(
-            ku=float(ku), mz=mz[ok], dw_x=dw_x[ok], seed=seed[ok], n_requested=n_req,
+            ku=float(ku), mz=mz[ok], dw_x=dw_x[ok], seed=seed[ok], n_requested=n_req, **flags,
             failed_seed=seed[~ok], failed_error=[error[i] for i in np.flatnonzero(~ok)],
             t=traces[0] if traces else None, mz_t=traces[1] if traces else None,
         )
@@ -572,20 +586,27 @@ def merge_chunks(config: dict, chunk_paths: Sequence[str | Path], out_path: str 
 
 
 SUMMARY_FIELDS = ["ku", "n_requested", "n_ok", "n_failed", "mz_mean", "mz_std", "mz_min", "mz_max",
-                  "dw_x_mean_m", "dw_x_std_m"]
+                  "dw_x_mean_m", "dw_x_std_m", "n_extra_domains", "hit_cap_fraction"]
 
 
 def summary_csv(stats: DeviceStats) -> str:
-    """Per-Ku summary table (CSV text): counts, <mz> and DW-position statistics (SI units)."""
+    """Per-Ku summary table (CSV text): counts, <mz> and DW-position statistics (SI units). The DW
+    statistics leave out instances flagged with extra domains (counted in ``n_extra_domains``);
+    ``hit_cap_fraction`` is the fraction of instances whose relaxation reached its cap (both empty
+    for files without the flags)."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(SUMMARY_FIELDS)
     for g in stats.groups:
         mz, x = np.asarray(g.mz), np.asarray(g.dw_x)
+        if g.single_wall is not None:
+            x = x[g.single_wall]
         stat = (lambda a, f: repr(float(f(a))) if a.size else "nan")
         w.writerow([repr(g.ku), g.n_requested, g.n_ok, g.n_failed, stat(mz, np.mean),
                     stat(mz, lambda a: np.std(a, ddof=1) if a.size > 1 else 0.0), stat(mz, np.min),
-                    stat(mz, np.max), stat(x, np.mean), stat(x, lambda a: np.std(a, ddof=1) if a.size > 1 else 0.0)])
+                    stat(mz, np.max), stat(x, np.mean), stat(x, lambda a: np.std(a, ddof=1) if a.size > 1 else 0.0),
+                    "" if g.single_wall is None else int((~g.single_wall).sum()),
+                    "" if g.hit_cap is None else repr(float(np.mean(g.hit_cap))) if g.n_ok else "nan"])
     return buf.getvalue()
 
 

@@ -9,6 +9,9 @@ Layout (DESIGN.md §4)::
         dw_x   float64 (n_ok,)   final DW position [m]
         seed   int64   (n_ok,)   thermal seed
         t, mz_t                  optional traces: t (n_t,) [s], mz_t (n_ok, n_t)
+        single_wall bool (n_ok,) optional: one wall, or the wall expelled at the far end; False marks
+                                 extra domains (their dw_x is not a wall position)
+        hit_cap     bool (n_ok,) optional: the relaxation reached its cap before the wall came to rest
     /failed/<name>/ seed int64 (n_failed,), error str (n_failed,)
 
 Everything downstream (training, figures) reads this file only, so it may also come from
@@ -58,6 +61,8 @@ class KuStats:
     failed_error: list[str] = field(default_factory=list)
     t: np.ndarray | None = None  # (n_t,) [s]
     mz_t: np.ndarray | None = None  # (n_ok, n_t)
+    single_wall: np.ndarray | None = None  # (n_ok,) bool: one wall (or expelled at the far end)
+    hit_cap: np.ndarray | None = None  # (n_ok,) bool: relaxation reached its cap
 
     @property
     def name(self) -> str:
@@ -125,6 +130,9 @@ def write_device_stats(path: str | Path, stats: DeviceStats) -> None:
                 if g.t is not None and g.mz_t is not None:
                     grp.create_dataset("t", data=np.asarray(g.t, np.float64))
                     grp.create_dataset("mz_t", data=np.asarray(g.mz_t, np.float32), compression="gzip")
+                for name in ("single_wall", "hit_cap"):
+                    if getattr(g, name) is not None:
+                        grp.create_dataset(name, data=np.asarray(getattr(g, name), bool))
                 fgrp = failed_root.create_group(g.name)
                 fgrp.create_dataset("seed", data=np.asarray(g.failed_seed, np.int64))
                 fgrp.create_dataset("error", data=np.array(g.failed_error, dtype=h5py.string_dtype()))
@@ -135,7 +143,7 @@ def _check_group_shapes(g: KuStats, where: str) -> None:
     problems = []
     if len(n) != 1:
         problems.append(f"mz has shape {n}, expected (n_ok,)")
-    for name in ("dw_x", "seed"):
+    for name in ("dw_x", "seed") + tuple(k for k in ("single_wall", "hit_cap") if getattr(g, k) is not None):
         if np.asarray(getattr(g, name)).shape != n:
             problems.append(f"{name} has shape {np.asarray(getattr(g, name)).shape}, mz has {n}")
     if g.mz_t is not None and (g.t is None or np.asarray(g.mz_t).shape != (n[0], np.asarray(g.t).shape[0])):
@@ -186,6 +194,8 @@ def read_device_stats(path: str | Path) -> DeviceStats:
                     else [],
                     t=grp["t"][()] if "t" in grp else None,
                     mz_t=grp["mz_t"][()] if "mz_t" in grp else None,
+                    single_wall=grp["single_wall"][()].astype(bool) if "single_wall" in grp else None,
+                    hit_cap=grp["hit_cap"][()].astype(bool) if "hit_cap" in grp else None,
                 )
                 if int(grp.attrs["n_ok"]) != g.n_ok:
                     raise DeviceStatsError(f"{path}: group {name}: n_ok attribute {int(grp.attrs['n_ok'])} but mz has {g.n_ok} values")

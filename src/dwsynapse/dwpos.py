@@ -76,3 +76,39 @@ def wall_position(mz: np.ndarray, mask: np.ndarray, cell_size: float) -> float |
     left_end = x[0] - 0.5 * cell_size
     out = np.where(has, crossing, np.where(pos[:, 0], right_end, left_end))
     return float(out[0]) if single else out
+
+
+DOMAIN_LEVEL = 0.5  # |m_z| above which a cell (or column average) belongs to a domain, not to a wall
+
+
+def _domain_changes(values: np.ndarray) -> int:
+    """Number of up/down domain changes along a 1-D sequence of m_z: values beyond +-DOMAIN_LEVEL are
+    domains, values in between (wall cores, thermal wiggles of one wall) are skipped, so a single
+    rough wall counts once."""
+    sign = np.sign(values[np.abs(values) > DOMAIN_LEVEL])
+    return int((sign[1:] != sign[:-1]).sum())
+
+
+def wall_counts(mz: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Number of walls of each state, ``mz`` (ny, nx) or (B, ny, nx): the domain changes (up <-> down,
+    see :func:`_domain_changes`) along x of the width-averaged m_z and of every row of magnetic cells;
+    the largest of these counts per state (0 = no wall). Returns an int array of shape (B,) (or (1,))."""
+    mz, mask = _check(mz, mask)
+    prof, _ = column_profile(mz, mask)
+    prof = np.atleast_2d(prof)
+    states = mz.reshape(-1, *mask.shape)
+    out = np.zeros(states.shape[0], dtype=np.int64)
+    for b, state in enumerate(states):
+        counts = [_domain_changes(prof[b])]
+        counts += [_domain_changes(state[iy][mask[iy]]) for iy in range(mask.shape[0]) if mask[iy].sum() > 1]
+        out[b] = max(counts)
+    return out
+
+
+def single_wall(mz: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """True where a state holds exactly one wall, or none with the wall expelled at the far (+x) end
+    (the whole strip up); False for extra domains or a wall lost through the start end. Shape (B,)."""
+    counts = wall_counts(mz, mask)
+    prof, _ = column_profile(mz, mask)
+    all_up = (np.atleast_2d(prof) > 0).all(axis=-1)
+    return (counts == 1) | ((counts == 0) & all_up)

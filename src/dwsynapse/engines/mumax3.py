@@ -218,6 +218,7 @@ def _collect(out_dir: Path, seed: int, racetrack: Racetrack, save_traces: bool) 
             raise TableError(f"no usable trace ({exc})") from None
         res.t = table.data[:, table.names.index("t_inst")].copy()
         res.mz_t = table.data[:, table.names.index("mz")].copy()
+        res.stop_time = float(res.t[-1]) if res.t.size else float("nan")
     return res
 
 

@@ -265,7 +265,7 @@ def _run_batch(system: LLGSystem, stepper: Stepper, seeds: list[int], p: dict, p
             results.append(InstanceResult(seed=seed, ok=False, error=errors[i], m_final=mf))
             continue
         res = InstanceResult(seed=seed, ok=True, mz=float(mean_mz(mf[2], mask)),
-                             dw_x=float(wall_position(mf[2], mask, mesh.dx)), m_final=mf)
+                             dw_x=float(wall_position(mf[2], mask, mesh.dx)), m_final=mf, stop_time=times[i][-1])
         if p["save_traces"]:
             res.t = np.asarray(times[i])
             res.mz_t = np.asarray(traces[i])
