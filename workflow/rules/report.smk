@@ -20,6 +20,7 @@ rule plot_fig1_device:
         ),
         pdf=f"{FIGDIR}/{FIGURES['fig1_device']}.pdf",
     params:
+        config=config_digest(config, RULE_CONFIG["plot"]),
         figure="fig1_device",
     log:
         res("logs", "report", "fig1_device.log"),
@@ -50,6 +51,7 @@ rule plot_fig7_cdf:
         ),
         table_md=f"{FIGDIR}/fig7_level_probability.md",
     params:
+        config=config_digest(config, RULE_CONFIG["plot"]),
         figure="fig7_cdf",
     log:
         res("logs", "report", "fig7_cdf.log"),
@@ -74,6 +76,7 @@ rule plot_fig3_insitu:
         ),
         pdf=f"{FIGDIR}/{FIGURES['fig3_insitu']}.pdf",
     params:
+        config=config_digest(config, RULE_CONFIG["plot"]),
         figure="fig3_insitu",
     log:
         res("logs", "report", "fig3_insitu.log"),
@@ -98,6 +101,7 @@ rule plot_fig4_writes:
         ),
         pdf=f"{FIGDIR}/{FIGURES['fig4_writes']}.pdf",
     params:
+        config=config_digest(config, RULE_CONFIG["plot"]),
         figure="fig4_writes",
     log:
         res("logs", "report", "fig4_writes.log"),
@@ -122,6 +126,7 @@ rule plot_fig5_weights:
         ),
         pdf=f"{FIGDIR}/{FIGURES['fig5_weights']}.pdf",
     params:
+        config=config_digest(config, RULE_CONFIG["plot"]),
         figure="fig5_weights",
     log:
         res("logs", "report", "fig5_weights.log"),
@@ -146,6 +151,7 @@ rule plot_fig6_exsitu:
         ),
         pdf=f"{FIGDIR}/{FIGURES['fig6_exsitu']}.pdf",
     params:
+        config=config_digest(config, RULE_CONFIG["plot"]),
         figure="fig6_exsitu",
     log:
         res("logs", "report", "fig6_exsitu.log"),
@@ -170,6 +176,7 @@ rule plot_figS3_offline:
         ),
         pdf=f"{FIGDIR}/{FIGURES['figS3_offline']}.pdf",
     params:
+        config=config_digest(config, RULE_CONFIG["plot"]),
         figure="figS3_offline",
     log:
         res("logs", "report", "figS3_offline.log"),
@@ -194,6 +201,7 @@ rule plot_figS4_alpha:
         ),
         pdf=f"{FIGDIR}/{FIGURES['figS4_alpha']}.pdf",
     params:
+        config=config_digest(config, RULE_CONFIG["plot"]),
         figure="figS4_alpha",
     log:
         res("logs", "report", "figS4_alpha.log"),
@@ -231,6 +239,8 @@ rule energy_tables:
         ),
         system_md=res("report", "energy", ENERGY_OUTPUTS["system_md"]),
         json=res("report", "energy", ENERGY_OUTPUTS["json"]),
+    params:
+        config=config_digest(config, RULE_CONFIG["energy_tables"]),
     log:
         res("logs", "report", "energy.log"),
     threads: 1
@@ -259,6 +269,8 @@ rule reproduction_table:
             category="Paper vs reproduction",
             caption="../report/reproduction.rst",
         ),
+    params:
+        config=config_digest(config, RULE_CONFIG["reproduction_table"]),
     log:
         res("logs", "report", "reproduction.log"),
     threads: 1
