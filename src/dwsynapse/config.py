@@ -94,8 +94,9 @@ def config_sha256(config: Any) -> str:
 
 # The config keys each rule's output depends on (dotted paths; a section stands for all its keys). Rules
 # declare ``config_digest(config, RULE_CONFIG[...])`` as a param, so Snakemake re-runs exactly the jobs a
-# changed value touches. The train grid lists (which runs exist) are not here: they change the jobs, not
-# the results of a job. The device stage declares ``devicestage.device_config_sha256``.
+# changed value touches. Training jobs do not declare the grid lists (_GRID: which runs exist), which
+# change the jobs, not a job's result; figures and tables, which span the grid, do. The device stage
+# declares ``devicestage.device_config_sha256``; ``device_summary`` reads only its input file.
 _SETTINGS = tuple(f"train.{k}" for k in ("seed", "epochs", "eta0", "eta_decay", "hidden", "backprop", "init",
                                           "init_std", "batch_size", "initial_programming"))
 _LOADING = ("mnist.binarize_threshold", "mnist.n_train", "mnist.n_test")
@@ -107,7 +108,8 @@ RULE_CONFIG: dict[str, tuple[str, ...]] = {
     "train_insitu": _SETTINGS + _LOADING + _DEVICE_TRAINING + ("train.trace_synapse",),
     "train_exsitu": _SETTINGS + _LOADING + _DEVICE_TRAINING,
     "program_exsitu": _SETTINGS + _LOADING + _DEVICE_TRAINING + ("train.exsitu.programming_trials",),
-    "plot": _GRID + ("train.trace_synapse", "device.geometry"),
+    "plot_device": _GRID + ("device.geometry",),  # Fig. 1 (notch positions), Fig. 7 (every alpha of the grid)
+    "plot_training": _GRID + ("train.trace_synapse.layer",),
     "energy_tables": ("energy", "device.drive", "train.hidden") + _GRID,
     "reproduction_table": ("energy", "device.drive", "device.engine", "device.instances_per_ku",
                            "device.geometry.cell_size", "train.epochs", "train.hidden", "mnist.n_train",

@@ -20,7 +20,7 @@ rule plot_fig1_device:
         ),
         pdf=f"{FIGDIR}/{FIGURES['fig1_device']}.pdf",
     params:
-        config=config_digest(config, RULE_CONFIG["plot"]),
+        config=config_digest(config, RULE_CONFIG["plot_device"]),
         figure="fig1_device",
     log:
         res("logs", "report", "fig1_device.log"),
@@ -51,7 +51,7 @@ rule plot_fig7_cdf:
         ),
         table_md=f"{FIGDIR}/fig7_level_probability.md",
     params:
-        config=config_digest(config, RULE_CONFIG["plot"]),
+        config=config_digest(config, RULE_CONFIG["plot_device"]),
         figure="fig7_cdf",
     log:
         res("logs", "report", "fig7_cdf.log"),
@@ -76,7 +76,7 @@ rule plot_fig3_insitu:
         ),
         pdf=f"{FIGDIR}/{FIGURES['fig3_insitu']}.pdf",
     params:
-        config=config_digest(config, RULE_CONFIG["plot"]),
+        config=config_digest(config, RULE_CONFIG["plot_training"]),
         figure="fig3_insitu",
     log:
         res("logs", "report", "fig3_insitu.log"),
@@ -101,7 +101,7 @@ rule plot_fig4_writes:
         ),
         pdf=f"{FIGDIR}/{FIGURES['fig4_writes']}.pdf",
     params:
-        config=config_digest(config, RULE_CONFIG["plot"]),
+        config=config_digest(config, RULE_CONFIG["plot_training"]),
         figure="fig4_writes",
     log:
         res("logs", "report", "fig4_writes.log"),
@@ -126,7 +126,7 @@ rule plot_fig5_weights:
         ),
         pdf=f"{FIGDIR}/{FIGURES['fig5_weights']}.pdf",
     params:
-        config=config_digest(config, RULE_CONFIG["plot"]),
+        config=config_digest(config, RULE_CONFIG["plot_training"]),
         figure="fig5_weights",
     log:
         res("logs", "report", "fig5_weights.log"),
@@ -151,7 +151,7 @@ rule plot_fig6_exsitu:
         ),
         pdf=f"{FIGDIR}/{FIGURES['fig6_exsitu']}.pdf",
     params:
-        config=config_digest(config, RULE_CONFIG["plot"]),
+        config=config_digest(config, RULE_CONFIG["plot_training"]),
         figure="fig6_exsitu",
     log:
         res("logs", "report", "fig6_exsitu.log"),
@@ -176,7 +176,7 @@ rule plot_figS3_offline:
         ),
         pdf=f"{FIGDIR}/{FIGURES['figS3_offline']}.pdf",
     params:
-        config=config_digest(config, RULE_CONFIG["plot"]),
+        config=config_digest(config, RULE_CONFIG["plot_training"]),
         figure="figS3_offline",
     log:
         res("logs", "report", "figS3_offline.log"),
@@ -201,7 +201,7 @@ rule plot_figS4_alpha:
         ),
         pdf=f"{FIGDIR}/{FIGURES['figS4_alpha']}.pdf",
     params:
-        config=config_digest(config, RULE_CONFIG["plot"]),
+        config=config_digest(config, RULE_CONFIG["plot_training"]),
         figure="figS4_alpha",
     log:
         res("logs", "report", "figS4_alpha.log"),
