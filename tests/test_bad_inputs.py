@@ -331,3 +331,21 @@ def test_training_twins_run(tmp_path, capsys):
         argv, _ = CASES[case](tmp_path / case, False)
         rc, text = _run(argv, capsys)
         assert rc == 0, text
+
+
+def test_a_failing_workflow_script_says_one_line_and_exits_2(tmp_path):
+    """The Snakemake scripts report like the commands: one ``dwsynapse:`` line naming the file, exit
+    status 2, the traceback only in the job's log file."""
+    from .test_workflow import run_snakemake, tiny_project
+
+    config = tiny_project(tmp_path)
+    src = tmp_path / "mnist-src"
+    rewrite_idx(src / FILES[1], np.full(300, 12))  # labels out of range; the config's checksum is now wrong too
+    before = _snapshot(src)
+    proc = run_snakemake(tmp_path, config, "--cores", "1", "results/data/mnist/SHA256SUMS", timeout=300, check=False)
+    text = proc.stdout + proc.stderr
+    lines = [line for line in text.splitlines() if line.startswith("dwsynapse: ")]
+    assert proc.returncode != 0 and "exit status 2" in text and "Traceback" not in text, text[-3000:]
+    assert len(lines) == 1 and str(src / FILES[1]) in lines[0] and ".staging-" not in lines[0], text[-3000:]
+    assert "Traceback" in (tmp_path / "results" / "logs" / "fetch_mnist.log").read_text()
+    assert _snapshot(src) == before
