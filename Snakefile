@@ -3,7 +3,7 @@
 
 from snakemake.utils import min_version, validate
 
-from dwsynapse.setupcheck import check_setup
+from dwsynapse.setupcheck import check_workflow_config
 
 min_version("9.0")
 
@@ -12,7 +12,7 @@ configfile: "config.yaml"
 
 
 validate(config, "workflow/schemas/config.schema.yaml")
-check_setup(config)  # keys that must agree, files and folders the run needs (as `dwsynapse check-config`)
+check_workflow_config(config)  # keys that must agree, files and folders the run needs (as `dwsynapse check-config`)
 
 
 include: "workflow/rules/common.smk"

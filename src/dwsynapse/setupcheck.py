@@ -8,6 +8,7 @@ Each problem is reported as ``config key '<dotted key>': <what is wrong>``, all 
 
 from __future__ import annotations
 
+import sys
 import tempfile
 from pathlib import Path
 
@@ -37,6 +38,18 @@ def check_setup(config: dict) -> dict:
     if problems:
         raise ConfigError("inconsistent configuration:\n  " + "\n  ".join(problems))
     return config
+
+
+def check_workflow_config(config: dict) -> None:
+    """The Snakefile's :func:`check_setup`: on failure the one line ``dwsynapse check-config`` prints goes
+    to stderr and Snakemake stops with exit code 2 before any job (no Snakemake traceback)."""
+    from dwsynapse.logutil import error_line
+
+    try:
+        check_setup(config)
+    except ConfigError as exc:
+        print(f"dwsynapse: {error_line(exc)}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def _geometry(config: dict) -> str | None:
