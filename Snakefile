@@ -3,6 +3,8 @@
 
 from snakemake.utils import min_version, validate
 
+from dwsynapse.setupcheck import check_workflow_config
+
 min_version("9.0")
 
 
@@ -10,6 +12,7 @@ configfile: "config.yaml"
 
 
 validate(config, "workflow/schemas/config.schema.yaml")
+check_workflow_config(config)  # keys that must agree, files and folders the run needs (as `dwsynapse check-config`)
 
 
 report: "workflow/report/workflow.rst"

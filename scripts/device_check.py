@@ -1,12 +1,6 @@
 """Snakemake wrapper: rule device_check (fails early when the configured engine cannot run)."""
 from dwsynapse.devicestage import check_engine
 from dwsynapse.io import write_json
-from dwsynapse.logutil import setup_logging
+from dwsynapse.logutil import run_script
 
-log = setup_logging(snakemake.log[0])
-try:
-    info = check_engine(snakemake.config)
-except RuntimeError as exc:
-    log.error("%s", exc)
-    raise SystemExit(1)
-write_json(info, snakemake.output[0])
+run_script(snakemake.log[0], lambda: write_json(check_engine(snakemake.config), snakemake.output[0]))

@@ -1,6 +1,5 @@
 """Snakemake wrapper: rule device_summary (per-Ku summary CSV of the device-statistics file)."""
 from dwsynapse.devicestage import write_summary
-from dwsynapse.logutil import setup_logging
+from dwsynapse.logutil import run_script
 
-setup_logging(snakemake.log[0])
-write_summary(snakemake.input[0], snakemake.output[0])
+run_script(snakemake.log[0], lambda: write_summary(snakemake.input[0], snakemake.output[0]))

@@ -1,6 +1,6 @@
 """Snakemake wrapper: rule energy_tables."""
 from dwsynapse.energy import ENERGY_OUTPUTS, run_energy
-from dwsynapse.logutil import setup_logging
+from dwsynapse.logutil import run_script
 
-setup_logging(snakemake.log[0])
-run_energy(snakemake.config, snakemake.input.stats, {k: getattr(snakemake.output, k) for k in ENERGY_OUTPUTS})
+run_script(snakemake.log[0], lambda: run_energy(snakemake.config, snakemake.input.stats,
+                                                {k: getattr(snakemake.output, k) for k in ENERGY_OUTPUTS}))

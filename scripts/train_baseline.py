@@ -4,10 +4,10 @@ from pathlib import Path
 
 os.environ.setdefault("NUMBA_NUM_THREADS", str(snakemake.threads))
 
-from dwsynapse.logutil import setup_logging  # noqa: E402
+from dwsynapse.logutil import run_script  # noqa: E402
 from dwsynapse.nn.baseline import run_baseline  # noqa: E402
 from dwsynapse.nn.trainer import load_data  # noqa: E402
 
-setup_logging(snakemake.log[0])
-run_baseline(snakemake.config, load_data(snakemake.config, Path(snakemake.input.mnist[0]).parent),
-             Path(snakemake.output.metrics).parent)
+run_script(snakemake.log[0], lambda: run_baseline(
+    snakemake.config, load_data(snakemake.config, Path(snakemake.input.mnist[0]).parent),
+    Path(snakemake.output.metrics).parent))

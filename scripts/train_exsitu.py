@@ -4,14 +4,18 @@ from pathlib import Path
 
 os.environ.setdefault("NUMBA_NUM_THREADS", str(snakemake.threads))
 
-from dwsynapse.logutil import setup_logging  # noqa: E402
+from dwsynapse.logutil import run_script  # noqa: E402
 from dwsynapse.nn.exsitu import train_model  # noqa: E402
 from dwsynapse.nn.trainer import load_data  # noqa: E402
 
-setup_logging(snakemake.log[0])
-stochastic = snakemake.rule == "train_exsitu_stochastic"
-train_model(snakemake.config, load_data(snakemake.config, Path(snakemake.input.mnist[0]).parent),
-            "stochastic" if stochastic else "quantized", int(snakemake.wildcards.states),
-            Path(snakemake.output.weights).parent,
-            stats_path=snakemake.input.stats if stochastic else None,
-            alpha=float(snakemake.wildcards.alpha) if stochastic else None)
+
+def main():
+    stochastic = snakemake.rule == "train_exsitu_stochastic"
+    train_model(snakemake.config, load_data(snakemake.config, Path(snakemake.input.mnist[0]).parent),
+                "stochastic" if stochastic else "quantized", int(snakemake.wildcards.states),
+                Path(snakemake.output.weights).parent,
+                stats_path=snakemake.input.stats if stochastic else None,
+                alpha=float(snakemake.wildcards.alpha) if stochastic else None)
+
+
+run_script(snakemake.log[0], main)

@@ -176,8 +176,10 @@ def test_cli_check_reports_missing_binary(cfg, tmp_path, monkeypatch, capsys):
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
     monkeypatch.delenv("MUMAX3", raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))
-    assert main(["device-check", "--config", str(tmp_path / "c.yaml")]) == 1
-    assert "no mumax3 binary" in capsys.readouterr().err
+    assert main(["device-check", "--config", str(tmp_path / "c.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert "no mumax3 binary" in err and "Traceback" not in err
+    assert [line for line in err.splitlines() if line.startswith("dwsynapse: ")] == [err.rstrip().splitlines()[-1]]
 
 
 @pytest.mark.slow

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from dwsynapse.devicestats import read_device_stats
+from tests.test_plots import write_synthetic_stats
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -46,8 +47,7 @@ def test_dry_run_fans_out_chunks_and_skips_with_stats_file(tmp_path):
               if len(line.split()) == 2 and line.split()[1].isdigit()}
     assert counts["device_chunk"] == 2 * 2 and counts["device_merge"] == 1 and counts["device_check"] == 1
     # an existing device-statistics file replaces the whole simulation
-    stats = tmp_path / "given.h5"
-    stats.write_bytes(b"")
+    stats = write_synthetic_stats(tmp_path / "given.h5")  # checked before any job: it must be a device file
     cfg = write_config(tmp_path, stats_file=str(stats))
     r = snakemake(tmp_path, cfg, summary, "-n", "--quiet", "rules")
     assert r.returncode == 0, r.stderr

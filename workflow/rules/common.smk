@@ -1,6 +1,7 @@
 # Helpers shared by the .smk files (result paths, final targets).
 from pathlib import Path
 
+from dwsynapse.config import RULE_CONFIG, config_digest
 from dwsynapse.plots.data import run_paths
 
 RESULTS = Path(config["results_dir"])

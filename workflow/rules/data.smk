@@ -5,6 +5,8 @@ rule fetch_mnist:
     output:
         files=expand(res("data", "mnist", "{name}"), name=MNIST_FILES),
         manifest=res("data", "mnist", "SHA256SUMS"),
+    params:
+        config=config_digest(config, RULE_CONFIG["fetch_mnist"]),
     log:
         res("logs", "fetch_mnist.log"),
     threads: 1

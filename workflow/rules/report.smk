@@ -29,6 +29,7 @@ rule plot_fig1_device:
         pdf=f"{FIGDIR}/{FIGURES['fig1_device']}.pdf",
         csv=f"{FIGDIR}/{FIGURES['fig1_device']}.csv",  # the data behind the figure
     params:
+        config=config_digest(config, RULE_CONFIG["plot_device"]),
         figure="fig1_device",
     log:
         res("logs", "report", "fig1_device.log"),
@@ -60,6 +61,7 @@ rule plot_fig7_cdf:
         ),
         table_md=f"{FIGDIR}/fig7_level_probability.md",
     params:
+        config=config_digest(config, RULE_CONFIG["plot_device"]),
         figure="fig7_cdf",
     log:
         res("logs", "report", "fig7_cdf.log"),
@@ -85,6 +87,7 @@ rule plot_fig3_insitu:
         pdf=f"{FIGDIR}/{FIGURES['fig3_insitu']}.pdf",
         csv=f"{FIGDIR}/{FIGURES['fig3_insitu']}.csv",  # the data behind the figure
     params:
+        config=config_digest(config, RULE_CONFIG["plot_training"]),
         figure="fig3_insitu",
     log:
         res("logs", "report", "fig3_insitu.log"),
@@ -110,6 +113,7 @@ rule plot_fig4_writes:
         pdf=f"{FIGDIR}/{FIGURES['fig4_writes']}.pdf",
         csv=f"{FIGDIR}/{FIGURES['fig4_writes']}.csv",  # the data behind the figure
     params:
+        config=config_digest(config, RULE_CONFIG["plot_training"]),
         figure="fig4_writes",
     log:
         res("logs", "report", "fig4_writes.log"),
@@ -135,6 +139,7 @@ rule plot_fig5_weights:
         pdf=f"{FIGDIR}/{FIGURES['fig5_weights']}.pdf",
         csv=f"{FIGDIR}/{FIGURES['fig5_weights']}.csv",  # the data behind the figure
     params:
+        config=config_digest(config, RULE_CONFIG["plot_training"]),
         figure="fig5_weights",
     log:
         res("logs", "report", "fig5_weights.log"),
@@ -160,6 +165,7 @@ rule plot_fig6_exsitu:
         pdf=f"{FIGDIR}/{FIGURES['fig6_exsitu']}.pdf",
         csv=f"{FIGDIR}/{FIGURES['fig6_exsitu']}.csv",  # the data behind the figure
     params:
+        config=config_digest(config, RULE_CONFIG["plot_training"]),
         figure="fig6_exsitu",
     log:
         res("logs", "report", "fig6_exsitu.log"),
@@ -185,6 +191,7 @@ rule plot_figS3_offline:
         pdf=f"{FIGDIR}/{FIGURES['figS3_offline']}.pdf",
         csv=f"{FIGDIR}/{FIGURES['figS3_offline']}.csv",  # the data behind the figure
     params:
+        config=config_digest(config, RULE_CONFIG["plot_training"]),
         figure="figS3_offline",
     log:
         res("logs", "report", "figS3_offline.log"),
@@ -210,6 +217,7 @@ rule plot_figS4_alpha:
         pdf=f"{FIGDIR}/{FIGURES['figS4_alpha']}.pdf",
         csv=f"{FIGDIR}/{FIGURES['figS4_alpha']}.csv",  # the data behind the figure
     params:
+        config=config_digest(config, RULE_CONFIG["plot_training"]),
         figure="figS4_alpha",
     log:
         res("logs", "report", "figS4_alpha.log"),
@@ -247,6 +255,8 @@ rule energy_tables:
         ),
         system_md=res("report", "energy", ENERGY_OUTPUTS["system_md"]),
         json=res("report", "energy", ENERGY_OUTPUTS["json"]),
+    params:
+        config=config_digest(config, RULE_CONFIG["energy_tables"]),
     log:
         res("logs", "report", "energy.log"),
     threads: 1
@@ -275,6 +285,8 @@ rule reproduction_table:
             category="Paper vs reproduction",
             caption="../report/reproduction.rst",
         ),
+    params:
+        config=config_digest(config, RULE_CONFIG["reproduction_table"]),
     log:
         res("logs", "report", "reproduction.log"),
     threads: 1

@@ -13,6 +13,8 @@ rule train_baseline:
             category="Training",
             caption="../report/learning_curve.rst",
         ),
+    params:
+        config=config_digest(config, RULE_CONFIG["train_baseline"]),
     log:
         res("logs", "train_baseline.log"),
     threads: 1
@@ -43,6 +45,8 @@ rule train_insitu:
         csv=res("train", "insitu", "{states}state_alpha{alpha}", "metrics.csv"),
         trace=res("train", "insitu", "{states}state_alpha{alpha}", "trace.csv"),
         weights=res("train", "insitu", "{states}state_alpha{alpha}", "weights.npz"),
+    params:
+        config=config_digest(config, RULE_CONFIG["train_insitu"]),
     log:
         res("logs", "train", "insitu_{states}state_alpha{alpha}.log"),
     threads: 1
@@ -63,6 +67,8 @@ rule train_exsitu_quantized:
     output:
         weights=res("train", "exsitu", "quantized", "{states}state_training", "weights.npz"),
         training=res("train", "exsitu", "quantized", "{states}state_training", "training.json"),
+    params:
+        config=config_digest(config, RULE_CONFIG["train_exsitu"]),
     log:
         res("logs", "train", "exsitu_quantized_{states}state.log"),
     threads: 1
@@ -85,6 +91,8 @@ rule train_exsitu_stochastic:
     output:
         weights=res("train", "exsitu", "stochastic", "{states}state_alpha{alpha}", "training", "weights.npz"),
         training=res("train", "exsitu", "stochastic", "{states}state_alpha{alpha}", "training", "training.json"),
+    params:
+        config=config_digest(config, RULE_CONFIG["train_exsitu"]),
     log:
         res("logs", "train", "exsitu_stochastic_{states}state_alpha{alpha}.log"),
     threads: 1
@@ -109,6 +117,8 @@ rule program_exsitu:
     output:
         metrics=res("train", "exsitu", "{method}", "{states}state_alpha{alpha}", "metrics.json"),
         csv=res("train", "exsitu", "{method}", "{states}state_alpha{alpha}", "metrics.csv"),
+    params:
+        config=config_digest(config, RULE_CONFIG["program_exsitu"]),
     log:
         res("logs", "train", "exsitu_{method}_{states}state_alpha{alpha}.log"),
     threads: 1
