@@ -141,6 +141,13 @@ RULE_CONFIG: dict[str, tuple[str, ...]] = {
     "reproduction_table": ("energy", "device.drive", "device.engine", "device.instances_per_ku",
                            "device.geometry.cell_size", "train.epochs", "train.hidden", "mnist.n_train",
                            "mnist.n_test") + _GRID,
+    "train_selection": _SETTINGS + _LOADING + ("selection",),
+    # Fig. 1a / S2 (device maps, notch marks), S1 (the selection grid), S5 (the energy model)
+    "plot_generated": _GRID + ("device.geometry", "selection", "energy", "train.hidden"),
+    # the report's first page states the run: engine, Ku values, instances, mesh, drive, training grid
+    "report_summary": ("device.stats_file", "device.engine", "device.ku_values", "device.instances_per_ku",
+                       "device.geometry", "device.solver.demag", "device.material.alpha", "device.drive",
+                       "train.epochs", "train.hidden", "mnist.n_train", "mnist.n_test") + _GRID,
 }
 
 

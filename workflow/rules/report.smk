@@ -314,6 +314,7 @@ for _fig, _category in GENERATED_PLOT_RULES.items():
             csv=f"{FIGDIR}/{FIGURES[_fig]}.csv",
         params:
             figure=_fig,
+            config=config_digest(config, RULE_CONFIG["plot_generated"]),
         log:
             res("logs", "report", f"{_fig}.log"),
         threads: 1
@@ -339,6 +340,8 @@ rule report_summary:
     output:
         summary=res("report", WORKFLOW_SUMMARY),
         facts=res("report", RUN_FACTS),
+    params:
+        config=config_digest(config, RULE_CONFIG["report_summary"]),
     log:
         res("logs", "report", "summary.log"),
     threads: 1

@@ -144,6 +144,8 @@ rule train_selection:
         metrics=res("train", "selection", "{layers}layers_ratio{ratio}_eta{eta}", "metrics.json"),
         csv=res("train", "selection", "{layers}layers_ratio{ratio}_eta{eta}", "metrics.csv"),
         weights=res("train", "selection", "{layers}layers_ratio{ratio}_eta{eta}", "weights.npz"),
+    params:
+        config=config_digest(config, RULE_CONFIG["train_selection"]),
     log:
         res("logs", "train", "selection_{layers}layers_ratio{ratio}_eta{eta}.log"),
     threads: 1
