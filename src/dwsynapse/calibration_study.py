@@ -376,3 +376,36 @@ def acceptance_from_stats(stats_path: str | Path) -> dict:
     out = acceptance(np.concatenate(ku), np.concatenate(w), np.concatenate(x), np.concatenate(one))
     out["hit_cap_fraction"] = float(np.concatenate(cap).mean())
     return out
+
+
+def hold_check(device: dict, duration: float = 5e-9, compile: bool = True) -> dict:
+    """A7's stability test: every Ku of ``device`` (the config's ``device`` section) at T = 0 without
+    current for ``duration`` [s] after the initial relaxation; the wall must stay within one notch width
+    of the start notch. Returns ``{"dw_x_nm": [...], "start_nm": x0, "held": [...], "pass": bool}``."""
+    from .calibration import explore
+    from .geometry import build_racetrack
+
+    geo = device["geometry"]
+    kus = sorted(LEVEL_OF_KU, reverse=True)
+    res = explore(device["material"], geo, kus, temperature=0.0, current_density=0.0, pulse_duration=0.0,
+                  relax_time=duration, dt=float(device["solver"]["dt"]), demag=device["solver"]["demag"],
+                  initial_relax_time=float(device["solver"]["initial_relax_time"]), dtype="float32",
+                  compile=compile)
+    x0 = float(build_racetrack(geo).start_x)
+    held = [bool(abs(x - x0) <= max(float(geo["notch_width"]), float(geo["cell_size"]))) for x in res["dw_x"]]
+    return {"ku": kus, "dw_x_nm": [float(x) * 1e9 for x in res["dw_x"]], "start_nm": x0 * 1e9, "held": held,
+            "pass": all(held)}
+
+
+def admissible(device: dict) -> dict:
+    """A7's range test: every searched knob inside its cited range (:data:`KNOBS`, D within
+    :data:`D_RANGE`) and D <= 0.75 Dc at 7.0e5 J/m^3 (Newell Keff). Returns the values and ``pass``."""
+    mat, geo = device["material"], device["geometry"]
+    keff = newell_keff(7.0e5, float(mat["Ms"]), geo)
+    d_over_dc = float(mat["Dind"]) / critical_dmi(float(mat["Aex"]), keff)
+    values = {"Ms": float(mat["Ms"]), "Aex": float(mat["Aex"]), "alpha": float(mat["alpha"]),
+              "d_over_dc": d_over_dc, "theta_sh": float(mat["theta_sh"]),
+              "notch_depth": float(geo["notch_depth"]), "notch_width": float(geo["notch_width"])}
+    inside = {k.name: k.low * (1 - 1e-9) <= values[k.name] <= k.high * (1 + 1e-9) for k in KNOBS}
+    inside["Dind"] = D_RANGE[0] <= float(mat["Dind"]) <= D_RANGE[1]
+    return {"values": values, "inside": inside, "pass": all(inside.values()) and d_over_dc <= 0.75}
