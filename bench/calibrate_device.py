@@ -12,6 +12,9 @@ Two modes (logic in :mod:`dwsynapse.calibration`):
     # the calibration study (optuna TPE over cited ranges, T = 0 screen then 300 K; resumable):
     python bench/calibrate_device.py study --config config.yaml --trials 40 --csv docs/calibration_trials.csv
 
+    # acceptance A1-A5 of a finished device stage, A7 (admissible, wall held 5 ns at T = 0 and J = 0)
+    python bench/calibrate_device.py check --config config.yaml --stats results/device/device_stats.h5
+
 ``calibrate`` writes ``calibration.json`` (every instance) and ``calibration.md`` (the table) into
 ``--out``; docs/calibration.md quotes that table. ``study`` appends every trial to ``--csv`` as it ends
 and resumes from it (:mod:`dwsynapse.calibration_study`).
@@ -40,7 +43,7 @@ def _parse_sets(items: list[str]) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("mode", choices=["explore", "calibrate", "study"])
+    parser.add_argument("mode", choices=["explore", "calibrate", "study", "check"])
     parser.add_argument("--config", default="config.yaml")
     parser.add_argument("--set", action="append", default=[], help="material.<key>=<v> or geometry.<key>=<v>")
     parser.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "1")))
@@ -56,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--study-seed", type=int, default=0, help="study: seed of the TPE sampler")
     parser.add_argument("--study-n-per-ku", type=int, default=8, help="study: instances per Ku at 300 K")
     parser.add_argument("--start", action="append", default=[], help="study: a JSON dict of knob values to try first")
+    parser.add_argument("--stats", default=None, help="check: device_stats.h5 (default: the config's)")
+    parser.add_argument("--no-hold", action="store_true", help="check: skip the 5 ns T = 0 hold run")
     args = parser.parse_args(argv)
 
     import torch
@@ -71,6 +76,18 @@ def main(argv: list[str] | None = None) -> int:
     dev = config["device"]
     for section, values in _parse_sets(args.set).items():
         dev[section].update(values)
+    if args.mode == "check":
+        import json
+
+        from dwsynapse.calibration_study import acceptance_from_stats, admissible, hold_check
+        from dwsynapse.devicestats import default_stats_path
+
+        report = {"acceptance": acceptance_from_stats(args.stats or default_stats_path(config)),
+                  "admissible": admissible(dev)}
+        if not args.no_hold:
+            report["hold"] = hold_check(dev)
+        print(json.dumps(report, indent=1, default=float))
+        return 0
     if args.mode == "study":
         import json
 
