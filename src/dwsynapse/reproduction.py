@@ -290,10 +290,14 @@ def level_warnings(config: dict, stats) -> str:
     pairs = sorted({k for k in rp.insitu} | {(s, a) for _, s, a in rp.exsitu})
     found = []
     for s, a in pairs:
-        model = build_device_model(stats, device_config(config, s, a))
-        found += [f"{s}-state α {a:.2f} level {lv['level']:+g}: p = {lv['hit_probability']:.3f}"
-                  + (" (never)" if lv["hit_probability"] == 0 else "")
-                  for lv in model.summary()["levels"] if lv["hit_probability"] < RARE_HIT_PROBABILITY]
+        levels = build_device_model(stats, device_config(config, s, a)).summary()["levels"]
+        hard = [("never" if lv["hit_probability"] == 0 else f"p = {lv['hit_probability']:.3f}", f"{lv['level']:+g}")
+                for lv in levels if lv["hit_probability"] < RARE_HIT_PROBABILITY]
+        if hard:
+            by_p = {}
+            for prob, level in hard:
+                by_p.setdefault(prob, []).append(level)
+            found.append(f"{s}-state α {a:.2f}: " + ", ".join(f"level {'/'.join(lv)} {prob}" for prob, lv in by_p.items()))
     return "; ".join(found) + "." if found else f"none (every level lands within ±α with p ≥ {RARE_HIT_PROBABILITY:g})."
 
 
