@@ -295,7 +295,9 @@ def write_study(config: dict, study: str, table_csv, table_md, summary_md, png, 
         write_text(f"# Device sensitivity\n\nIn-situ {g['states']}-state α = {g['alpha']:.2f} (and its ex-situ (c)) "
                    "on the calibrated statistics with every level's spread scaled about its mean, and level 0 "
                    "(Ku = 7.5e5 J/m³) shifted; the other choices as in config `train`.\n", summary_md)
-    summary["figure"] = fig_study(agg, factors, f"study: {study}", png, pdf)
+    title = ("open learning choices, one at a time around config train" if study == "learning" else
+             f"device sensitivity: in-situ {g['states']}-state α = {g['alpha']:.2f} on the changed calibrated statistics")
+    summary["figure"] = fig_study(agg, factors, title, png, pdf)
     write_json(summary, Path(summary_md).with_suffix(".json"))
     return summary
 
