@@ -65,7 +65,7 @@ supplementary: install
 	  $(SNAKEMAKE_ARGS) supplementary
 	$(MAKE) --no-print-directory report
 
-## Study of the open learning choices (results/study/learning/; hours on 2 cores at the full grid, not part of
+## Study of the open learning choices (results/study/learning/; 120 runs, ~1.5-2 h on 2 cores at the full grid, not part of
 ## `make run`); STUDY_GRID=reduced runs the small grid. Then the report, which shows the study once it exists.
 study-learning: install
 	$(BIN)/snakemake --profile workflow/profiles/default --cores $(CORES) --configfile $(CONFIG) $(STUDY_ARGS) \
@@ -73,7 +73,7 @@ study-learning: install
 	$(MAKE) --no-print-directory report
 
 ## In-situ accuracy vs a controlled change of the device model (results/study/sensitivity/; config
-## study.sensitivity, ~1 h on 2 cores, not part of `make run`), then the report.
+## study.sensitivity: 8 runs, ~10-15 min on 2 cores where the levels land within alpha; not part of `make run`), then the report.
 device-sensitivity: install
 	$(BIN)/snakemake --profile workflow/profiles/default --cores $(CORES) --configfile $(CONFIG) \
 	  $(SNAKEMAKE_ARGS) device_sensitivity
