@@ -67,10 +67,6 @@ class DeviceVariant:
         if not abs(float(self.level0_shift)) <= 2.0:
             raise ValueError(f"device variant level0_shift must be in [-2, 2], got {self.level0_shift!r}")
 
-    @property
-    def is_identity(self) -> bool:
-        return self.instances is None and float(self.spread_scale) == 1.0 and float(self.level0_shift) == 0.0
-
     def apply(self, mz: np.ndarray, ku: float) -> tuple[np.ndarray, int]:
         """The changed samples of one Ku and how many of them were resampled (drawn from the KDE)."""
         x = np.asarray(mz, np.float64)
