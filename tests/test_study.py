@@ -23,7 +23,7 @@ def test_learning_grid_varies_one_choice_at_a_time(default_config):
     g = cfg["study"]["full"]
     pts = study.grid(cfg, "learning")
     per_seed = len(g["states"]) * len(g["alphas"])
-    n_values = sum(len(g[f]) for f in study.FACTORS)
+    n_values = sum(len(g[f]) for f in study.FACTORS) + 1  # + the config's instances (all), the reference run
     assert len(pts) == len(g["seeds"]) * (n_values * per_seed + len(g["init"]))  # floats along init only
     floats = [p for f, p in pts if p.method == "float"]
     assert {f for f, p in pts if p.method == "float"} == {"init"} and len(floats) == len(g["init"]) * len(g["seeds"])
@@ -72,8 +72,9 @@ def test_rule_picks_the_best_value_with_float_over_the_floor(tmp_path, default_c
     assert chosen["init"]["chosen"] == "0.25" and chosen["init"]["agrees"]
     assert not chosen["init"]["values"]["0.5"]["float_ok"]
     assert chosen["initial_programming"]["chosen"] == "ideal" and not chosen["initial_programming"]["agrees"]
-    assert chosen["device_sampling"]["chosen"] == "empirical"  # within the standard error: the first value stays
-    assert chosen["instances"]["config"] == "all"
+    assert chosen["device_sampling"]["chosen"] == "empirical"  # gain within its standard error: the config's stays
+    assert chosen["instances"]["config"] == "all" and set(chosen["instances"]["values"]) == {"all", "16", "64", "250"}
+    assert chosen["init"]["values"]["0.25"]["gain"] == 0.0
     out = study.study_outputs(cfg, "learning")
     assert out["png"] not in report_outputs(cfg)
     summary = study.write_study(cfg, "learning", out["table_csv"], out["table_md"], out["summary_md"], out["png"],

@@ -40,9 +40,9 @@ SENSITIVITY_FACTORS = ("spread_scale", "level0_shift")
 METHOD_LABELS = ("float", "in-situ", "ex-situ (c)")
 RULE = ("For every open choice take the value with the highest mean final test accuracy over all study runs "
         "that vary it (float, in-situ and ex-situ (c); every number of states, alpha and seed), among the values "
-        "whose float network reaches at least study.float_floor; a value within one standard error of the "
-        "first-listed value does not replace it (the lists start with the value the hardware or the paper uses). "
-        "The same values then serve every run, the float baseline included.")
+        "whose float network reaches at least study.float_floor; it replaces the config's value only when its "
+        "mean paired gain over the config's value (same run, states, alpha and seed) exceeds one standard error "
+        "of that gain. The same values then serve every run, the float baseline included.")
 
 
 @dataclass(frozen=True)
@@ -113,7 +113,8 @@ def grid(config: dict, study: str) -> list[tuple[str, StudyPoint]]:
         base = {k: ref[k] for k in FACTORS}
         for factor in FACTORS:
             values = [str(v) if factor == "init" else v for v in g.get(factor) or []]
-            for v in values:
+            # the config's value first: every sweep holds the reference run, the rule's baseline
+            for v in [ref[factor]] + [v for v in values if v != ref[factor]]:
                 chosen = {**base, factor: v}
                 if factor == "init":
                     out.append(("init", StudyPoint("float", int(seed), chosen["init"])))
@@ -231,29 +232,31 @@ def aggregate(rows: list[dict]) -> list[dict]:
 
 def choose_defaults(config: dict, rows: list[dict]) -> list[dict]:
     """:data:`RULE` applied to the learning study's ``rows`` (:func:`load_rows`): per factor the chosen
-    value, each value's mean accuracy and standard error, whether its float network reaches
-    ``study.float_floor``, and the config's current value."""
+    value, the config's value, and per value its mean accuracy, its mean paired gain over the config's
+    value with the standard error of that gain, and whether its float network reaches ``study.float_floor``."""
     floor = float(config["study"]["float_floor"])
     ref = _reference(config)
     out = []
     for factor in FACTORS:
         fr = [r for r in rows if r["factor"] == factor]
-        values = list(dict.fromkeys(r["value"] for r in fr))
-        if not values:
+        current = "all" if ref[factor] is None else str(ref[factor])  # as StudyPoint.value
+        by_value: dict[str, dict] = {}
+        for r in fr:
+            by_value.setdefault(r["value"], {})[(r["method"], r["states"], r["alpha"], r["seed"])] = r["acc"]
+        if current not in by_value:
             continue
         stats = {}
-        for v in values:
-            acc = np.array([r["acc"] for r in fr if r["value"] == v])
-            fl = [r["acc"] for r in fr if r["value"] == v and r["method"] == "float"]
-            stats[v] = {"mean": float(acc.mean()), "se": float(acc.std(ddof=1) / np.sqrt(acc.size)) if acc.size > 1 else 0.0,
+        for v, accs in by_value.items():
+            gain = np.array([a - by_value[current][k] for k, a in accs.items() if k in by_value[current]])
+            fl = [a for (method, *_), a in accs.items() if method == "float"]
+            stats[v] = {"mean": float(np.mean(list(accs.values()))), "gain": float(gain.mean()),
+                        "gain_se": float(gain.std(ddof=1) / np.sqrt(gain.size)) if gain.size > 1 else 0.0,
                         "float_mean": float(np.mean(fl)) if fl else None,
                         "float_ok": (not fl) or float(np.mean(fl)) >= floor}
-        allowed = [v for v in values if stats[v]["float_ok"]] or values
+        allowed = [v for v in by_value if stats[v]["float_ok"]] or list(by_value)
         best = max(allowed, key=lambda v: stats[v]["mean"])
-        first = allowed[0]
-        if stats[best]["mean"] - stats[first]["mean"] <= np.hypot(stats[best]["se"], stats[first]["se"]):
-            best = first
-        current = ref[factor] if factor == "init" else ("all" if ref[factor] is None else str(ref[factor]))
+        if best != current and current in allowed and stats[best]["gain"] <= stats[best]["gain_se"]:
+            best = current
         out.append({"factor": factor, "chosen": best, "config": current, "agrees": best == current,
                     "float_floor_met": bool(stats[best]["float_ok"]), "values": stats})
     return out
@@ -285,10 +288,10 @@ def write_study(config: dict, study: str, table_csv, table_md, summary_md, png, 
         chosen = choose_defaults(config, load_rows(config, study))
         summary["defaults"] = chosen
         lines = [f"# Defaults by the study's rule\n\nRule: {RULE}\n",
-                 "| choice | chosen | config | agrees | mean accuracy per value (%) |", "|---|---|---|---|---|"]
+                 "| choice | chosen | config | agrees | per value: mean accuracy, paired gain over config ± s.e. (%) |", "|---|---|---|---|---|"]
         for c in chosen:
-            per = "; ".join(f"{v}: {pct(s['mean'])}" + ("" if s["float_ok"] else " (float below floor)")
-                            for v, s in c["values"].items())
+            per = "; ".join(f"{v}: {pct(s['mean'])} (gain {100 * s['gain']:+.2f} ± {100 * s['gain_se']:.2f})"
+                            + ("" if s["float_ok"] else ", float below floor") for v, s in c["values"].items())
             lines.append(f"| {c['factor']} | {c['chosen']} | {c['config']} | {'yes' if c['agrees'] else 'NO'} | {per} |")
         write_text("\n".join(lines) + "\n", summary_md)
     else:
