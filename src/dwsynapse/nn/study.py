@@ -113,8 +113,8 @@ def grid(config: dict, study: str) -> list[tuple[str, StudyPoint]]:
         base = {k: ref[k] for k in FACTORS}
         for factor in FACTORS:
             values = [str(v) if factor == "init" else v for v in g.get(factor) or []]
-            # the config's value first: every sweep holds the reference run, the rule's baseline
-            for v in [ref[factor]] + [v for v in values if v != ref[factor]]:
+            # every sweep holds the reference run (the config's value), the rule's baseline
+            for v in values if ref[factor] in values else [ref[factor], *values]:
                 chosen = {**base, factor: v}
                 if factor == "init":
                     out.append(("init", StudyPoint("float", int(seed), chosen["init"])))

@@ -652,18 +652,20 @@ def fig_selection(points: list[dict], chosen: dict | None, png, pdf) -> dict:
 STUDY_AXIS = {"init": "initial weights σ (fan_in: 1/√fan_in)", "initial_programming": "initial programming",
               "device_sampling": "device sampling", "instances": "instances per Ku behind the model",
               "spread_scale": "spread of every level × (1 = calibrated)", "level0_shift": "shift of level 0 (<mz>)"}
-STUDY_MARKER = {"float": "s", "in-situ": "o", "ex-situ (c)": "^"}
+STUDY_STYLE = {"float": ("s", ":"), "in-situ": ("o", "-"), "ex-situ (c)": ("^", "--")}  # marker, line style
 
 
 def fig_study(rows: list[dict], factors, title: str, png, pdf) -> dict:
     """Study figure: final test accuracy [%] (mean ± std over seeds) vs the value of each choice, one
-    panel per factor of ``factors``, one series per (run, states, alpha). ``rows`` are the aggregated
+    panel per factor of ``factors``, one series per (run, states, alpha): colour = device (states, alpha),
+    marker and line style = run (float, in-situ, ex-situ (c)). ``rows`` are the aggregated
     study rows (:func:`dwsynapse.nn.study.aggregate`)."""
     factors = [f for f in factors if any(r["factor"] == f for r in rows)]
     if not factors:
         raise ValueError("the study figure needs at least one study run")
     key = lambda r: (r["method"], r["states"], r["alpha"])  # noqa: E731
-    colour = {k: OKABE_ITO[i % len(OKABE_ITO)] for i, k in enumerate(dict.fromkeys(map(key, rows)))}
+    devices = dict.fromkeys((r["states"], r["alpha"]) for r in rows if r["states"] is not None)
+    colour = {k: OKABE_ITO[i % len(OKABE_ITO)] for i, k in enumerate(devices)} | {(None, None): "black"}
     with plt.rc_context(STYLE):
         fig, axes = plt.subplots(1, len(factors), figsize=(3.6 * len(factors), 3.6), squeeze=False, sharey=True)
         for ax, factor, letter in zip(axes[0], factors, "abcdefgh"):
@@ -673,8 +675,8 @@ def fig_study(rows: list[dict], factors, title: str, png, pdf) -> dict:
                 pts = [r for r in fr if key(r) == (method, states, alpha)]
                 label = method if states is None else f"{method} {states}-state α {alpha:.2f}"
                 ax.errorbar([values.index(r["value"]) for r in pts], [100 * r["acc_mean"] for r in pts],
-                            yerr=[100 * r["acc_std"] for r in pts], marker=STUDY_MARKER.get(method, "o"), ms=4,
-                            capsize=2, color=colour[(method, states, alpha)], label=label)
+                            yerr=[100 * r["acc_std"] for r in pts], marker=STUDY_STYLE[method][0],
+                            ls=STUDY_STYLE[method][1], ms=4, capsize=2, color=colour[(states, alpha)], label=label)
             ax.set_xticks(range(len(values)), values)
             ax.set_xlabel(STUDY_AXIS.get(factor, factor))
             ax.set_title(f"{letter}  {factor}")
