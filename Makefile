@@ -9,10 +9,12 @@ SNAKEMAKE_ARGS ?=
 PYTEST_ARGS ?=
 SELECTION_GRID ?=
 SELECTION_ARGS := $(if $(SELECTION_GRID),--config 'selection={grid: $(SELECTION_GRID)}')
+STUDY_GRID ?=
+STUDY_ARGS := $(if $(STUDY_GRID),--config 'study={grid: $(STUDY_GRID)}')
 
 export PATH := $(BIN):$(PATH)
 
-.PHONY: install run test test-slow test-slurm gpu-check lint dry-run report supplementary clean-venv
+.PHONY: install run test test-slow test-slurm gpu-check lint dry-run report supplementary study-learning device-sensitivity clean-venv
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -53,7 +55,7 @@ gpu-check: install
 
 ## HTML report (figures, energy tables, paper vs reproduction) of a finished run.
 report: install
-	$(BIN)/snakemake --profile workflow/profiles/default --cores 1 --configfile $(CONFIG) $(SELECTION_ARGS) \
+	$(BIN)/snakemake --profile workflow/profiles/default --cores 1 --configfile $(CONFIG) $(SELECTION_ARGS) $(STUDY_ARGS) \
 	  --report results/report/report.html
 
 ## Supplementary Fig. S1 (network selection: tens of float runs, not part of `make run`), then the report,
@@ -61,6 +63,20 @@ report: install
 supplementary: install
 	$(BIN)/snakemake --profile workflow/profiles/default --cores $(CORES) --configfile $(CONFIG) $(SELECTION_ARGS) \
 	  $(SNAKEMAKE_ARGS) supplementary
+	$(MAKE) --no-print-directory report
+
+## Study of the open learning choices (results/study/learning/; 120 runs, ~1.5-2 h on 2 cores at the full grid, not part of
+## `make run`); STUDY_GRID=reduced runs the small grid. Then the report, which shows the study once it exists.
+study-learning: install
+	$(BIN)/snakemake --profile workflow/profiles/default --cores $(CORES) --configfile $(CONFIG) $(STUDY_ARGS) \
+	  $(SNAKEMAKE_ARGS) study_learning
+	$(MAKE) --no-print-directory report
+
+## In-situ accuracy vs a controlled change of the device model (results/study/sensitivity/; config
+## study.sensitivity: 8 runs, ~10-15 min on 2 cores where the levels land within alpha; not part of `make run`), then the report.
+device-sensitivity: install
+	$(BIN)/snakemake --profile workflow/profiles/default --cores $(CORES) --configfile $(CONFIG) \
+	  $(SNAKEMAKE_ARGS) device_sensitivity
 	$(MAKE) --no-print-directory report
 
 lint: install

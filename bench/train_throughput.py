@@ -52,7 +52,7 @@ def main() -> None:
           f"{args.states}-state alpha={args.alpha}; float64")
 
     for mode, name in ((K.MODE_DEVICE, "in-situ"), (K.MODE_FLOAT, "float")):
-        w0 = init_weights(layout, "normal_fan_in", np.random.default_rng(0))
+        w0 = init_weights(layout, "normal_fixed", np.random.default_rng(0), init_std=0.25)  # config.yaml's init
         u0 = w0.copy() if mode == K.MODE_FLOAT else quantize(w0, args.states)
         # NumPy reference on the first n images
         wf = [layout.layer(w0.copy(), k) for k in range(layout.n_layers)]
@@ -74,7 +74,8 @@ def main() -> None:
             rd = np.zeros(int(layout.n_in.sum()), np.uint8)
             t = time.perf_counter()
             K.train_epoch(data.x_train, data.y_train, np.arange(n, dtype=np.int64), w_fp, w_use, *common[:3],
-                          *common[3:], c, rd, np.zeros(layout.n_layers, np.int64), -1, np.zeros((0, 4)), 0)
+                          *common[3:], c, rd, np.zeros(layout.n_layers, np.int64), np.zeros(0, np.int64),
+                          np.zeros((0, 0, 3)), 1, 0)
             return (time.perf_counter() - t) / n, w_fp, w_use
 
         run(2)  # compile

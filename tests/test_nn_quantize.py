@@ -5,7 +5,7 @@ import pytest
 
 from dwsynapse.devicestats import DeviceStats, DeviceStatsError, KuStats, write_device_stats
 from dwsynapse.nn import kernels as K
-from dwsynapse.nn.devicemodel import (KU_FOR_STATES, DeviceConfig, build_device_model, load_device_model,
+from dwsynapse.nn.devicemodel import (KU_FOR_STATES, DeviceConfig, DeviceVariant, build_device_model, load_device_model,
                                       synthetic_device_stats)
 from dwsynapse.nn.quantize import level_index, levels, quantize
 
@@ -118,3 +118,29 @@ def test_numba_and_numpy_draws_agree():
             np.testing.assert_array_equal(a, b)  # same hash, same sample
         else:
             np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)  # libm log/cos may differ in the last ulp
+
+
+def test_device_variant_instances_spread_and_level0_shift():
+    stats = synthetic_device_stats(3, spread=0.1, n=16)
+    base = build_device_model(stats, DeviceConfig(5, 0.15))
+    assert base.summary()["variant"] == {"instances": None, "spread_scale": 1.0, "level0_shift": 0.0, "seed": 0}
+    # fewer instances: the file's first ones; more: all of them plus seeded KDE draws ("resampled")
+    few = build_device_model(stats, DeviceConfig(5, 0.15, variant=DeviceVariant(instances=4)))
+    np.testing.assert_array_equal(few.samples[:, :4], base.samples[:, :4])
+    assert list(few.counts) == [4] * 5 and few.resampled.sum() == 0
+    many = build_device_model(stats, DeviceConfig(5, 0.15, variant=DeviceVariant(instances=250, seed=1)))
+    assert list(many.counts) == [250] * 5 and list(many.resampled) == [234] * 5
+    np.testing.assert_array_equal(many.samples[:, :16], base.samples[:, :16])
+    assert np.all(np.abs(many.samples) <= 1) and many.summary()["levels"][0]["n_resampled"] == 234
+    again = build_device_model(stats, DeviceConfig(5, 0.15, variant=DeviceVariant(instances=250, seed=1)))
+    np.testing.assert_array_equal(again.samples, many.samples)
+    # spread scaled about each level's mean; level 0 (Ku 7.5e5) shifted, the others not
+    half = build_device_model(stats, DeviceConfig(5, 0.15, variant=DeviceVariant(spread_scale=0.5, level0_shift=0.2)))
+    k0 = list(base.ku).index(7.5e5)
+    np.testing.assert_allclose(half.level_std[np.arange(5) != k0], 0.5 * base.level_std[np.arange(5) != k0], rtol=0.05)
+    assert half.level_mean[k0] == pytest.approx(base.level_mean[k0] + 0.2, abs=1e-9)
+    np.testing.assert_allclose(half.level_mean[3], base.level_mean[3], atol=0.02)
+    with pytest.raises(ValueError, match="instances"):
+        DeviceVariant(instances=0)
+    with pytest.raises(ValueError, match="spread_scale"):
+        DeviceVariant(spread_scale=-1)

@@ -19,7 +19,8 @@ from dwsynapse.nn.insitu import run_insitu
 from dwsynapse.nn.network import load_weights
 from dwsynapse.nn.common import trace_spec
 from dwsynapse.nn.network import Layout
-from dwsynapse.nn.trainer import Data, TraceSpec, TrainSettings, train, trace_csv, trace_synapses, write_run
+from dwsynapse.nn.quantize import quantize
+from dwsynapse.nn.trainer import Data, TraceSpec, TrainSettings, accuracy, train, trace_csv, trace_synapses, write_run
 from dwsynapse.plots.data import load_trace
 
 SETTINGS = TrainSettings(seed=3, epochs=4, eta0=0.2, eta_decay=0.1, hidden=(32, 16))
@@ -173,6 +174,13 @@ def test_baseline_insitu_exsitu_run_folders(config, data, stats_path, tmp_path):
     exc = run_program(config, data, "stochastic", 3, 0.25, tmp_path / "insitu" / "weights.npz",
                       tmp_path / "insitu" / "metrics.json", stats_path, tmp_path / "exc")
     assert exc["final_test_acc"] == ins["final_test_acc"] and exc["trained_from"].endswith("weights.npz")
+    # software accuracy of (c) = the device weights the network was trained with; W_q alone is its own column
+    assert exc["software_test_acc"] == ins["final_test_acc"]
+    assert exc["quantized_test_acc"] == pytest.approx(accuracy(layout, quantize(arrays["w_fp"], 3), data.x_test,
+                                                                data.y_test))
+    exs = run_program(config, data, "stochastic", 5, 0.25, tmp_path / "s" / "weights.npz", tmp_path / "s" / "training.json",
+                      stats_path, tmp_path / "exs")
+    assert exs["software_test_acc"] == st["final_test_acc"]
     json.loads((tmp_path / "exq" / "metrics.json").read_text())
 
 

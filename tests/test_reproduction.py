@@ -75,3 +75,19 @@ def test_workflow_summary_is_valid_rst_with_run_and_headline_numbers(produced):
     facts = (tmp / "facts.rst").read_text()
     assert facts.startswith("This run used:") and "noise margin α 0.15, 0.25" in facts
     publish_parts(facts, writer="html", settings_overrides={"halt_level": 2, "report_level": 5})
+
+
+def test_levels_that_cannot_be_programmed_are_listed(produced, default_config, tmp_path):
+    from dwsynapse.devicestats import write_device_stats
+    from dwsynapse.nn.devicemodel import synthetic_device_stats
+    from dwsynapse.reproduction import level_warnings, run_facts
+
+    cfg, stats, _, _ = produced
+    assert "Device levels hard to program" in "\n".join(run_facts(cfg, stats))
+    # level 0 (Ku 7.5e5) of this device sits at <mz> = -0.6: never within +-0.25 of 0; the run goes on
+    means = {8.0e5: -0.95, 7.75e5: -0.5, 7.5e5: -0.6, 7.25e5: 0.5, 7.0e5: 0.95}
+    bad = synthetic_device_stats(0, spread=0.02, n=40, means=means)
+    text = level_warnings(cfg, bad)
+    assert "5-state α 0.15: level +0 never" in text and "3-state α 0.25: level +0 never" in text
+    write_device_stats(tmp_path / "bad.h5", bad)
+    assert "level +0 never" in run_facts(cfg, tmp_path / "bad.h5")[-1]

@@ -147,6 +147,8 @@ def test_lint_is_clean(tiny):
 
 # `make supplementary` (Fig. S1): rules outside the default target
 SUPPLEMENTARY_RULES = {"supplementary", "train_selection", *(f"plot_{n}" for n in SUPPLEMENTARY)}
+# `make study-learning` / `make device-sensitivity` (dwsynapse.nn.study): also outside the default target
+STUDY_RULES = {"study_learning", "device_sensitivity", "study_point", "study_table"}
 
 
 def test_profiles_plan_every_rule(tiny, tmp_path):
@@ -162,11 +164,13 @@ def test_profiles_plan_every_rule(tiny, tmp_path):
             timeout=120,
         )  # fmt: skip
         planned = job_counts(proc.stdout)
-        missing = rules - SUPPLEMENTARY_RULES - set(planned)
+        missing = rules - SUPPLEMENTARY_RULES - STUDY_RULES - set(planned)
         assert not missing, f"{profile}: rules defined but not reached by the default target: {sorted(missing)}"
-        assert not SUPPLEMENTARY_RULES & set(planned), "the supplementary figures are not part of the default run"
+        assert not (SUPPLEMENTARY_RULES | STUDY_RULES) & set(planned), "supplementary figures and studies are not part of the default run"
     proc = run_snakemake(root, config, "-n", "--cores", "2", "supplementary", timeout=120)
     assert SUPPLEMENTARY_RULES <= set(job_counts(proc.stdout)), proc.stdout[-3000:]
+    proc = run_snakemake(root, config, "-n", "--cores", "2", "study_learning", "device_sensitivity", timeout=120)
+    assert STUDY_RULES <= set(job_counts(proc.stdout)), proc.stdout[-3000:]
     with open(REPO / "workflow" / "profiles" / "slurm" / "config.yaml") as fh:
         slurm = yaml.safe_load(fh)
     named = {r.strip() for r in slurm["slurm-array-jobs"].split(",")} | set(slurm.get("set-resources") or {})

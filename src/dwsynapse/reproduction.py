@@ -275,7 +275,30 @@ def run_facts(config: dict, stats_path: str | Path) -> list[str]:
         f"{tr['epochs']} epoch(s) on {config['mnist'].get('n_train') or 60000} / {config['mnist'].get('n_test') or 10000} "
         f"train/test images; in-situ states {_join(ins.get('states'))} × noise margin α {_join(ins.get('alphas'))}; "
         f"ex-situ {_join(exs.get('methods'))} × states {_join(exs.get('states'))} × α {_join(exs.get('alphas'))}.",
+        f"- **Device levels hard to program** (one pulse within ±α; the runs go on: in-situ re-pulses such a device, "
+        f"ex-situ stops at {int(exs.get('max_program_attempts', 100))} attempts): {level_warnings(config, stats)}",
     ]
+
+
+def level_warnings(config: dict, stats) -> str:
+    """Levels of the configured (states, alpha) grid that one pulse lands within ±alpha never or rarely
+    (:func:`dwsynapse.nn.devicemodel.build_device_model`), as one sentence."""
+    from dwsynapse.nn.common import device_config
+    from dwsynapse.nn.devicemodel import RARE_HIT_PROBABILITY, build_device_model
+
+    rp = run_paths(config)
+    pairs = sorted({k for k in rp.insitu} | {(s, a) for _, s, a in rp.exsitu})
+    found = []
+    for s, a in pairs:
+        levels = build_device_model(stats, device_config(config, s, a)).summary()["levels"]
+        hard = [("never" if lv["hit_probability"] == 0 else f"p = {lv['hit_probability']:.3f}", f"{lv['level']:+g}")
+                for lv in levels if lv["hit_probability"] < RARE_HIT_PROBABILITY]
+        if hard:
+            by_p = {}
+            for prob, level in hard:
+                by_p.setdefault(prob, []).append(level)
+            found.append(f"{s}-state α {a:.2f}: " + ", ".join(f"level {'/'.join(lv)} {prob}" for prob, lv in by_p.items()))
+    return "; ".join(found) + "." if found else f"none (every level lands within ±α with p ≥ {RARE_HIT_PROBABILITY:g})."
 
 
 def workflow_summary(config: dict, reproduction_csv: str | Path, stats_path: str | Path) -> str:

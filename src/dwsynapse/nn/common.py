@@ -6,15 +6,21 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
-from dwsynapse.nn.devicemodel import DeviceConfig
+from dwsynapse.nn.devicemodel import DeviceConfig, DeviceVariant
 from dwsynapse.nn.trainer import TraceSpec, TrainResult, TrainSettings
 
 
 def device_config(config: dict, states: int, alpha: float) -> DeviceConfig:
-    """The :class:`DeviceConfig` of ``states`` and ``alpha`` with sampling and cap from ``config['train']``."""
+    """The :class:`DeviceConfig` of ``states`` and ``alpha`` with sampling, cap and device variant
+    (``train.device_variant``: instances, spread_scale, level0_shift; resampling seeded by train.seed)
+    from ``config['train']``."""
     t = config["train"]
+    v = t.get("device_variant") or {}
+    variant = DeviceVariant(instances=v.get("instances"), spread_scale=float(v.get("spread_scale", 1.0)),
+                            level0_shift=float(v.get("level0_shift", 0.0)), seed=int(t["seed"]))
     return DeviceConfig(states=int(states), alpha=float(alpha), sampling=t.get("device_sampling", "empirical"),
-                        max_program_attempts=int(t.get("exsitu", {}).get("max_program_attempts", 100)))
+                        max_program_attempts=int(t.get("exsitu", {}).get("max_program_attempts", 100)),
+                        variant=variant)
 
 
 def trace_spec(config: dict) -> TraceSpec | None:

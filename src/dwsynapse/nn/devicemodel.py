@@ -11,13 +11,18 @@ from that Ku's thermal <mz> samples: empirical resampling (default) or a Gaussia
 version (``kde``, Silverman bandwidth, clipped to [-1, 1]). Draws use a counter-based hash of
 (seed, layer, device index, that device's pulse number), so they do not depend on the order in
 which devices are visited and are reproducible across runs, resumes and implementations.
+
+A :class:`DeviceVariant` changes the statistics in a controlled way before the tables are built
+(the learning study and the device-sensitivity figure): how many instances per Ku stand behind the
+model, a scale of every level's spread about its mean, and a shift of level 0. The default is the
+identity: the calibrated statistics as they are.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +39,51 @@ KU_FOR_STATES: dict[int, tuple[float, ...]] = {
     2: (8.0e5, 7.0e5),
 }
 SAMPLING_CODES = {"empirical": 0, "kde": 1}
+LEVEL0_KU = 7.5e5  # Ku [J/m^3] of level 0 (3- and 5-state devices)
+RARE_HIT_PROBABILITY = 0.2  # a level whose one-pulse probability within +-alpha is below this is warned about
+
+
+@dataclass(frozen=True)
+class DeviceVariant:
+    """A controlled change of the <mz> samples of every Ku before the device model is built.
+
+    ``instances``: samples per Ku behind the model (None: all of the file). Fewer than the file has:
+    its first ``instances`` (in the file's instance order); more: all of them plus draws from their
+    Gaussian KDE (Silverman bandwidth, clipped to [-1, 1]) seeded by ``seed`` ("resampled").
+    ``spread_scale``: every level's samples scaled about their mean by this factor (1 = as simulated).
+    ``level0_shift``: added to the samples of level 0 (Ku = 7.5e5 J/m^3). Results are clipped to [-1, 1].
+    """
+
+    instances: int | None = None
+    spread_scale: float = 1.0
+    level0_shift: float = 0.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.instances is not None and int(self.instances) < 1:
+            raise ValueError(f"device variant instances must be >= 1 or null, got {self.instances!r}")
+        if not float(self.spread_scale) >= 0.0:
+            raise ValueError(f"device variant spread_scale must be >= 0, got {self.spread_scale!r}")
+        if not abs(float(self.level0_shift)) <= 2.0:
+            raise ValueError(f"device variant level0_shift must be in [-2, 2], got {self.level0_shift!r}")
+
+    def apply(self, mz: np.ndarray, ku: float) -> tuple[np.ndarray, int]:
+        """The changed samples of one Ku and how many of them were resampled (drawn from the KDE)."""
+        x = np.asarray(mz, np.float64)
+        n_resampled = 0
+        if self.instances is not None:
+            n = int(self.instances)
+            if n <= x.size:
+                x = x[:n]
+            else:
+                rng = np.random.default_rng([int(self.seed), int(round(ku))])
+                extra = rng.choice(x, n - x.size) + _silverman(x) * rng.standard_normal(n - x.size)
+                x, n_resampled = np.concatenate([x, np.clip(extra, -1.0, 1.0)]), n - x.size
+        if float(self.spread_scale) != 1.0:
+            x = x.mean() + float(self.spread_scale) * (x - x.mean())
+        if float(self.level0_shift) != 0.0 and math.isclose(ku, LEVEL0_KU, rel_tol=1e-6):
+            x = x + float(self.level0_shift)
+        return np.clip(x, -1.0, 1.0), n_resampled
 
 
 @dataclass(frozen=True)
@@ -48,6 +98,7 @@ class DeviceConfig:
     alpha: float
     sampling: str = "empirical"
     max_program_attempts: int = 100
+    variant: DeviceVariant = DeviceVariant()
 
     def __post_init__(self) -> None:
         check_states(self.states)
@@ -79,6 +130,11 @@ class DeviceModel:
     level_std: np.ndarray
     source: str = ""
     warnings: list[str] = field(default_factory=list)
+    resampled: np.ndarray | None = None  # per level: samples drawn from the KDE by DeviceVariant.instances
+
+    def __post_init__(self) -> None:
+        if self.resampled is None:
+            self.resampled = np.zeros(len(self.level_values), np.int64)
 
     @property
     def sampling_code(self) -> int:
@@ -91,11 +147,13 @@ class DeviceModel:
             "states": self.config.states,
             "alpha": self.config.alpha,
             "sampling": self.config.sampling,
+            "variant": asdict(self.config.variant),
             "levels": [
                 {
                     "level": float(self.level_values[k]),
                     "ku": float(self.ku[k]),
                     "n_samples": int(self.counts[k]),
+                    "n_resampled": int(self.resampled[k]),
                     "mean": float(self.level_mean[k]),
                     "std": float(self.level_std[k]),
                     "hit_probability": float(self.hit_probability[k]),
@@ -133,9 +191,10 @@ def _hit_probability(x: np.ndarray, target: float, alpha: float, bw: float) -> f
 def build_device_model(stats: DeviceStats, config: DeviceConfig, source: str = "") -> DeviceModel:
     """Build the per-level sample tables of ``config.states`` from device statistics ``stats``.
 
-    Levels that can never (probability 0) or rarely land within +-alpha of their target are logged
-    as warnings and listed in :meth:`DeviceModel.summary`, so a stuck programming loop is known
-    before training starts.
+    ``config.variant`` is applied to each Ku's samples first. Levels that can never (probability 0)
+    or rarely land within +-alpha of their target are logged as warnings and listed in
+    :meth:`DeviceModel.summary`, so a stuck programming loop is known before training starts; the
+    run goes on (in-situ re-pulses such devices, ex-situ stops at ``max_program_attempts``).
     """
     kus = KU_FOR_STATES[config.states]
     vals = levels(config.states)
@@ -148,16 +207,17 @@ def build_device_model(stats: DeviceStats, config: DeviceConfig, source: str = "
         if g.n_ok == 0:
             raise DeviceStatsError(f"{source or 'device statistics'}: group {g.name} has no successful instances")
         groups.append(g)
-    m = max(g.n_ok for g in groups)
+    changed = [config.variant.apply(g.mz, ku) for g, ku in zip(groups, kus)]
+    m = max(x.size for x, _ in changed)
     samples = np.zeros((len(kus), m))
     counts = np.zeros(len(kus), np.int64)
     bw = np.zeros(len(kus))
     hit = np.zeros(len(kus))
     mean = np.zeros(len(kus))
     std = np.zeros(len(kus))
+    resampled = np.array([r for _, r in changed], np.int64)
     warnings = []
-    for k, g in enumerate(groups):
-        x = np.asarray(g.mz, np.float64)
+    for k, (x, _) in enumerate(changed):
         samples[k, : x.size] = x
         counts[k] = x.size
         mean[k], std[k] = float(x.mean()), float(x.std())
@@ -166,14 +226,14 @@ def build_device_model(stats: DeviceStats, config: DeviceConfig, source: str = "
         if hit[k] == 0.0:
             msg = (f"level {vals[k]:+g} (Ku={kus[k]:g} J/m^3, mean <mz>={mean[k]:+.3f}): no programming draw can "
                    f"land within +-{config.alpha:g}; programming it always fails (probability 0)")
-        elif hit[k] < 0.2:
+        elif hit[k] < RARE_HIT_PROBABILITY:
             msg = (f"level {vals[k]:+g} (Ku={kus[k]:g} J/m^3, mean <mz>={mean[k]:+.3f}): a pulse lands within "
                    f"+-{config.alpha:g} with probability {hit[k]:.3f} only")
         else:
             continue
         warnings.append(msg)
         log.warning("device model: %s", msg)
-    return DeviceModel(config, vals, np.asarray(kus), samples, counts, bw, hit, mean, std, source, warnings)
+    return DeviceModel(config, vals, np.asarray(kus), samples, counts, bw, hit, mean, std, source, warnings, resampled)
 
 
 def load_device_model(path: str | Path, config: DeviceConfig) -> DeviceModel:

@@ -9,9 +9,11 @@ Methods (paper §III-B-2, §IV-C):
 
 Programming = read-verify-write per device: pulse at the level's Ku, read <mz>, repeat until
 |W_dev - W_q| <= alpha or ``max_program_attempts`` pulses; devices left at the cap are counted and
-reported. The test is repeated over ``programming_trials`` independent programmings (mean, std);
-"software" accuracy uses the learned weights without programming noise (float weights for (a),
-W_q for (b) and (c)).
+reported. The test is repeated over ``programming_trials`` independent programmings (mean, std).
+"Software" accuracy is that of the exact weights the network was trained with, without programming
+noise (paper §IV-C): the float weights for (a), W_q for (b), and for (c) the device weights at the end
+of training (``w_train`` of the ex-situ training, ``w_dev`` of the in-situ run it reuses). The
+accuracy of W_q alone is its own column (``quantized_test_acc``).
 """
 
 from __future__ import annotations
@@ -98,6 +100,20 @@ def program_trials(layout: Layout, w_fp: np.ndarray, device: DeviceModel, data: 
     }
 
 
+def software_weights(method: str, arrays: dict[str, np.ndarray], w_q: np.ndarray) -> np.ndarray:
+    """The weights the network of ``method`` computed with at the end of its training (its "software"
+    network): float ``w_fp`` for (a), ``w_q`` for (b), the device weights for (c) (``w_train`` of
+    :func:`train_model` or ``w_dev`` of an in-situ run)."""
+    if method == "float":
+        return arrays["w_fp"]
+    if method == "quantized":
+        return w_q
+    for key in ("w_train", "w_dev"):
+        if key in arrays:
+            return arrays[key]
+    raise ValueError(f"ex-situ (c): the trained weights file has no device weights (w_train or w_dev), only {sorted(arrays)}")
+
+
 def run_program(config: dict, data: Data, method: str, states: int, alpha: float, weights_path: str | Path,
                 training_metrics_path: str | Path, stats_path: str | Path, out_dir: str | Path) -> dict:
     """Program a trained ex-situ network (``weights_path``) for ``states`` / ``alpha``, test it, write metrics.
@@ -115,7 +131,8 @@ def run_program(config: dict, data: Data, method: str, states: int, alpha: float
     ex = config["train"].get("exsitu", {})
     trials = int(ex.get("programming_trials", 10))
     w_q = quantize(w_fp, states)
-    software_acc = accuracy(layout, w_fp if method == "float" else w_q, data.x_test, data.y_test)
+    w_soft = software_weights(method, arrays, w_q)
+    software_acc = accuracy(layout, w_soft, data.x_test, data.y_test)
     result = program_trials(layout, w_fp, device, data, trials, settings.seed)
     metrics = {
         "method": f"exsitu-{method}",
@@ -129,6 +146,7 @@ def run_program(config: dict, data: Data, method: str, states: int, alpha: float
         "final_train_acc": training["final_train_acc"],
         "final_test_acc": training["final_test_acc"],
         "software_test_acc": software_acc,
+        "software_weights": {"float": "w_fp (float)", "quantized": "W_q"}.get(method, "device weights at the end of training"),
         "quantized_test_acc": accuracy(layout, w_q, data.x_test, data.y_test),
         "programming_trials": trials,
         "device": device.summary(),

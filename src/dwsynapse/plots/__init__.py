@@ -17,7 +17,7 @@ from dwsynapse import devicemaps
 from dwsynapse.devicemaps import initial_state_path
 from dwsynapse.devicestage import chunk_files
 from dwsynapse.geometry import build_racetrack
-from dwsynapse.nn import selection
+from dwsynapse.nn import selection, study
 from dwsynapse.plots import figures
 from dwsynapse.plots.data import ResultsError, alpha_tag, load_metrics, load_trace, run_paths
 
@@ -131,7 +131,8 @@ def report_outputs(config: dict) -> list[str]:
     """Every output of workflow/rules/report.smk for ``config`` (figures of its grid with their data
     CSVs, the Fig. 7 table, energy tables, reproduction table, the report's front-page summary): the
     report part of the workflow's targets. A supplementary figure that ``make supplementary`` made
-    for this config's grid is included, so the HTML report shows it."""
+    for this config's grid, and a study that ``make study-learning`` / ``make device-sensitivity`` made
+    (:mod:`dwsynapse.nn.study`), are included, so the HTML report shows them."""
     from dwsynapse.energy import ENERGY_OUTPUTS
 
     rep = Path(config["results_dir"]) / "report"
@@ -140,6 +141,7 @@ def report_outputs(config: dict) -> list[str]:
     out += [str(rep / "figures" / f"fig7_level_probability{ext}") for ext in (".csv", ".md")]
     out += [str(rep / "energy" / f) for f in ENERGY_OUTPUTS.values()]
     out += [str(rep / f) for f in ("reproduction.md", "reproduction.csv", WORKFLOW_SUMMARY, RUN_FACTS)]
+    out += [f for st in study.STUDIES if study.study_present(config, st) for f in study.study_outputs(config, st).values()]
     return out
 
 

@@ -299,7 +299,9 @@ METHOD_LABEL = {"float": "float", "quantized": "quantized", "stochastic": "quant
 
 def fig_exsitu_accuracy(exsitu: dict, png, pdf) -> dict:
     """Fig. 6: ex-situ test accuracy [%] per training method and state count; hardware bars
-    (mean ± std over programming trials) next to software bars; one panel per alpha.
+    (mean ± std over programming trials) next to software bars (the exact weights the network was
+    trained with: float, W_q, device weights for (c)) with the accuracy of W_q alone marked on them;
+    one panel per alpha.
     ``exsitu`` maps ``(method, states, alpha)`` to metrics dicts."""
     if not exsitu:
         raise ValueError("fig 6 needs at least one ex-situ run")
@@ -315,13 +317,17 @@ def fig_exsitu_accuracy(exsitu: dict, png, pdf) -> dict:
             ax.bar(x - 0.2, [100 * r["hardware_test_acc_mean"] for r in hw], 0.4,
                    yerr=[100 * r["hardware_test_acc_std"] for r in hw], capsize=3, color="#009E73",
                    label="hardware (programmed devices)")
-            ax.bar(x + 0.2, [100 * r["software_test_acc"] for r in hw], 0.4, color="#E69F00", label="software")
+            ax.bar(x + 0.2, [100 * r["software_test_acc"] for r in hw], 0.4, color="#E69F00",
+                   label="software (weights as trained)")
+            wq = [(xi + 0.2, 100 * r["quantized_test_acc"]) for xi, r in zip(x, hw) if "quantized_test_acc" in r]
+            if wq:
+                ax.plot(*zip(*wq), "k_", ms=14, mew=2, ls="none", label="$W_q$ alone")
             ax.set_xticks(x, [f"{METHOD_LABEL[m].replace(' + ', chr(10) + '+ ')}\n{s}-state" for m, s in cats],
                           fontsize=7)
             ax.set_title(f"{letter}  ex-situ, α = {alpha:.2f}")
             ax.set_ylim(0, 118)
             ax.set_yticks(np.arange(0, 101, 20))
-            ax.legend(loc="upper center", ncol=2, frameon=False)
+            ax.legend(loc="upper center", ncol=3, frameon=False, fontsize=7)
         axes[0, 0].set_ylabel("test accuracy (%)")
         fig.tight_layout()
         return save_figure(fig, png, pdf)
@@ -639,4 +645,43 @@ def fig_selection(points: list[dict], chosen: dict | None, png, pdf) -> dict:
         axes[0, 0].set_ylabel("float test accuracy after the last epoch (%)")
         fig.tight_layout()
         _shared_legend(fig, axes[0], ncol=5)
+        return save_figure(fig, png, pdf)
+
+
+# ------------------------------------------------------------------------------ studies (beyond the paper)
+STUDY_AXIS = {"init": "initial weights σ (fan_in: 1/√fan_in)", "initial_programming": "initial programming",
+              "device_sampling": "device sampling", "instances": "instances per Ku behind the model",
+              "spread_scale": "spread of every level × (1 = calibrated)", "level0_shift": "shift of level 0 (<mz>)"}
+STUDY_STYLE = {"float": ("s", ":"), "in-situ": ("o", "-"), "ex-situ (c)": ("^", "--")}  # marker, line style
+
+
+def fig_study(rows: list[dict], factors, title: str, png, pdf) -> dict:
+    """Study figure: final test accuracy [%] (mean ± std over seeds) vs the value of each choice, one
+    panel per factor of ``factors``, one series per (run, states, alpha): colour = device (states, alpha),
+    marker and line style = run (float, in-situ, ex-situ (c)). ``rows`` are the aggregated
+    study rows (:func:`dwsynapse.nn.study.aggregate`)."""
+    factors = [f for f in factors if any(r["factor"] == f for r in rows)]
+    if not factors:
+        raise ValueError("the study figure needs at least one study run")
+    key = lambda r: (r["method"], r["states"], r["alpha"])  # noqa: E731
+    devices = dict.fromkeys((r["states"], r["alpha"]) for r in rows if r["states"] is not None)
+    colour = {k: OKABE_ITO[i % len(OKABE_ITO)] for i, k in enumerate(devices)} | {(None, None): "black"}
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(1, len(factors), figsize=(3.6 * len(factors), 3.6), squeeze=False, sharey=True)
+        for ax, factor, letter in zip(axes[0], factors, "abcdefgh"):
+            fr = [r for r in rows if r["factor"] == factor]
+            values = list(dict.fromkeys(r["value"] for r in fr))
+            for method, states, alpha in dict.fromkeys(map(key, fr)):
+                pts = [r for r in fr if key(r) == (method, states, alpha)]
+                label = method if states is None else f"{method} {states}-state α {alpha:.2f}"
+                ax.errorbar([values.index(r["value"]) for r in pts], [100 * r["acc_mean"] for r in pts],
+                            yerr=[100 * r["acc_std"] for r in pts], marker=STUDY_STYLE[method][0],
+                            ls=STUDY_STYLE[method][1], ms=4, capsize=2, color=colour[(states, alpha)], label=label)
+            ax.set_xticks(range(len(values)), values)
+            ax.set_xlabel(STUDY_AXIS.get(factor, factor))
+            ax.set_title(f"{letter}  {factor}")
+        axes[0, 0].set_ylabel("test accuracy after the last epoch (%)")
+        fig.suptitle(title, fontsize=9)
+        fig.tight_layout()
+        _shared_legend(fig, axes[0], ncol=4)
         return save_figure(fig, png, pdf)

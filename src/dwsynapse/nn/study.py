@@ -1,0 +1,318 @@
+"""Studies of the choices the paper leaves open (``make study-learning``) and of the device
+(``make device-sensitivity``); neither is part of ``make run``. Results under ``<results_dir>/study/``.
+
+*learning* varies one choice at a time around the config's ``train`` values, for the float network,
+in-situ training (Algorithm 1) and ex-situ (c) (the in-situ network programmed by read-verify-write),
+``states`` x ``alphas`` x ``seeds`` of the grid ``study.<study.grid>``. The choices (:data:`FACTORS`):
+
+- ``init``: ``fan_in`` (N(0, 1/sqrt(fan_in))) or a fixed sigma (N(0, sigma) in every layer);
+- ``initial_programming``: ``program`` (one pulse per device, as the hardware would) or ``ideal``;
+- ``device_sampling``: ``empirical`` or ``kde``;
+- ``instances``: <mz> samples per Ku behind the device model (the file's first ones, or all of them
+  plus seeded KDE draws, :class:`dwsynapse.nn.devicemodel.DeviceVariant`).
+
+Only ``init`` changes the float network, so float runs are made along ``init`` only.
+
+*sensitivity* trains in situ with ``study.sensitivity.states`` / ``alpha`` on the calibrated statistics
+changed in a controlled way (:data:`SENSITIVITY_FACTORS`): every level's spread scaled, level 0 shifted.
+
+Each point is one cached run folder ``study/<study>/runs/<name>/`` (the run's own metrics.json plus a
+``point.json`` summary). :func:`choose_defaults` applies :data:`RULE` to the learning study.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from dwsynapse.io import write_json, write_text
+
+log = logging.getLogger(__name__)
+
+STUDIES = ("learning", "sensitivity")
+FACTORS = ("init", "initial_programming", "device_sampling", "instances")
+SENSITIVITY_FACTORS = ("spread_scale", "level0_shift")
+METHOD_LABELS = ("float", "in-situ", "ex-situ (c)")
+RULE = ("For every open choice take the value with the highest mean final test accuracy over all study runs "
+        "that vary it (float, in-situ and ex-situ (c); every number of states, alpha and seed), among the values "
+        "whose float network reaches at least study.float_floor; it replaces the config's value only when its "
+        "mean paired gain over the config's value (same run, states, alpha and seed) exceeds one standard error "
+        "of that gain. The same values then serve every run, the float baseline included.")
+
+
+@dataclass(frozen=True)
+class StudyPoint:
+    """One training run of a study: method ('float' or 'insitu'), device and the free choices."""
+
+    method: str
+    seed: int
+    init: str  # 'fan_in' or a fixed sigma such as '0.25'
+    initial_programming: str = "program"
+    device_sampling: str = "empirical"
+    instances: int | None = None
+    states: int | None = None
+    alpha: float | None = None
+    spread_scale: float = 1.0
+    level0_shift: float = 0.0
+
+    @property
+    def name(self) -> str:
+        """Run-folder name, unique per set of values (a float run names only what it depends on)."""
+        if self.method == "float":
+            return f"float_init{self.init}_seed{self.seed}"
+        n = "all" if self.instances is None else str(self.instances)
+        return (f"insitu_{self.states}state_alpha{self.alpha:.2f}_init{self.init}_{self.initial_programming}_"
+                f"{self.device_sampling}_n{n}_spread{self.spread_scale:g}_zero{self.level0_shift:+g}_seed{self.seed}")
+
+    def value(self, factor: str) -> str:
+        """This point's value of ``factor`` as a label (``all`` for the file's own instances)."""
+        v = getattr(self, factor)
+        return "all" if v is None else (f"{v:g}" if isinstance(v, float) else str(v))
+
+
+def init_label(train: dict) -> str:
+    """``fan_in`` or the fixed sigma of a ``train`` config section, as :attr:`StudyPoint.init`."""
+    return "fan_in" if train.get("init", "normal_fan_in") == "normal_fan_in" else f"{float(train['init_std']):g}"
+
+
+def _reference(config: dict) -> dict:
+    """The config's values of every choice: the centre of the one-at-a-time sweeps."""
+    t = config["train"]
+    v = t.get("device_variant") or {}
+    return {"init": init_label(t), "initial_programming": t.get("initial_programming", "program"),
+            "device_sampling": t.get("device_sampling", "empirical"), "instances": v.get("instances"),
+            "spread_scale": float(v.get("spread_scale", 1.0)), "level0_shift": float(v.get("level0_shift", 0.0))}
+
+
+def study_settings(config: dict, study: str) -> dict:
+    """The grid section of ``study``: ``study.<study.grid>`` (learning) or ``study.sensitivity``."""
+    if study not in STUDIES:
+        raise ValueError(f"study must be one of {STUDIES}, got {study!r}")
+    s = config["study"]
+    return s[s.get("grid", "full")] if study == "learning" else s["sensitivity"]
+
+
+def grid(config: dict, study: str) -> list[tuple[str, StudyPoint]]:
+    """(factor, point) of every run of ``study``; the reference point appears under every factor."""
+    g = study_settings(config, study)
+    ref = _reference(config)
+    out = []
+    if study == "sensitivity":
+        for seed in g["seeds"]:
+            centre = StudyPoint("insitu", int(seed), ref["init"], ref["initial_programming"], ref["device_sampling"],
+                                ref["instances"], int(g["states"]), float(g["alpha"]))
+            out += [("spread_scale", replace(centre, spread_scale=float(x))) for x in g["spread_scales"]]
+            out += [("level0_shift", replace(centre, level0_shift=float(x))) for x in g["level0_shifts"]]
+        return out
+    for seed in g["seeds"]:
+        base = {k: ref[k] for k in FACTORS}
+        for factor in FACTORS:
+            values = [str(v) if factor == "init" else v for v in g.get(factor) or []]
+            # every sweep holds the reference run (the config's value), the rule's baseline
+            for v in values if ref[factor] in values else [ref[factor], *values]:
+                chosen = {**base, factor: v}
+                if factor == "init":
+                    out.append(("init", StudyPoint("float", int(seed), chosen["init"])))
+                out += [(factor, StudyPoint("insitu", int(seed), states=int(s), alpha=float(a), **chosen))
+                        for s in g["states"] for a in g["alphas"]]
+    return out
+
+
+def points(config: dict, study: str) -> dict[str, StudyPoint]:
+    """Run-folder name -> point, every run of ``study`` once."""
+    return {p.name: p for _, p in grid(config, study)}
+
+
+def run_dir(config: dict, study: str, name: str) -> Path:
+    return Path(config["results_dir"]) / "study" / study / "runs" / name
+
+
+def point_files(config: dict, study: str) -> list[str]:
+    """``point.json`` of every run of ``study`` (the inputs of its table)."""
+    return [str(run_dir(config, study, n) / "point.json") for n in points(config, study)]
+
+
+def point_config(config: dict, study: str, point: StudyPoint) -> dict:
+    """``config`` with the point's train choices, the study's epochs and n_train, and no trace."""
+    g = study_settings(config, study)
+    cfg = copy.deepcopy(config)
+    t = cfg["train"]
+    if point.init == "fan_in":
+        t.update(init="normal_fan_in", init_std=None)
+    else:
+        t.update(init="normal_fixed", init_std=float(point.init))
+    t.update(seed=point.seed, epochs=int(g["epochs"]), initial_programming=point.initial_programming,
+             device_sampling=point.device_sampling, trace_synapse=None,
+             device_variant={"instances": point.instances, "spread_scale": point.spread_scale,
+                             "level0_shift": point.level0_shift})
+    if g.get("n_train") is not None:
+        cfg["mnist"]["n_train"] = int(g["n_train"])
+    return cfg
+
+
+def run_point(config: dict, study: str, name: str, mnist_dir: str | Path, stats_path: str | Path,
+              out_dir: str | Path) -> dict:
+    """Train point ``name`` of ``study`` into ``out_dir``; for an in-situ point also program its network
+    ``study.programming_trials`` times (ex-situ (c)). Writes and returns ``point.json``: the point's
+    values, final test accuracy, and for in-situ the ex-situ (c) hardware accuracy (mean, std), its
+    software accuracy (the device weights at the end of training) and that of W_q alone."""
+    from dwsynapse.nn.baseline import run_baseline
+    from dwsynapse.nn.common import device_config
+    from dwsynapse.nn.devicemodel import load_device_model
+    from dwsynapse.nn.exsitu import program_trials
+    from dwsynapse.nn.insitu import run_insitu
+    from dwsynapse.nn.network import load_weights
+    from dwsynapse.nn.quantize import quantize
+    from dwsynapse.nn.trainer import accuracy, load_data
+
+    point = points(config, study)[name]
+    cfg = point_config(config, study, point)
+    data = load_data(cfg, mnist_dir)
+    out_dir = Path(out_dir)
+    row = {"name": name, **asdict(point)}
+    if point.method == "float":
+        m = run_baseline(cfg, data, out_dir)
+    else:
+        m = run_insitu(cfg, data, stats_path, point.states, point.alpha, out_dir)
+        layout, w = load_weights(out_dir / "weights.npz")
+        device = load_device_model(stats_path, device_config(cfg, point.states, point.alpha))
+        hw = program_trials(layout, w["w_fp"], device, data, int(config["study"]["programming_trials"]), point.seed)
+        row.update(exsitu_hardware_acc=hw["hardware_test_acc_mean"], exsitu_hardware_std=hw["hardware_test_acc_std"],
+                   exsitu_software_acc=accuracy(layout, w["w_dev"], data.x_test, data.y_test),
+                   wq_test_acc=accuracy(layout, quantize(w["w_fp"], point.states), data.x_test, data.y_test),
+                   total_pulses=m["total_pulses"], device_warnings=m["device"]["warnings"])
+    row.update(test_acc=m["final_test_acc"], test_acc_per_epoch=[e["test_acc"] for e in m["epochs"]],
+               n_train=m["n_train"], epochs=len(m["epochs"]), wall_time_s=m["wall_time_s"])
+    write_json(row, out_dir / "point.json")
+    log.info("study %s %s: test %.4f%s", study, name, row["test_acc"],
+             f", ex-situ (c) {row['exsitu_hardware_acc']:.4f}" if "exsitu_hardware_acc" in row else "")
+    return row
+
+
+def load_rows(config: dict, study: str) -> list[dict]:
+    """One row per (factor, point, method label) with its accuracy, from the points' ``point.json``."""
+    from dwsynapse.plots.data import ResultsError
+
+    rows = []
+    for factor, p in grid(config, study):
+        path = run_dir(config, study, p.name) / "point.json"
+        if not path.exists():
+            raise ResultsError(f"{path}: study point not found (run `make study-learning` / `make device-sensitivity`)")
+        r = json.loads(path.read_text())
+        common = {"factor": factor, "value": p.value(factor), "states": p.states, "alpha": p.alpha, "seed": p.seed}
+        if p.method == "float":
+            rows.append({**common, "method": "float", "acc": r["test_acc"]})
+            continue
+        rows.append({**common, "method": "in-situ", "acc": r["test_acc"]})
+        rows.append({**common, "method": "ex-situ (c)", "acc": r["exsitu_hardware_acc"],
+                     "software_acc": r["exsitu_software_acc"], "wq_acc": r["wq_test_acc"]})
+    return rows
+
+
+def aggregate(rows: list[dict]) -> list[dict]:
+    """Mean and std over seeds per (factor, value, method, states, alpha), in grid order."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["factor"], r["value"], r["method"], r["states"], r["alpha"]), []).append(r)
+    out = []
+    for (factor, value, method, states, alpha), rs in groups.items():
+        acc = np.array([r["acc"] for r in rs])
+        row = {"factor": factor, "value": value, "method": method, "states": states, "alpha": alpha,
+               "n_seeds": len(rs), "acc_mean": float(acc.mean()), "acc_std": float(acc.std())}
+        for k in ("software_acc", "wq_acc"):  # ex-situ (c) only
+            row[f"{k}_mean"] = float(np.mean([r[k] for r in rs])) if k in rs[0] else None
+        out.append(row)
+    return out
+
+
+def choose_defaults(config: dict, rows: list[dict]) -> list[dict]:
+    """:data:`RULE` applied to the learning study's ``rows`` (:func:`load_rows`): per factor the chosen
+    value, the config's value, and per value its mean accuracy, its mean paired gain over the config's
+    value with the standard error of that gain, and whether its float network reaches ``study.float_floor``."""
+    floor = float(config["study"]["float_floor"])
+    ref = _reference(config)
+    out = []
+    for factor in FACTORS:
+        fr = [r for r in rows if r["factor"] == factor]
+        current = "all" if ref[factor] is None else str(ref[factor])  # as StudyPoint.value
+        by_value: dict[str, dict] = {}
+        for r in fr:
+            by_value.setdefault(r["value"], {})[(r["method"], r["states"], r["alpha"], r["seed"])] = r["acc"]
+        if current not in by_value:
+            continue
+        stats = {}
+        for v, accs in by_value.items():
+            gain = np.array([a - by_value[current][k] for k, a in accs.items() if k in by_value[current]])
+            fl = [a for (method, *_), a in accs.items() if method == "float"]
+            stats[v] = {"mean": float(np.mean(list(accs.values()))), "gain": float(gain.mean()),
+                        "gain_se": float(gain.std(ddof=1) / np.sqrt(gain.size)) if gain.size > 1 else 0.0,
+                        "float_mean": float(np.mean(fl)) if fl else None,
+                        "float_ok": (not fl) or float(np.mean(fl)) >= floor}
+        allowed = [v for v in by_value if stats[v]["float_ok"]] or list(by_value)
+        best = max(allowed, key=lambda v: stats[v]["mean"])
+        if best != current and current in allowed and stats[best]["gain"] <= stats[best]["gain_se"]:
+            best = current
+        out.append({"factor": factor, "chosen": best, "config": current, "agrees": best == current,
+                    "float_floor_met": bool(stats[best]["float_ok"]), "values": stats})
+    return out
+
+
+def write_study(config: dict, study: str, table_csv, table_md, summary_md, png, pdf) -> dict:
+    """The study's table (CSV, Markdown), its figure (accuracy vs the choice) and a summary: for the
+    learning study the defaults by :data:`RULE` next to the config's, for the sensitivity study the
+    runs it made."""
+    from dwsynapse.energy import markdown_table, write_csv
+    from dwsynapse.plots.figures import fig_study
+
+    agg = aggregate(load_rows(config, study))
+    write_csv(agg, table_csv)
+    g = study_settings(config, study)
+    pct = lambda x: f"{100 * x:.2f}"  # noqa: E731
+    md = [{"choice": r["factor"], "value": r["value"], "run": r["method"], "states": r["states"] or "",
+           "α": f"{r['alpha']:.2f}" if r["alpha"] is not None else "", "seeds": r["n_seeds"],
+           "test accuracy (%)": f"{pct(r['acc_mean'])} ± {pct(r['acc_std'])}",
+           "(c) software (%)": "" if r["software_acc_mean"] is None else pct(r["software_acc_mean"]),
+           "W_q alone (%)": "" if r["wq_acc_mean"] is None else pct(r["wq_acc_mean"])} for r in agg]
+    head = (f"# Study: {study}\n\n{g['epochs']} epoch(s), n_train = {g.get('n_train') or config['mnist'].get('n_train') or 60000}, "
+            f"seeds {list(g['seeds'])}; mean ± std over seeds. Ex-situ (c) = the in-situ network programmed "
+            f"{config['study']['programming_trials']} times (read-verify-write within ±α).\n\n")
+    write_text(head + markdown_table(md, list(md[0])), table_md)
+    factors = FACTORS if study == "learning" else SENSITIVITY_FACTORS
+    summary = {"study": study, "rows": len(agg)}
+    if study == "learning":
+        chosen = choose_defaults(config, load_rows(config, study))
+        summary["defaults"] = chosen
+        lines = [f"# Defaults by the study's rule\n\nRule: {RULE}\n",
+                 "| choice | chosen | config | agrees | per value: mean accuracy, paired gain over config ± s.e. (%) |", "|---|---|---|---|---|"]
+        for c in chosen:
+            per = "; ".join(f"{v}: {pct(s['mean'])} (gain {100 * s['gain']:+.2f} ± {100 * s['gain_se']:.2f})"
+                            + ("" if s["float_ok"] else ", float below floor") for v, s in c["values"].items())
+            lines.append(f"| {c['factor']} | {c['chosen']} | {c['config']} | {'yes' if c['agrees'] else 'NO'} | {per} |")
+        write_text("\n".join(lines) + "\n", summary_md)
+    else:
+        write_text(f"# Device sensitivity\n\nIn-situ {g['states']}-state α = {g['alpha']:.2f} (and its ex-situ (c)) "
+                   "on the calibrated statistics with every level's spread scaled about its mean, and level 0 "
+                   "(Ku = 7.5e5 J/m³) shifted; the other choices as in config `train`.\n", summary_md)
+    title = ("open learning choices, one at a time around config train" if study == "learning" else
+             f"device sensitivity: in-situ {g['states']}-state α = {g['alpha']:.2f} on the changed calibrated statistics")
+    summary["figure"] = fig_study(agg, factors, title, png, pdf)
+    write_json(summary, Path(summary_md).with_suffix(".json"))
+    return summary
+
+
+def study_outputs(config: dict, study: str) -> dict[str, str]:
+    """Output files of a study's table rule, by role."""
+    d = Path(config["results_dir"]) / "study" / study
+    return {"table_csv": str(d / "table.csv"), "table_md": str(d / "table.md"), "summary_md": str(d / "summary.md"),
+            "summary_json": str(d / "summary.json"), "png": str(d / "accuracy.png"), "pdf": str(d / "accuracy.pdf"),
+            "figure_csv": str(d / "accuracy.csv")}
+
+
+def study_present(config: dict, study: str) -> bool:
+    """Whether ``study`` was run for this config (its figure and every point exist): the report shows it."""
+    return Path(study_outputs(config, study)["png"]).exists() and all(Path(p).exists() for p in point_files(config, study))
