@@ -46,11 +46,12 @@ CHANGES = [
     ("mnist.urls", ["https://example.invalid/mnist"], {"fetch_mnist"},
      {"fetch_mnist"} | TRAINING | TRAINING_FIGURES | REPORT),
     ("mnist.n_test", 90, {"train_baseline", "train_insitu", "train_exsitu", "program_exsitu", "reproduction_table",
-                          "train_selection", "report_summary"},
+                          "train_selection", "report_summary", "study_point"},
      TRAINING | TRAINING_FIGURES | REPORT),
-    ("train.eta0", 0.01, {"train_baseline", "train_insitu", "train_exsitu", "program_exsitu", "train_selection"},
+    ("train.eta0", 0.01, {"train_baseline", "train_insitu", "train_exsitu", "program_exsitu", "train_selection",
+                          "study_point", "study_table"},
      TRAINING | TRAINING_FIGURES | REPORT),
-    ("train.exsitu.programming_trials", 3, {"program_exsitu"}, {"program_exsitu"} | EXSITU_FIGURES | REPORT),
+    ("train.exsitu.programming_trials", 3, {"program_exsitu", "study_point"}, {"program_exsitu"} | EXSITU_FIGURES | REPORT),
     ("train.trace_synapse.images", 40, {"train_insitu"},
      {"train_insitu", "program_exsitu"} | TRAINING_FIGURES | REPORT),
     ("energy.hm_resistivity", 2.0e-7, {"energy_tables", "reproduction_table", "plot_generated"}, REPORT),
@@ -84,7 +85,7 @@ def test_a_value_changes_the_hash_of_exactly_the_rules_reading_it(key, value, di
 def test_every_rule_declares_its_config():
     """Each rule that runs a script declares a config hash (device_summary only reads its input; rules
     without a script only gather targets); the generated plot rules declare theirs in the loop."""
-    text = "".join((REPO / "workflow" / "rules" / f).read_text() for f in ("data.smk", "train.smk", "report.smk"))
+    text = "".join((REPO / "workflow" / "rules" / f).read_text() for f in ("data.smk", "train.smk", "report.smk", "study.smk"))
     rules = [name for name, body in re.findall(r"^rule (\w+):((?:(?!^rule ).)*)", text, re.M | re.S)
              if "script:" in body]
     declared = re.findall(r'^rule (\w+):(?:(?!^rule ).)*?config=config_digest\(config, RULE_CONFIG\["(\w+)"\]\)',

