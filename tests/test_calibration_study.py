@@ -93,7 +93,8 @@ def test_trial_log_is_appended_and_resumed(tmp_path, default_config, monkeypatch
     def fake_evaluate(params, base, *, n_per_ku, temperature, **kw):
         calls.append((round(params["Ms"]), n_per_ku))
         a = cs.acceptance(*paper_like(n=4))
-        return {**a, "screen_loss": abs(params["Ms"] - 1e6) / 1e5, "loss": cs.acceptance_loss(a), "Dind": 1e-3,
+        return {**a, "screen_loss": abs(params["Ms"] - 1e6) / 1e5, "screen_pass": abs(params["Ms"] - 1e6) < 1e5,
+                "loss": cs.acceptance_loss(a), "Dind": 1e-3,
                 "dt": 1e-13, "wall_time_s": 0.0, "instance_steps": 0, "dw_x_nm": "[]", "mz_all": "[]"}
 
     monkeypatch.setattr(cs, "evaluate", fake_evaluate)
@@ -108,3 +109,10 @@ def test_trial_log_is_appended_and_resumed(tmp_path, default_config, monkeypatch
     assert sorted({int(r["trial"]) for r in rows}) == [0, 1, 2, 3, 4]
     assert len(calls) - n_calls in (2, 3, 4)  # only the two new trials ran (screen, maybe thermal)
     assert cs.trial_loss(rows, 0) == pytest.approx(float([r for r in rows if r["trial"] == 0][-1]["loss"]))
+
+
+def test_screen_keeps_materials_where_8e5_holds_and_7e5_leaves(default_config):
+    geo = dict(default_config["device"]["geometry"], first_notch=60e-9, notch_width=8e-9, notch_pitch=75e-9)
+    assert cs.screen_passes([61e-9, 62e-9, 59e-9, 285e-9, 280e-9], geo)
+    assert not cs.screen_passes([205e-9, 284e-9, 278e-9, 324e-9, 336e-9], geo)  # 8.0e5 not held
+    assert not cs.screen_passes([60e-9, 60e-9, 60e-9, 60e-9, 100e-9], geo)  # 7.0e5 does not leave
