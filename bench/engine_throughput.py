@@ -34,10 +34,11 @@ sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO / "bench"))
 
 
-def make_case(engine, config, cell, ku, batch, dtype, compiled, device="cpu"):
+def make_case(engine, config, track, ku, batch, dtype, compiled, device="cpu"):
     """(step, state): ``step(state)`` advances ``state["m"]`` (batch, 3, ny, nx) by one Heun step of the
-    ``engine`` (``current`` | ``baseline``) on the config.yaml racetrack with cells of ``cell`` [m],
-    Ku [J/m^3], 300 K noise and the configured SOT current on. ``state["compiled"]`` says what runs."""
+    ``engine`` (``current`` | ``baseline``) on ``track`` (a :class:`dwsynapse.geometry.Racetrack`) with
+    the material of ``config``, Ku [J/m^3], 300 K noise and the configured SOT current on, on torch
+    device ``device``. ``state["compiled"]`` says what runs."""
     import torch
 
     from baseline_engine import BaselineNoise, BaselineSystem
@@ -46,11 +47,9 @@ def make_case(engine, config, cell, ku, batch, dtype, compiled, device="cpu"):
     from dwsynapse.engines.torchfd.solver import LLGSystem, Material, Stepper
     from dwsynapse.engines.torchfd.sot import damping_like_coefficient
     from dwsynapse.engines.torchfd.thermal import ThermalNoise, thermal_sigma
-    from dwsynapse.geometry import build_racetrack
 
     dev = config["device"]
     mat = dev["material"]
-    track = build_racetrack(dict(dev["geometry"], cell_size=cell))
     dt_val = float(dev["solver"]["dt"])
     tdtype = resolve_dtype(dtype)
     device = torch.device(device)
@@ -90,7 +89,23 @@ def time_steps(step, state, steps, sync):
     return (time.perf_counter() - t0) / steps, (time.process_time() - c0) / steps
 
 
-def compare(config, cell, ku, batch, steps, rounds, dtype, compiled, device="cpu"):
+def time_torchfd(config, track, ku, batch, steps, dtype, compiled, warmup=3, device="cpu"):
+    """(wall seconds, CPU seconds, compiled?, warm-up seconds) per Heun step of the current engine for a
+    batch of ``batch`` instances on ``track`` (CUDA is synchronized before each clock reading)."""
+    import torch
+
+    sync = torch.cuda.synchronize if torch.device(device).type == "cuda" else (lambda: None)
+    step, state = make_case("current", config, track, ku, batch, dtype, compiled, device)
+    t0 = time.perf_counter()
+    for _ in range(warmup):
+        step(state)
+    sync()
+    t_warm = time.perf_counter() - t0
+    per_step, cpu_per_step = time_steps(step, state, steps, sync)
+    return per_step, cpu_per_step, state["compiled"], t_warm
+
+
+def compare(config, track, ku, batch, steps, rounds, dtype, compiled, device="cpu"):
     """Interleaved timing of the baseline and the current engine: dict with the per-round seconds per
     step of each (``baseline``, ``current``; ``*_cpu``: CPU seconds), the warm-up seconds and whether each ran compiled."""
     import torch
@@ -99,7 +114,7 @@ def compare(config, cell, ku, batch, steps, rounds, dtype, compiled, device="cpu
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     cases, warm = {}, {}
     for engine in ("baseline", "current"):
-        step, state = make_case(engine, config, cell, ku, batch, dtype, compiled, device)
+        step, state = make_case(engine, config, track, ku, batch, dtype, compiled, device)
         t0 = time.perf_counter()
         for _ in range(3):
             step(state)
@@ -115,14 +130,14 @@ def compare(config, cell, ku, batch, steps, rounds, dtype, compiled, device="cpu
     return out
 
 
-def agreement(config, cell, ku, batch, steps, compiled):
+def agreement(config, track, ku, batch, steps, compiled):
     """Per-instance |<m_z>_current - <m_z>_baseline| after ``steps`` float64 Heun steps of both engines
     from the same initial wall with the same seeds (0 ... batch-1), 300 K and the SOT current on."""
     import torch
 
     mz = {}
     for engine in ("baseline", "current"):
-        step, state = make_case(engine, config, cell, ku, batch, "float64", compiled)
+        step, state = make_case(engine, config, track, ku, batch, "float64", compiled)
         for _ in range(steps):
             step(state)
         mask = state["mask"]
@@ -172,20 +187,21 @@ def main(argv=None) -> int:
     py = None if args.no_magnumnp else magnumnp_python()
     print(f"torch {torch.__version__}, {args.threads} threads, dtype {args.dtype}, {args.rounds} interleaved rounds "
           f"of {args.steps} steps; magnum.np: {py or 'not installed'}")
+    tracks = {cell: build_racetrack(dict(config["device"]["geometry"], cell_size=cell)) for cell in args.cells}
     if args.agreement:
         for cell in args.cells:
-            diff, mz = agreement(config, cell, args.ku, 8, args.agreement, compiled=False)
+            diff, mz = agreement(config, tracks[cell], args.ku, 8, args.agreement, compiled=False)
             print(f"agreement, cell {cell * 1e9:g} nm, float64 eager, B = 8, {args.agreement} steps at 300 K with SOT: "
                   f"max |<mz> - <mz>_baseline| = {float(diff.max()):.2e} (<mz>_baseline "
                   f"{', '.join(f'{v:+.6f}' for v in mz.tolist())})", flush=True)
     for cell in args.cells:
-        track = build_racetrack(dict(config["device"]["geometry"], cell_size=cell))
+        track = tracks[cell]
         print(f"cell {cell * 1e9:g} nm ({track.nx} x {track.ny} cells)", flush=True)
         refs = [time_magnumnp(py, cell, max(10, args.steps), args.threads)] if py else []
         rows = []
         for mode in args.mode:
             for b in args.batches:
-                r = compare(config, cell, args.ku, b, args.steps, args.rounds, args.dtype, mode == "compiled")
+                r = compare(config, track, args.ku, b, args.steps, args.rounds, args.dtype, mode == "compiled")
                 rows.append((mode, b, r))
                 base, cur = statistics.median(r["baseline"]), statistics.median(r["current"])
                 ratios = [bs / cs for bs, cs in zip(r["baseline"], r["current"])]

@@ -31,13 +31,15 @@ def main(argv=None) -> int:
     import yaml
     from torch.profiler import ProfilerActivity, profile
 
+    from dwsynapse.geometry import build_racetrack
     from engine_throughput import make_case
 
     torch._inductor.config.cpp.enable_kernel_profile = True  # each generated C++ kernel is a row of the table
     torch.set_num_threads(args.threads)
     with open(REPO / "config.yaml") as fh:
         config = yaml.safe_load(fh)
-    step, state = make_case(args.engine, config, args.cell, 7.5e5, args.batch, args.dtype, compiled=True)
+    track = build_racetrack(dict(config["device"]["geometry"], cell_size=args.cell))
+    step, state = make_case(args.engine, config, track, 7.5e5, args.batch, args.dtype, compiled=True)
     for _ in range(3):
         step(state)
     with profile(activities=[ProfilerActivity.CPU]) as prof:
