@@ -81,3 +81,21 @@ def test_noise_select_keeps_each_stream():
     a.select([2])
     for _ in range(6):
         torch.testing.assert_close(a.next()[0], b.next()[0], rtol=0, atol=0)
+
+
+def test_noise_stream_of_an_instance_is_its_generators_randn_blocks():
+    """The reproducibility contract: instance i's field for steps k*block ... (k+1)*block - 1 is
+    sigma * mask * torch.randn(block, 3, ny, nx) from a generator seeded with its seed, whatever the
+    batch; the block buffer is refilled in place, so a step's field stays the same tensor across blocks."""
+    mask = np.ones((3, 5), bool)
+    mask[0, 1] = False
+    mesh = Mesh(mask, 4e-9, 4e-9, 1e-9, torch.device("cpu"), torch.float64)
+    noise = ThermalNoise([8, 9], mesh, 0.5, block=4)
+    first = noise.next()
+    ptr = first.data_ptr()
+    got = torch.stack([first.clone()] + [noise.next().clone() for _ in range(7)], dim=1)  # (B, 8, 3, ny, nx)
+    assert noise.next().data_ptr() == ptr  # the third block reuses the storage: no allocation per block
+    for i, seed in enumerate([8, 9]):
+        g = torch.Generator().manual_seed(seed)
+        expect = torch.cat([torch.randn(4, 3, 3, 5, generator=g, dtype=torch.float64) for _ in range(2)])
+        torch.testing.assert_close(got[i], expect * 0.5 * mesh.mask, rtol=0, atol=0)

@@ -6,8 +6,9 @@ Full model (``solver.demag: newell``): the magnetostatic field is the discrete c
 
 with the cell-averaged demagnetization tensor N of two uniformly magnetized boxes
 (Newell, Williams & Dunlop, JGR 98, 9551, 1993). For one layer (nz = 1) N_xz = N_yz = 0, so four
-kernels remain (xx, yy, zz, xy). The convolution is done by FFT on a zero-padded grid;
-all kernels are even or odd in both x and y, so their Fourier transforms are real and stored as such.
+kernels remain (xx, yy, zz, xy). The convolution is done by FFT along x on a zero-padded grid and,
+along y, by FFT or, for few rows, as a dense Toeplitz matrix product (:class:`NewellDemag`);
+all kernels are even or odd in both x and y, so their 2D Fourier transforms are real and stored as such.
 The padded lengths are the smallest 2^a 3^b 5^c >= 2n - 1 (fast FFT sizes).
 Near cells use Newell's analytic f/g functions (float64); beyond ``FAR_CELLS`` cells the point-dipole
 tensor is used (Newell's 27-term sums lose accuracy by cancellation there). The kernel is computed
@@ -184,43 +185,96 @@ def demag_kernel_fft(nx: int, ny: int, dx: float, dy: float, dz: float, use_cach
     return kernel
 
 
-class NewellDemag:
-    """FFT convolution with the Newell kernel for a fixed mesh (the kernel is built once).
+MATRIX_MAX_ROWS = 24  # up to this many rows the y pass is a dense matrix product, beyond it an FFT (docs/engine.md)
 
-    The 2D transform is done as two 1D passes in a layout chosen for speed on CPU: a real FFT
-    along x of the ny physical rows only, a transpose that puts y last and zero-pads it, a complex
-    FFT along y; the inverse keeps only the ny physical rows after the y pass. This skips the
-    transforms of the all-zero padding rows and the strided copies ``irfft2`` makes (about 25 %
-    of a compiled step at B = 64; see docs/engine.md).
+
+class NewellDemag:
+    """Convolution with the Newell kernel for a fixed mesh (the kernel is built once): a real FFT along
+    x of the ny physical rows, a convolution along y for each x wavenumber kx, the inverse real FFT.
+
+    The y pass is one of two exact forms, chosen by ``y_pass`` (``auto``: ``matrix`` for ny <=
+    ``MATRIX_MAX_ROWS``, else ``fft``; on 2 CPU threads the matrix form is ~15 % faster per step at 17
+    rows, the FFT ~15 % faster at 36, docs/engine.md):
+
+    ``fft``: a transpose that puts y last and zero-pads it to py = fft_size(ny), a complex FFT along y,
+    the multiply by the real 2D kernel spectra, the inverse FFT keeping the ny physical rows.
+
+    ``matrix``: after the x transform the kernels are real (xx, yy, zz: even in x) or imaginary
+    (xy = i S: odd in x) functions of (y - y', kx). Writing X = a + i b for the transformed mx, my, mz,
+
+        Bx = Txx X_x + i S X_y,   By = i S X_x + Tyy X_y,   Bz = Tzz X_z,
+
+    which splits into three real products per kx of a (2 ny x 2 ny) matrix with a vector of 2 ny:
+    (a_x, b_y) -> (Re Bx, Im By) by [[Txx, -S], [S, Tyy]], (b_x, a_y) -> (Im Bx, Re By) by
+    [[Txx, S], [-S, Tyy]], and (a_z, b_z) -> (Re Bz, Im Bz) by diag(Tzz, Tzz), all of them one batched
+    matrix product over (3, kx) with the instances as rows. It replaces the y FFT pair, the spectral
+    multiply and half of the transposes of the ``fft`` form.
     """
 
-    def __init__(self, mesh: Mesh, ms: float, use_cache: bool = True):
+    def __init__(self, mesh: Mesh, ms: float, use_cache: bool = True, y_pass: str = "auto"):
         self.mesh = mesh
         self.ms = ms
-        self.ny, self.nx = mesh.ny, mesh.nx
-        self.shape = (fft_size(mesh.ny), fft_size(mesh.nx))
-        k = demag_kernel_fft(mesh.nx, mesh.ny, mesh.dx, mesh.dy, mesh.dz, use_cache=use_cache)
-        # B = -mu0 Ms N m: fold -mu0 Ms into the kernel; stored (4, kx, ky, 1) to match the spectra
-        k = np.ascontiguousarray(np.swapaxes(-MU0 * ms * k, -1, -2))
-        self.kernel = torch.as_tensor(k, dtype=mesh.dtype, device=mesh.device)[..., None]
+        self.ny, self.nx = ny, nx = mesh.ny, mesh.nx
+        self.shape = (fft_size(ny), fft_size(nx))
+        py = self.shape[0]
+        if y_pass == "auto":
+            y_pass = "matrix" if ny <= MATRIX_MAX_ROWS else "fft"
+        if y_pass not in ("matrix", "fft"):
+            raise ValueError(f"unknown y_pass {y_pass!r}: expected auto, matrix or fft")
+        self.y_pass = y_pass
+        # B = -mu0 Ms N m: fold -mu0 Ms into the kernel
+        k = -MU0 * ms * demag_kernel_fft(nx, ny, mesh.dx, mesh.dy, mesh.dz, use_cache=use_cache)  # (4, py, kx)
+        if y_pass == "fft":
+            # stored (4, kx, py, 2) with each real value repeated for the (re, im) pair, so that the
+            # multiply runs over one contiguous index (a broadcast over the last dimension of 2 makes the
+            # compiled loop scalar and slow, ~20 % of a step at B = 64)
+            k = np.repeat(np.swapaxes(k, -1, -2)[..., None], 2, axis=-1)
+        else:
+            kx_y = np.fft.ifft(k, axis=1)  # the x transform only, at each y offset: (4, py, kx), xx yy zz xy
+            lag = (np.arange(ny)[:, None] - np.arange(ny)[None, :]) % py  # Toeplitz index of (y, y')
+            t = np.moveaxis(kx_y[:, lag], -1, 1)  # (4, kx, ny, ny): T[c, kx, y, y'] = K_c(y - y', kx)
+            txx, tyy, tzz, s = t[0].real, t[1].real, t[2].real, t[3].imag
+            zero = np.zeros_like(txx)
+            mats = np.stack([np.block([[txx, -s], [s, tyy]]), np.block([[txx, s], [-s, tyy]]),
+                             np.block([[tzz, zero], [zero, tzz]])])  # (3, kx, 2 ny, 2 ny)
+            # transposed and flattened to (3 kx, 2 ny, 2 ny) for the row-vector product of _y_matrix
+            k = np.swapaxes(mats, -1, -2).reshape(-1, 2 * ny, 2 * ny)
+        self.kernel = torch.as_tensor(np.ascontiguousarray(k), dtype=mesh.dtype, device=mesh.device)
 
     def __call__(self, m: torch.Tensor) -> torch.Tensor:
         """Demag field [T] of ``m`` (B, 3, ny, nx) (m is 0 outside the mask)."""
-        ny, nx = self.ny, self.nx
-        py, px = self.shape
-        # padding and transposes on real (re, im) views so that torch.compile fuses them
-        mx = torch.view_as_real(torch.fft.rfft(F.pad(m, (0, px - nx)), dim=-1))  # (B, 3, ny, kx, 2)
-        mx = F.pad(mx.transpose(-2, -3), (0, 0, 0, py - ny)).contiguous()  # (B, 3, kx, py, 2)
-        mf = torch.view_as_real(torch.fft.fft(torch.view_as_complex(mx), dim=-1))
-        # the kernels are real: multiply on the (re, im) view so the arithmetic stays real (fusable)
-        k = self.kernel
+        nx, px = self.nx, self.shape[1]
+        # padding, transposes and (re, im) views are fused by torch.compile around the library calls
+        x = torch.view_as_real(torch.fft.rfft(F.pad(m, (0, px - nx)), dim=-1))  # (B, 3, ny, kx, 2)
+        b = self._y_matrix(x) if self.y_pass == "matrix" else self._y_fft(x)
+        return torch.fft.irfft(b, n=px, dim=-1)[..., :nx] * self.mesh.mask
+
+    def _y_fft(self, x: torch.Tensor) -> torch.Tensor:
+        """The y convolution by FFT of the x spectra ``x`` (B, 3, ny, kx, 2); complex (B, 3, ny, kx)."""
+        ny, py = self.ny, self.shape[0]
+        x = F.pad(x.transpose(-2, -3), (0, 0, 0, py - ny)).contiguous()  # (B, 3, kx, py, 2)
+        mf = torch.view_as_real(torch.fft.fft(torch.view_as_complex(x), dim=-1)).flatten(2)  # (B, 3, kx py 2)
+        k = self.kernel.flatten(1)
         fx = k[0] * mf[:, 0] + k[3] * mf[:, 1]
         fy = k[3] * mf[:, 0] + k[1] * mf[:, 1]
         fz = k[2] * mf[:, 2]
-        fb = torch.view_as_complex(torch.stack((fx, fy, fz), dim=1).contiguous())
+        fb = torch.view_as_complex(torch.stack((fx, fy, fz), dim=1).view(x.shape))
         by = torch.view_as_real(torch.fft.ifft(fb, dim=-1))[..., :ny, :]  # (B, 3, kx, ny, 2)
-        by = torch.view_as_complex(by.transpose(-2, -3).contiguous())  # (B, 3, ny, kx)
-        return torch.fft.irfft(by, n=px, dim=-1)[..., :nx] * self.mesh.mask
+        return torch.view_as_complex(by.transpose(-2, -3).contiguous())
+
+    def _y_matrix(self, x: torch.Tensor) -> torch.Tensor:
+        """The y convolution as the batched matrix product of the class docstring; complex (B, 3, ny, kx)."""
+        ny, nb = self.ny, x.shape[0]
+        re, im = x[..., 0].transpose(-1, -2), x[..., 1].transpose(-1, -2)  # (B, 3, kx, ny)
+        v = torch.stack((torch.cat((re[:, 0], im[:, 1]), dim=-1), torch.cat((im[:, 0], re[:, 1]), dim=-1),
+                         torch.cat((re[:, 2], im[:, 2]), dim=-1)), dim=1).contiguous()  # (B, 3, kx, 2 ny)
+        # row vectors: (3 kx, B, 2 ny) matrices, a strided view of v (no copy), times the transposed blocks
+        o = torch.bmm(v.permute(1, 2, 0, 3).reshape(-1, nb, 2 * ny), self.kernel)  # (3 kx, B, 2 ny)
+        o = o.view(3, -1, nb, 2 * ny).permute(2, 0, 3, 1)  # (B, 3, 2 ny, kx)
+        b = torch.stack((torch.stack((o[:, 0, :ny], o[:, 1, :ny]), dim=-1),
+                         torch.stack((o[:, 1, ny:], o[:, 0, ny:]), dim=-1),
+                         torch.stack((o[:, 2, :ny], o[:, 2, ny:]), dim=-1)), dim=1)  # (B, 3, ny, kx, 2)
+        return torch.view_as_complex(b.contiguous())
 
     def energy(self, m: torch.Tensor) -> torch.Tensor:
         """Magnetostatic energy [J] per instance, shape (B,): E = -(Ms V / 2) sum_cells m . B_demag."""

@@ -20,9 +20,10 @@ import warnings
 from dataclasses import dataclass, replace
 
 import torch
+import torch.nn.functional as F
 
 from .anisotropy import anisotropy_energy, anisotropy_field
-from .demag import make_demag
+from .demag import NewellDemag, ThinFilmDemag, make_demag
 from .dmi import dmi_energy, dmi_field
 from .exchange import exchange_energy, exchange_field
 from .mesh import GAMMA_LL, Mesh, neighbour_differences
@@ -62,6 +63,10 @@ class LLGSystem:
         self.b_ext = torch.as_tensor(b_ext, dtype=mesh.dtype, device=mesh.device).view(1, 3, 1, 1) * mesh.mask
         self.has_ext = any(float(v) != 0.0 for v in b_ext)
         self.pref = -GAMMA_LL / (1.0 + material.alpha**2)
+        ms = material.ms
+        self._stencil = (2.0 * material.aex / (ms * mesh.dx**2), 2.0 * material.aex / (ms * mesh.dy**2),
+                         material.dind / (ms * mesh.dx), material.dind / (ms * mesh.dy))
+        self._diag = self._diagonals()
 
     def with_damping(self, alpha: float) -> LLGSystem:
         """The same system (mesh, material, demag kernel shared, not recomputed) with Gilbert damping ``alpha``."""
@@ -70,21 +75,86 @@ class LLGSystem:
         other.pref = -GAMMA_LL / (1.0 + alpha**2)
         return other
 
-    def field(self, m: torch.Tensor, b_th: torch.Tensor, a_dl: torch.Tensor, a_fl: torch.Tensor) -> torch.Tensor:
-        """Total effective field [T] for ``m`` (B, 3, ny, nx)."""
+    def term_fields(self, m: torch.Tensor, b_th, a_dl, a_fl) -> dict[str, torch.Tensor]:
+        """Each term's field [T] for ``m`` (B, 3, ny, nx), computed by its own module's ``*_field``
+        function: the reference that :meth:`field` (one fused expression) must sum to."""
         mat, mesh = self.mat, self.mesh
-        b = anisotropy_field(m, mat.ku, mat.ms) + b_th + sot_field(m, mesh.mask, a_dl, a_fl)
+        zero = torch.zeros_like(m)
+        diffs = neighbour_differences(m, mesh)
+        return {
+            "exchange": exchange_field(diffs, mesh, mat.aex, mat.ms) if mat.aex > 0 else zero,
+            "dmi": dmi_field(m, diffs, mesh, mat.dind, mat.aex, mat.ms) if mat.dind != 0 else zero,
+            "anisotropy": anisotropy_field(m, mat.ku, mat.ms),
+            "demag": self.demag(m) if self.demag is not None else zero,
+            "zeeman": self.b_ext.expand_as(m),
+            "sot": sot_field(m, mesh.mask, a_dl, a_fl),
+            "thermal": (b_th * mesh.mask).expand_as(m),
+        }
+
+    def field(self, m: torch.Tensor, b_th, a_dl, a_fl) -> torch.Tensor:
+        """Total effective field [T] for ``m`` (B, 3, ny, nx), the sum of :meth:`term_fields`, as one
+        stacked tensor (see :meth:`field_components`)."""
+        return torch.stack(self.field_components(m, b_th, a_dl, a_fl), dim=1)
+
+    def field_components(self, m: torch.Tensor, b_th, a_dl, a_fl):
+        """(bx, by, bz) [T], each (B, ny, nx): all terms in one expression per component, so that a
+        compiled step reads m once per Heun stage instead of once per term.
+
+        Requires m = 0 outside the mask (what :meth:`normalize` keeps). Then a neighbour value
+        ``m_+x`` etc. taken with zero fill beyond the array is ``have_xp * m_+x``, and on magnetic
+        cells the exchange Laplacian, the bulk DMI differences and the ghost-cell surface terms of
+        :mod:`.dmi` combine into
+
+            bx = cx (mx_+x + mx_-x) + cy (mx_+y + mx_-y) + kx (mz_+x - mz_-x) + dx mx
+            by = cx (my_+x + my_-x) + cy (my_+y + my_-y) + ky (mz_+y - mz_-y) + dy my
+            bz = cx (mz_+x + mz_-x) + cy (mz_+y + mz_-y) - kx (mx_+x - mx_-x) - ky (my_+y - my_-y) + dz mz
+
+        with cx = 2A/(Ms dx^2), kx = D/(Ms dx) (y alike) and the per-cell diagonals d* of
+        :meth:`_diagonals` (the Laplacian's -cx (have_xp + have_xm) - ..., the surface self-terms
+        D^2/(2 A Ms) and, for z, 2 Ku/Ms and the thin-film demag); the one-sided DMI differences
+        cancel against the surface terms (:mod:`.dmi`). SOT, thermal, external and Newell demag
+        fields are added, and the result is multiplied by the mask."""
+        mat, mesh = self.mat, self.mesh
+        mx, my, mz = m[:, 0], m[:, 1], m[:, 2]
+        dx_map, dy_map, dz_map = self._diag
+        bx = dx_map * mx + a_dl * mz
+        by = dy_map * my - a_fl
+        bz = dz_map * mz - a_dl * mx
         if mat.aex > 0 or mat.dind != 0:
-            diffs = neighbour_differences(m, mesh)
-            if mat.aex > 0:
-                b = b + exchange_field(diffs, mesh, mat.aex, mat.ms)
-            if mat.dind != 0:
-                b = b + dmi_field(m, diffs, mesh, mat.dind, mat.aex, mat.ms)
-        if self.demag is not None:
-            b = b + self.demag(m)
+            cx, cy, kx, ky = self._stencil
+            xp, xm = F.pad(m[..., 1:], (0, 1)), F.pad(m[..., :-1], (1, 0))
+            yp, ym = F.pad(m[..., 1:, :], (0, 0, 0, 1)), F.pad(m[..., :-1, :], (0, 0, 1, 0))
+            sx, sy = xp + xm, yp + ym  # (B, 3, ny, nx) neighbour sums
+            ax, ay = xp - xm, yp - ym  # central differences
+            bx = bx + cx * sx[:, 0] + cy * sy[:, 0] + kx * ax[:, 2]
+            by = by + cx * sx[:, 1] + cy * sy[:, 1] + ky * ay[:, 2]
+            bz = bz + cx * sx[:, 2] + cy * sy[:, 2] - kx * ax[:, 0] - ky * ay[:, 1]
+        th = b_th if b_th.dim() else b_th.expand(1, 3, 1, 1)  # (B, 3, ny, nx) noise or a 0-d zero
+        bx, by, bz = bx + th[:, 0], by + th[:, 1], bz + th[:, 2]
+        if isinstance(self.demag, NewellDemag):
+            bd = self.demag(m)
+            bx, by, bz = bx + bd[:, 0], by + bd[:, 1], bz + bd[:, 2]
         if self.has_ext:
-            b = b + self.b_ext
-        return b
+            bx, by, bz = bx + self.b_ext[:, 0], by + self.b_ext[:, 1], bz + self.b_ext[:, 2]
+        mask = mesh.mask[:, 0]
+        return bx * mask, by * mask, bz * mask
+
+    def _diagonals(self):
+        """Per-cell coefficients [T] of mx, my, mz in :meth:`field_components`, each (1, ny, nx), 0 off
+        the mask: -cx (have_xp + have_xm) - cy (have_yp + have_ym) from the Laplacian, the ghost-cell
+        self-terms (D^2/(2 A Ms)) (f_x+ + f_x-) (x), (f_y+ + f_y-) (y), both for z, plus 2 Ku/Ms and the
+        thin-film demag -mu0 Ms for z."""
+        mat, mesh = self.mat, self.mesh
+        lap = torch.zeros_like(mesh.mask)
+        if mat.aex > 0:
+            cx, cy, _, _ = self._stencil
+            lap = -cx * (mesh.have_xp + mesh.have_xm) - cy * (mesh.have_yp + mesh.have_ym)
+        tx = mesh.free_xp + mesh.free_xm
+        ty = mesh.free_yp + mesh.free_ym
+        q = mat.dind**2 / (2.0 * mat.aex * mat.ms) if mat.dind != 0 else 0.0
+        dz = 2.0 * mat.ku / mat.ms + (self.demag.coef if isinstance(self.demag, ThinFilmDemag) else 0.0)
+        m = mesh.mask
+        return ((lap + q * tx) * m)[:, 0], ((lap + q * ty) * m)[:, 0], ((lap + q * (tx + ty) + dz) * m)[:, 0]
 
     def energy_terms(self, m: torch.Tensor) -> dict[str, torch.Tensor]:
         """Energy [J] per instance (shape (B,)) of each conservative term at ``m``: exchange, dmi,
@@ -108,10 +178,13 @@ class LLGSystem:
         return sum(self.energy_terms(m).values())
 
     def rhs(self, m, b_th, a_dl, a_fl):
-        """dm/dt [1/s] from the LLG equation in Landau-Lifshitz form."""
-        b = self.field(m, b_th, a_dl, a_fl)
-        mxb = torch.linalg.cross(m, b, dim=1)
-        return self.pref * (mxb + self.mat.alpha * torch.linalg.cross(m, mxb, dim=1))
+        """dm/dt [1/s] from the LLG equation in Landau-Lifshitz form, component by component."""
+        bx, by, bz = self.field_components(m, b_th, a_dl, a_fl)
+        mx, my, mz = m[:, 0], m[:, 1], m[:, 2]
+        cx, cy, cz = my * bz - mz * by, mz * bx - mx * bz, mx * by - my * bx  # m x B
+        a, p = self.mat.alpha, self.pref
+        return torch.stack((p * (cx + a * (my * cz - mz * cy)), p * (cy + a * (mz * cx - mx * cz)),
+                            p * (cz + a * (mx * cy - my * cx))), dim=1)
 
     def normalize(self, m: torch.Tensor) -> torch.Tensor:
         """|m| = 1 on magnetic cells, 0 elsewhere."""

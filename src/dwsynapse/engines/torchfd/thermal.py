@@ -42,24 +42,27 @@ class ThermalNoise:
             g = torch.Generator(device=mesh.device)
             g.manual_seed(int(s))
             self.generators.append(g)
-        self._buf: torch.Tensor | None = None
+        self._scale = self.sigma * mesh.mask  # (1, 1, ny, nx) [T]
+        # one buffer (B, block, 3, ny, nx) for the whole run, refilled in place: instance i's block is the
+        # contiguous slice [i], filled by its generator exactly as torch.randn(block, 3, ny, nx) would be
+        self._buf = torch.empty((len(self.generators), self.block, 3, mesh.ny, mesh.nx), dtype=mesh.dtype,
+                                device=mesh.device)
         self._pos = self.block
 
     def select(self, keep: Sequence[int]) -> None:
         """Keep only the instances at positions ``keep`` (finished instances leave the batch)."""
         keep = list(keep)
         self.generators = [self.generators[i] for i in keep]
-        if self._buf is not None:
-            self._buf = self._buf[:, keep]
+        self._buf = self._buf[keep]
 
     def next(self) -> torch.Tensor:
-        """Brown field [T] for the next step, shaped (B, 3, ny, nx), zero outside the mask."""
+        """Brown field [T] for the next step, shaped (B, 3, ny, nx), zero outside the mask: a view into
+        the block buffer, valid until the next call that starts a new block."""
         if self._pos >= self.block:
-            mesh = self.mesh
-            shape = (self.block, 3, mesh.ny, mesh.nx)
-            draws = [torch.randn(shape, generator=g, dtype=mesh.dtype, device=mesh.device) for g in self.generators]
-            self._buf = torch.stack(draws, dim=1).mul_(self.sigma * mesh.mask)
+            for row, g in zip(self._buf, self.generators):
+                row.normal_(generator=g)
+            self._buf.mul_(self._scale)
             self._pos = 0
-        out = self._buf[self._pos]
+        out = self._buf[:, self._pos]
         self._pos += 1
         return out
