@@ -206,7 +206,7 @@ EXPECTED = {
 # per figure: (kind, series) pairs its data CSV must hold
 EXPECTED_DATA = {
     "fig1a_racetrack": {("image", "m_z map"), ("line", "notch centre"), ("line", "DW position (m_z zero crossing)")},
-    "figS2_final_maps": {("image", "m_z map"), ("bar", "walls within 4 nm (one notch width) of a notch centre")},
+    "figS2_final_maps": {("image", "m_z map"), ("bar", "walls within {notch_nm:g} nm (one notch width) of a notch centre")},
     "figS5_energy": {("bar", "crossbar / SRAM weight read"), ("bar", "peripheral ops (ADC, activation)"),
                      ("bar", "digital accumulation (multiply + add)"), ("bar", "device writes (programming)")},
     "figS1_selection": {("line", f"{n} hidden layer{'s' if n > 1 else ''}") for n in (1, 2, 3, 4)}
@@ -229,7 +229,9 @@ def test_every_figure_renders(synthetic, name):
     with open(png.with_suffix(".csv"), newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert rows and {int(r["panel"]) for r in rows} <= set(range(1, len(EXPECTED[name]) + 1))
-    assert EXPECTED_DATA.get(name, set()) <= {(r["kind"], r["series"]) for r in rows}
+    notch_nm = cfg["device"]["geometry"]["notch_width"] * 1e9
+    expected = {(kind, series.format(notch_nm=notch_nm)) for kind, series in EXPECTED_DATA.get(name, set())}
+    assert expected <= {(r["kind"], r["series"]) for r in rows}
 
 
 def test_reduced_grid_only_asks_for_what_it_runs(synthetic):
