@@ -136,6 +136,7 @@ def main(argv=None) -> int:
     ap.add_argument("--racetrack", action="store_true",
                     help="use the config racetrack (notches, edge roughness) instead of a straight 300 nm strip")
     ap.add_argument("--tolerance", type=float, default=0.02, help="relative tolerance on the wall displacement")
+    ap.add_argument("--dt", type=float, default=None, help="Heun step [s] (default: the config's; finer cells need less)")
     ap.add_argument("--time-only", action="store_true", help="only time magnum.np steps; print one JSON line")
     ap.add_argument("--steps", type=int, default=30, help="steps to time with --time-only")
     ap.add_argument("--threads", type=int, default=2)
@@ -149,6 +150,8 @@ def main(argv=None) -> int:
         return 2
     torch.set_num_threads(args.threads)
     config, track = _setup(args.cell, args.ku, args.racetrack)
+    if args.dt is not None:
+        config["device"]["solver"]["dt"] = args.dt
     dt = float(config["device"]["solver"]["dt"])
     from dwsynapse.dwpos import mean_mz, wall_position
     from dwsynapse.engines.torchfd.mesh import Mesh  # noqa: F401
