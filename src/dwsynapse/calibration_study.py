@@ -44,14 +44,15 @@ from typing import Sequence
 
 import numpy as np
 
+from .calibration import PAPER_TARGETS
 from .dwpos import single_wall
 
 log = logging.getLogger(__name__)
 
-#: Ku [J/m^3] -> the level a 5-state device programs with it (DESIGN.md section 5).
-LEVEL_OF_KU = {8.0e5: -1.0, 7.75e5: -0.5, 7.5e5: 0.0, 7.25e5: 0.5, 7.0e5: 1.0}
-#: The weight a programming pulse aims at per Ku: level -1 is -0.833 (the wall in the start notch).
-TARGET_OF_KU = {8.0e5: -0.833, 7.75e5: -0.5, 7.5e5: 0.0, 7.25e5: 0.5, 7.0e5: 1.0}
+#: The weight a programming pulse aims at per Ku [J/m^3] (level -1 is -0.833: the wall in the start notch),
+#: and the five Ku in the paper's order 8.0e5 ... 7.0e5.
+TARGET_OF_KU = PAPER_TARGETS
+KUS = tuple(sorted(PAPER_TARGETS, reverse=True))
 WINDOW = 0.15  # +- window of a programming pulse that counts as "on target" (alpha = 0.15)
 
 
@@ -141,7 +142,7 @@ def acceptance(ku: Sequence[float], w: Sequence[float], dw_x: Sequence[float], o
     ok = np.asarray(one_wall, bool) & np.isfinite(w)
     out: dict = {"n": int(ku.size), "single_wall_fraction": float(ok.mean()) if ku.size else 0.0}
     means, p_window, stds = {}, {}, []
-    for k in sorted(LEVEL_OF_KU, reverse=True):
+    for k in KUS:
         sel = ok & np.isclose(ku, k)
         wk = w[sel]
         means[k] = float(wk.mean()) if wk.size else float("nan")
@@ -155,7 +156,7 @@ def acceptance(ku: Sequence[float], w: Sequence[float], dw_x: Sequence[float], o
     out["A2_plus1_hardest"] = bool(p_window[7.0e5] <= min(p_window[k] for k in p_window if k != 7.0e5))
     mid = [abs(means[k] - TARGET_OF_KU[k]) for k in (7.75e5, 7.5e5, 7.25e5)]
     out["A3_max_mid_deviation"] = float(max(mid))
-    ordered = [means[k] for k in sorted(LEVEL_OF_KU, reverse=True)]
+    ordered = [means[k] for k in KUS]
     out["A3_ordered"] = bool(np.all(np.diff(ordered) > 0))
     out["A4_dw_std_nm"] = float(np.nanmean(stds) * 1e9)
     out["pass_A1"] = out["A1_p_level_minus1"] >= 0.80
@@ -240,7 +241,7 @@ def evaluate(params: dict, base: dict, *, n_per_ku: int, temperature: float, rel
 
     material, geometry = trial_device(params, base["geometry"])
     dt = stable_dt(material, float(geometry["cell_size"]))
-    kus = sorted(LEVEL_OF_KU, reverse=True)
+    kus = list(KUS)
     res = explore(material, geometry, kus, n_per_ku=n_per_ku, temperature=temperature,
                   current_density=float(base["drive"]["current_density"]),
                   pulse_duration=float(base["drive"]["pulse_duration"]), relax_time=relax_time, dt=dt,
@@ -267,7 +268,7 @@ STUDY_FIELDS = (["trial", "stage", "status"] + [k.name for k in KNOBS]
                 + ["Dind", "dt", "screen_loss", "screen_pass", "loss", "A1_p_level_minus1", "A2_p_w_ge_0.85", "A2_plus1_hardest",
                    "A3_max_mid_deviation", "A3_ordered", "A4_dw_std_nm", "single_wall_fraction",
                    "pass_A1", "pass_A2", "pass_A3", "pass_A4", "pass_A5"]
-                + [f"mean_{k:.4g}" for k in sorted(LEVEL_OF_KU, reverse=True)]
+                + [f"mean_{k:.4g}" for k in KUS]
                 + ["n", "wall_time_s", "instance_steps", "dw_x_nm", "mz_all", "error"])
 
 
@@ -360,7 +361,7 @@ def run_study(base: dict, csv_path: str | Path, n_trials: int, *, seed: int = 0,
                               relax_time=thermal_relax, seed=thermal_seed, compile=compile)
                 append_trial(csv_path, {**base_row, **th, "stage": "thermal", "status": "ok"})
                 log.info("trial %d thermal: loss %.2f, means %s (%.0f s)", next_id, th["loss"],
-                         ", ".join(f"{th[f'mean_{k:.4g}']:+.2f}" for k in sorted(LEVEL_OF_KU, reverse=True)),
+                         ", ".join(f"{th[f'mean_{k:.4g}']:+.2f}" for k in KUS),
                          time.perf_counter() - t0)
                 loss = th["loss"]
         except ValueError as exc:  # inadmissible trial (e.g. D outside its cited range)
@@ -397,7 +398,7 @@ def hold_check(device: dict, duration: float = 5e-9, compile: bool = True) -> di
     from .geometry import build_racetrack
 
     geo = device["geometry"]
-    kus = sorted(LEVEL_OF_KU, reverse=True)
+    kus = list(KUS)
     res = explore(device["material"], geo, kus, temperature=0.0, current_density=0.0, pulse_duration=0.0,
                   relax_time=duration, dt=float(device["solver"]["dt"]), demag=device["solver"]["demag"],
                   initial_relax_time=float(device["solver"]["initial_relax_time"]), dtype="float32",
