@@ -115,13 +115,16 @@ def test_uniform_state_energies_match_their_formulas():
     assert terms["demag"].item() == pytest.approx(0.5 * 4e-7 * np.pi * MS**2 * v)
 
 
+@pytest.mark.parametrize("ku_per_row", [False, True], ids=["one-ku", "ku-per-row"])
 @pytest.mark.parametrize("demag", ["none", "thin_film", "newell"])
-def test_fused_field_equals_the_sum_of_the_per_term_fields(demag):
+def test_fused_field_equals_the_sum_of_the_per_term_fields(demag, ku_per_row):
     """The solver's one-expression field (what a compiled step runs) is the sum of the fields of the
     per-term modules (exchange, dmi, anisotropy, demag, zeeman, sot, thermal) on every cell kind of a
-    rough, notched mask, float64, to 1e-12 of the largest field."""
+    rough, notched mask, float64, to 1e-12 of the largest field; also with one Ku per batch row (the
+    calibration's batches), where each row must see its own Ku."""
     mesh = Mesh(rough_mask(), 2e-9, 2.5e-9, 1e-9, CPU, F64)
-    system = LLGSystem(mesh, Material(MS, AEX, 0.5, D, KU), demag=demag, b_ext=(0.01, -0.02, 0.03))
+    ku = torch.tensor([KU, 0.7 * KU, 1.2 * KU], dtype=F64).view(-1, 1, 1) if ku_per_row else KU
+    system = LLGSystem(mesh, Material(MS, AEX, 0.5, D, ku), demag=demag, b_ext=(0.01, -0.02, 0.03))
     m = random_state(mesh, batch=3, seed=4)
     g = torch.Generator().manual_seed(5)
     b_th = torch.randn(m.shape, generator=g, dtype=F64) * 0.05 * mesh.mask
@@ -131,3 +134,15 @@ def test_fused_field_equals_the_sum_of_the_per_term_fields(demag):
     expect = sum(terms.values()) * mesh.mask
     got = system.field(m, b_th, a_dl, a_fl)
     torch.testing.assert_close(got, expect, rtol=0, atol=1e-12 * float(expect.abs().max()))
+
+
+def test_energy_with_one_ku_per_row_is_each_rows_own_energy():
+    """A batch whose rows carry different Ku has, row by row, the energy of that row alone."""
+    mesh = Mesh(rough_mask(), 2e-9, 2.5e-9, 1e-9, CPU, F64)
+    kus = [KU, 0.7 * KU, 1.2 * KU]
+    m = random_state(mesh, batch=3, seed=6)
+    batched = LLGSystem(mesh, Material(MS, AEX, 0.5, D, torch.tensor(kus, dtype=F64).view(-1, 1, 1)),
+                        demag="thin_film").energy(m)
+    alone = torch.cat([LLGSystem(mesh, Material(MS, AEX, 0.5, D, k), demag="thin_film").energy(m[i:i + 1])
+                       for i, k in enumerate(kus)])
+    torch.testing.assert_close(batched, alone, rtol=1e-12, atol=0)

@@ -140,7 +140,8 @@ class LLGSystem:
         return bx * mask, by * mask, bz * mask
 
     def _diagonals(self):
-        """Per-cell coefficients [T] of mx, my, mz in :meth:`field_components`, each (1, ny, nx), 0 off
+        """Per-cell coefficients [T] of mx, my, mz in :meth:`field_components`, each (1, ny, nx) (z: (B, ny, nx)
+        when Ku has one value per batch row), 0 off
         the mask: -cx (have_xp + have_xm) - cy (have_yp + have_ym) from the Laplacian, the ghost-cell
         self-terms (D^2/(2 A Ms)) (f_x+ + f_x-) (x), (f_y+ + f_y-) (y), both for z, plus 2 Ku/Ms and the
         thin-film demag -mu0 Ms for z."""
@@ -152,9 +153,11 @@ class LLGSystem:
         tx = mesh.free_xp + mesh.free_xm
         ty = mesh.free_yp + mesh.free_ym
         q = mat.dind**2 / (2.0 * mat.aex * mat.ms) if mat.dind != 0 else 0.0
+        # Ku is a float or one value per batch row shaped (B, 1, 1): then the z diagonal is (B, ny, nx)
         dz = 2.0 * mat.ku / mat.ms + (self.demag.coef if isinstance(self.demag, ThinFilmDemag) else 0.0)
-        m = mesh.mask
-        return ((lap + q * tx) * m)[:, 0], ((lap + q * ty) * m)[:, 0], ((lap + q * (tx + ty) + dz) * m)[:, 0]
+        m = mesh.mask[:, 0]
+        lap, tx, ty = lap[:, 0], tx[:, 0], ty[:, 0]
+        return (lap + q * tx) * m, (lap + q * ty) * m, (lap + q * (tx + ty) + dz) * m
 
     def energy_terms(self, m: torch.Tensor) -> dict[str, torch.Tensor]:
         """Energy [J] per instance (shape (B,)) of each conservative term at ``m``: exchange, dmi,
