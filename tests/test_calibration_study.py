@@ -105,9 +105,13 @@ def test_trial_log_is_appended_and_resumed(tmp_path, default_config, monkeypatch
     assert sorted({int(r["trial"]) for r in rows}) == [0, 1, 2]
     assert calls[0] == (1000000, 1) and calls[1] == (1000000, 8)  # the enqueued start passes the screen
     n_calls = len(calls)
-    rows = cs.run_study(default_config["device"], path, 5, seed=1, enqueue=[start])
+    later = dict(start, alpha=0.03)  # a start point added when resuming runs next; the first is not re-run
+    rows = cs.run_study(default_config["device"], path, 5, seed=1, enqueue=[start, later])
     assert sorted({int(r["trial"]) for r in rows}) == [0, 1, 2, 3, 4]
     assert len(calls) - n_calls in (2, 3, 4)  # only the two new trials ran (screen, maybe thermal)
+    assert float(next(r for r in rows if r["trial"] == 3)["alpha"]) == pytest.approx(0.03)
+    assert sum(1 for r in rows if r["stage"] == "screen" and float(r["alpha"]) == pytest.approx(0.05)
+               and float(r["Ms"]) == pytest.approx(1e6) and float(r["theta_sh"]) == pytest.approx(0.15)) == 1
     assert cs.trial_loss(rows, 0) == pytest.approx(float([r for r in rows if r["trial"] == 0][-1]["loss"]))
 
 
