@@ -8,8 +8,16 @@ fixed-step Heun (dt from the config) from the same initial Neel wall, and compar
 (never the project's venv):
 
     python -m venv /tmp/magnumnp-venv && /tmp/magnumnp-venv/bin/pip install magnumnp==2.2.0 pyyaml jsonschema h5py
-    /tmp/magnumnp-venv/bin/python bench/crosscheck_magnumnp.py            # exit 1 above --tolerance (2 %)
+    /tmp/magnumnp-venv/bin/python bench/crosscheck_magnumnp.py            # the gate: 2 nm, exit 1 above 2 %
+    /tmp/magnumnp-venv/bin/python bench/crosscheck_magnumnp.py --cell 4e-9 --dt 1.25e-13   # the default mesh
+    /tmp/magnumnp-venv/bin/python bench/crosscheck_magnumnp.py --cell 4e-9 --dt 1.25e-13 --torch-dmi-surface bond
     /tmp/magnumnp-venv/bin/python bench/crosscheck_magnumnp.py --time-only --cell 4e-9 --steps 30
+
+Each code runs its own stencil. They differ in one place: at a free edge the torch engine (as mumax3)
+fills a ghost cell from the DMI boundary condition, which adds a self-term D^2/(2 A Ms) per free face to
+the field's diagonal; magnum.np sums DMI over the bonds inside the magnet. That self-term's energy is
+O(dx) and vanishes with the mesh; ``--torch-dmi-surface bond`` drops it to show that it is the whole
+difference (docs/engine.md).
 
 Conventions mapped onto magnum.np: fields there are H [A/m] with gamma = 2.21276e5 m/(A s); its
 interface-DMI sign is opposite to mumax3's (Di = -Dind); its SOT field is
@@ -25,6 +33,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -96,10 +105,15 @@ def run_magnumnp(config, track, ku, m0, steps, a_on_steps, time_only=False):
     return np.transpose(m, (2, 1, 0)), per_step
 
 
-def run_torchfd(config, track, ku, steps, a_on_steps, relax_steps=0):
+def run_torchfd(config, track, ku, steps, a_on_steps, relax_steps=0, dmi_surface="ghost"):
     """Same experiment with the embedded engine; returns (initial m, final m, seconds per step).
     The initial m is the analytic Neel wall at ``track.start_x`` relaxed for ``relax_steps`` steps
-    without current (so that neither engine starts with the wall-profile transient)."""
+    without current (so that neither engine starts with the wall-profile transient).
+
+    ``dmi_surface``: ``ghost`` is the engine as it runs (mumax3's ghost cells at free faces); ``bond``
+    drops the ghost cells' self-term D^2/(2 A Ms) per free face from the field's diagonal, which leaves
+    exactly the bond-sum DMI of magnum.np (central differences with m = 0 beyond the edge): the
+    diagnostic that isolates the one place where the two codes' stencils differ."""
     import torch
 
     from dwsynapse.engines.torchfd.mesh import Mesh
@@ -112,6 +126,8 @@ def run_torchfd(config, track, ku, steps, a_on_steps, relax_steps=0):
     mesh = Mesh(track.mask, track.cell_size, track.cell_size, track.thickness, torch.device("cpu"), torch.float64)
     material = Material(float(mat["Ms"]), float(mat["Aex"]), float(mat["alpha"]), float(mat["Dind"]), float(ku))
     system = LLGSystem(mesh, material, demag="newell")
+    if dmi_surface == "bond":  # the diagonal of the same system without DMI: Laplacian and Ku, no D^2/(2 A Ms)
+        system._diag = LLGSystem(mesh, replace(material, dind=0.0), demag="newell")._diag
     m = initial_wall(mesh, material, track.start_x)
     z = torch.zeros((), dtype=torch.float64)
     a = torch.tensor(damping_like_coefficient(float(dev["drive"]["current_density"]), float(mat["theta_sh"]),
@@ -128,7 +144,8 @@ def run_torchfd(config, track, ku, steps, a_on_steps, relax_steps=0):
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--cell", type=float, default=4e-9, help="cell size [m] (default 4e-9)")
+    ap.add_argument("--cell", type=float, default=2e-9,
+                    help="cell size [m] (default 2e-9, the mesh of config/paper.yaml, where the gate applies)")
     ap.add_argument("--ku", type=float, default=7.5e5, help="Ku [J/m^3]")
     ap.add_argument("--pulse", type=float, default=0.2e-9, help="SOT pulse [s] (default 0.2 ns)")
     ap.add_argument("--relax", type=float, default=0.0, help="relaxation after the pulse [s]")
@@ -136,10 +153,14 @@ def main(argv=None) -> int:
     ap.add_argument("--racetrack", action="store_true",
                     help="use the config racetrack (notches, edge roughness) instead of a straight 300 nm strip")
     ap.add_argument("--tolerance", type=float, default=0.02, help="relative tolerance on the wall displacement")
-    ap.add_argument("--dt", type=float, default=None, help="Heun step [s] (default: the config's; finer cells need less)")
+    ap.add_argument("--dt", type=float, default=2.5e-14,
+                    help="Heun step [s] (default 2.5e-14, config/paper.yaml's for 2 nm; 4 nm: config.yaml's 1.25e-13)")
     ap.add_argument("--time-only", action="store_true", help="only time magnum.np steps; print one JSON line")
     ap.add_argument("--steps", type=int, default=30, help="steps to time with --time-only")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--torch-dmi-surface", choices=["ghost", "bond"], default="ghost",
+                    help="ghost: the engine's own stencil (the gate); bond: without the ghost cells' D^2/(2A Ms) "
+                         "self-term, i.e. magnum.np's bond-sum DMI (diagnostic of where the codes differ)")
     args = ap.parse_args(argv)
     try:
         import torch
@@ -150,8 +171,7 @@ def main(argv=None) -> int:
         return 2
     torch.set_num_threads(args.threads)
     config, track = _setup(args.cell, args.ku, args.racetrack)
-    if args.dt is not None:
-        config["device"]["solver"]["dt"] = args.dt
+    config["device"]["solver"]["dt"] = args.dt
     dt = float(config["device"]["solver"]["dt"])
     from dwsynapse.dwpos import mean_mz, wall_position
     from dwsynapse.engines.torchfd.mesh import Mesh  # noqa: F401
@@ -164,7 +184,8 @@ def main(argv=None) -> int:
         return 0
     n_on = int(round(args.pulse / dt))
     steps = n_on + int(round(args.relax / dt))
-    m0, m_t, s_t = run_torchfd(config, track, args.ku, steps, n_on, int(round(args.pre_relax / dt)))
+    m0, m_t, s_t = run_torchfd(config, track, args.ku, steps, n_on, int(round(args.pre_relax / dt)),
+                               args.torch_dmi_surface)
     m_m, s_m = run_magnumnp(config, track, args.ku, m0, steps, n_on)
     mask = track.mask
     x0 = wall_position(m0[2], mask, track.cell_size)
@@ -173,7 +194,8 @@ def main(argv=None) -> int:
         avg = [float(np.where(mask, m[c], 0).sum() / mask.sum()) for c in range(3)]
         rows.append((name, avg, wall_position(m[2], mask, track.cell_size)))
     print(f"{'racetrack' if args.racetrack else 'straight strip'} {track.nx} x {track.ny} cells of {args.cell * 1e9:g} nm, Ku = {args.ku:g} J/m^3, "
-          f"pulse {args.pulse * 1e9:g} ns + relax {args.relax * 1e9:g} ns, dt = {dt:g} s, T = 0, float64")
+          f"pulse {args.pulse * 1e9:g} ns + relax {args.relax * 1e9:g} ns, dt = {dt:g} s, T = 0, float64, "
+          f"torchfd DMI surface: {args.torch_dmi_surface}")
     for name, avg, xw in rows:
         print(f"  {name:10s} <m> = ({avg[0]:+.5f}, {avg[1]:+.5f}, {avg[2]:+.5f})  wall {xw * 1e9:7.3f} nm "
               f"(moved {(xw - x0) * 1e9:+.3f} nm)")

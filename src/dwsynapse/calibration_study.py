@@ -73,7 +73,7 @@ KNOBS = (
     Knob("Aex", 1.0e-11, 3.0e-11, False, "J/m; Metaxas et al. (2007) and references there"),
     Knob("alpha", 0.01, 0.3, True, "Gilbert damping; CoFeB ~0.01-0.03 (Devolder et al. APL 102, 022407 (2013)) "
                                    "to Pt/Co ~0.1-0.3 (Metaxas 2007)"),
-    Knob("d_over_dc", 0.2, 0.9, False, "D / Dc(7.0e5) with the Newell Keff; D itself within 0.5-2.2 mJ/m^2 "
+    Knob("d_over_dc", 0.2, 0.75, False, "D / Dc(7.0e5) with the Newell Keff, at most 0.75 (acceptance A7); D itself within 0.5-2.2 mJ/m^2 "
                                         "(Emori 2013; Pizzini et al. PRL 113, 047203 (2014))"),
     Knob("theta_sh", 0.06, 0.2, False, "Pt spin Hall angle; Liu et al. PRL 106, 036601 (2011) 0.07; "
                                        "Nguyen et al. PRL 116, 126601 (2016) up to ~0.2"),
