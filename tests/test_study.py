@@ -14,7 +14,7 @@ from dwsynapse.devicestats import write_device_stats
 from dwsynapse.io import write_json
 from dwsynapse.nn import study
 from dwsynapse.nn.devicemodel import synthetic_device_stats
-from dwsynapse.plots import report_outputs
+from dwsynapse.targets import report_outputs
 from tests.test_workflow import job_counts, run_snakemake, tiny_project
 
 

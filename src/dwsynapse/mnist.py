@@ -307,7 +307,7 @@ def make_synthetic_mnist(directory: str | Path, n_train: int, n_test: int, seed:
 
 
 def register(sub) -> None:
-    from dwsynapse.cli import add_common_arguments
+    from dwsynapse.command import add_common_arguments
 
     p = sub.add_parser(
         "fetch-mnist",
@@ -320,7 +320,7 @@ def register(sub) -> None:
 
 
 def _run_cli(args) -> int:
-    from dwsynapse.cli import start_command
+    from dwsynapse.command import start_command
 
     config = start_command(args)
     fetch_mnist(config["mnist"], args.out)

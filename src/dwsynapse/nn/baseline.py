@@ -47,7 +47,7 @@ def register(sub) -> None:
 
 
 def _run_cli(args) -> int:
-    from dwsynapse.cli import start_command
+    from dwsynapse.command import start_command
 
     config = start_command(args)
     run_baseline(config, load_data(config, args.mnist), args.out)

@@ -196,7 +196,7 @@ def run_point(config: dict, study: str, name: str, mnist_dir: str | Path, stats_
 
 def load_rows(config: dict, study: str) -> list[dict]:
     """One row per (factor, point, method label) with its accuracy, from the points' ``point.json``."""
-    from dwsynapse.plots.data import ResultsError
+    from dwsynapse.results import ResultsError
 
     rows = []
     for factor, p in grid(config, study):
@@ -266,7 +266,7 @@ def write_study(config: dict, study: str, table_csv, table_md, summary_md, png, 
     """The study's table (CSV, Markdown), its figure (accuracy vs the choice) and a summary: for the
     learning study the defaults by :data:`RULE` next to the config's, for the sensitivity study the
     runs it made."""
-    from dwsynapse.energy import markdown_table, write_csv
+    from dwsynapse.tabular import markdown_table, write_csv
     from dwsynapse.plots.figures import fig_study
 
     agg = aggregate(load_rows(config, study))
