@@ -146,3 +146,24 @@ def test_parsing_the_snakefile_imports_neither_matplotlib_nor_torch(tmp_path):
                           env=subprocess_env(), timeout=300)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
     assert proc.stdout.strip().splitlines()[-1] == "[]", proc.stdout[-2000:]
+
+
+def test_schema_and_templates_are_package_data():
+    """The config schema and the mumax3 templates live in the package (importlib.resources finds them
+    in a non-editable install too); the checkout's workflow/schemas/ and mumax_templates/ link to them."""
+    import tomllib
+    from importlib.resources import files
+
+    from dwsynapse.config import SCHEMA_PATH
+    from dwsynapse.mx3 import TEMPLATE_DIR
+
+    resources = Path(str(files("dwsynapse"))) / "resources"
+    assert SCHEMA_PATH == resources / "config.schema.yaml" and SCHEMA_PATH.is_file()
+    assert TEMPLATE_DIR == resources / "mumax_templates" and sorted(p.name for p in TEMPLATE_DIR.glob("*.mx3"))
+    repo = PACKAGE.parents[1]
+    assert (repo / "workflow" / "schemas" / "config.schema.yaml").resolve() == SCHEMA_PATH.resolve()
+    assert (repo / "mumax_templates").resolve() == TEMPLATE_DIR.resolve()
+    with open(repo / "pyproject.toml", "rb") as fh:
+        shipped = tomllib.load(fh)["tool"]["setuptools"]["package-data"]["dwsynapse"]
+    assert {"py.typed", "resources/config.schema.yaml", "resources/mumax_templates/*.mx3"} <= set(shipped)
+    assert (PACKAGE / "py.typed").is_file()
