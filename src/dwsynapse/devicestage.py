@@ -126,7 +126,7 @@ def _estimated_chunk_seconds(config: dict) -> float:
 
     mumax3: the per-instance timeout for every try of every wave of ``device.mumax3.processes``
     processes (the first instance runs alone while it warms the kernel cache). torch: instance-steps x
-    ~1.3 ms per step at 2250 cells on one CPU core (DESIGN.md section 8), scaled by the cell count,
+    ~1.3 ms per step at 2250 cells on one CPU core (docs/design.md "Cost of a step"), scaled by the cell count,
     times 10 for shared or slower machines, plus 10 min."""
     dev = with_defaults(config)["device"]
     n = int(dev["chunk_size"])

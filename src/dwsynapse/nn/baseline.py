@@ -1,4 +1,4 @@
-"""Float baseline: 784-392-196-98-10 sigmoid network, MSE, per-sample SGD (DESIGN.md §5).
+"""Float baseline: 784-392-196-98-10 sigmoid network, MSE, per-sample SGD (docs/design.md "Learning rules").
 
 Writes ``metrics.json`` / ``metrics.csv`` (per-epoch train and test accuracy), ``weights.npz``
 (the learned float weights, also the starting point of ex-situ method (a)) and
