@@ -4,6 +4,7 @@ The Snakemake rules (``workflow/rules/*.smk``) and the package build their paths
 rule's output and the code that reads it cannot disagree. Standard library only: parsing the
 Snakefile imports this module. Layout under ``<results_dir>``::
 
+    data/mnist/<IDX files>                 MNIST, checksummed
     device/device_stats.h5                 device statistics (or device.stats_file)
     device/chunks/<group>/chunk_<i>.h5     one device-stage job; device/initial_state.h5 (Fig. 1a)
     train/baseline/                        float baseline
@@ -23,6 +24,8 @@ RUN = "{states}state_alpha{alpha}"  # an in-situ run / an ex-situ programming ru
 QUANTIZED_TRAINING = "{states}state_training"  # ex-situ (b): quantized training, one per number of states
 SELECTION_RUN = "{layers}layers_ratio{ratio}_eta{eta}"  # a point of the network-selection grid
 CHUNK_FILE = "chunk_{chunk}.h5"  # one device-stage job, under device/chunks/<group>/
+# data/mnist/: the four IDX files (train images, train labels, test images, test labels)
+MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
 # report/figures/: figure key -> file stem (PNG, PDF and the CSV of the data behind it)
 FIGURES = {

@@ -22,15 +22,11 @@ from pathlib import Path
 import numpy as np
 
 from dwsynapse.io import atomic_path, make_dirs, write_text
+from dwsynapse.layout import MNIST_FILES
 
 log = logging.getLogger(__name__)
 
-FILES = (
-    "train-images-idx3-ubyte",
-    "train-labels-idx1-ubyte",
-    "t10k-images-idx3-ubyte",
-    "t10k-labels-idx1-ubyte",
-)
+FILES = MNIST_FILES  # train images, train labels, test images, test labels
 # SHA-256 of the original, uncompressed IDX files (docs/design.md "MNIST").
 OFFICIAL_SHA256 = {
     "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",

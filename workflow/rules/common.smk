@@ -1,21 +1,13 @@
 # Helpers shared by the .smk files (result paths, final targets). Paths and names come from
 # dwsynapse.layout, which the package's readers use as well.
 from dwsynapse.config import RULE_CONFIG, config_digest
-from dwsynapse.layout import CHUNK_FILE, QUANTIZED_TRAINING, RUN, SELECTION_RUN, results_path, run_paths
+from dwsynapse.layout import CHUNK_FILE, MNIST_FILES, QUANTIZED_TRAINING, RUN, SELECTION_RUN, results_path, run_paths
 from dwsynapse.layout import device_stats_path as _device_stats_path
 
 
 def res(*parts):
     """A path under the configured results directory, as a string for Snakemake."""
     return str(results_path(config, *parts))
-
-
-MNIST_FILES = [
-    "train-images-idx3-ubyte",
-    "train-labels-idx1-ubyte",
-    "t10k-images-idx3-ubyte",
-    "t10k-labels-idx1-ubyte",
-]
 
 
 def device_stats_path():
