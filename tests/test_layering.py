@@ -107,6 +107,23 @@ def test_import_graph_has_no_cycle():
     assert find_cycle(graph) is None, " -> ".join(find_cycle(graph))
 
 
+REPORT = ("dwsynapse.plots", "dwsynapse.reproduction", "dwsynapse.targets")  # the layer below the command line
+
+
+def test_dependencies_point_one_way():
+    """Only the command line imports the command line, and only the report layer (figures, the
+    reproduction table, the report rules' files) imports the report layer."""
+    graph = import_graph()
+
+    def in_report(name: str) -> bool:
+        return any(name == r or name.startswith(r + ".") for r in REPORT)
+
+    upward = {(m, d) for m, deps in graph.items() for d in deps
+              if (d == "dwsynapse.cli" and m != "dwsynapse.__main__")
+              or (in_report(d) and not in_report(m) and m not in ("dwsynapse.cli", "dwsynapse.__main__"))}
+    assert not upward, sorted(upward)
+
+
 def test_cycle_finder_finds_a_cycle():
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": set(), "c": {"a", "b"}}) is None
