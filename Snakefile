@@ -3,6 +3,7 @@
 
 from snakemake.utils import min_version, validate
 
+from dwsynapse.config import SCHEMA_PATH
 from dwsynapse.setupcheck import check_workflow_config
 
 min_version("9.0")
@@ -11,7 +12,7 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
-validate(config, "workflow/schemas/config.schema.yaml")
+validate(config, str(SCHEMA_PATH))  # workflow/schemas/config.schema.yaml, shipped with the package
 check_workflow_config(config)  # keys that must agree, files and folders the run needs (as `dwsynapse check-config`)
 
 

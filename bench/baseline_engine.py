@@ -1,6 +1,6 @@
-"""Pinned baseline of the embedded engine's Heun step, as it was at the start of issue 20 (commit
-c8d346a): the reference that ``bench/engine_throughput.py`` times side by side with the current
-engine. This is the project's only copy of the engine's step code and it must not change: it is a
+"""Pinned baseline of the embedded engine's Heun step, as it was before the faster CPU step of
+docs/engine.md (commit c8d346a): the reference that ``bench/engine_throughput.py`` times side by side
+with the current engine. This is the project's only copy of the engine's step code and it must not change: it is a
 measuring stick, not a second implementation (the physics lives in ``dwsynapse.engines.torchfd``).
 
 It reuses the current mesh, material and Newell kernel (data computed once, not per step) and keeps

@@ -1,5 +1,5 @@
 """Throughput of the embedded engine (instance-steps per second) on the config.yaml racetrack, side by
-side with the pinned baseline of issue 20 (bench/baseline_engine.py) and, where installed, magnum.np.
+side with the pinned baseline of the step (bench/baseline_engine.py) and, where installed, magnum.np.
 
 For each cell size (default 4 nm and 2 nm) and batch size B (default 1, 16, 64) it builds the baseline
 and the current engine with every term of a production run (exchange, DMI, anisotropy, Newell demag,

@@ -7,7 +7,7 @@ the script prints ms per sample, the speed-up ratios and how closely the two res
     NUMBA_NUM_THREADS=1 .venv/bin/python bench/train_throughput.py [--mnist results/data/mnist] [--n 300]
 
 Without MNIST files it uses a generated MNIST-shaped set. The device model is a synthetic one
-(level means -0.833, -0.5, 0, 0.5, 1 with 0.1 spread, 250 samples each), as DESIGN.md §3 targets.
+(level means -0.833, -0.5, 0, 0.5, 1 with 0.1 spread, 250 samples each), the paper's targets (docs/design.md "Device physics").
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Snakemake wrapper: rules plot_* (one paper figure, PNG + PDF; Fig. 7 also writes its table)."""
 from dwsynapse.logutil import run_script
-from dwsynapse.plots import all_alphas, render_figure, write_level_table
+from dwsynapse.layout import all_alphas
+from dwsynapse.plots import render_figure, write_level_table
 
 
 def main():

@@ -1,6 +1,6 @@
 """Snakemake wrapper: rule study_table (table, figure and summary of a study)."""
 from dwsynapse.logutil import setup_logging
-from dwsynapse.nn.study import write_study
+from dwsynapse.plots.study import write_study
 
 setup_logging(snakemake.log[0])
 o = snakemake.output

@@ -1,4 +1,4 @@
-"""Device calibration (issue 5): table statistics, thin-film physics checks, the batched explorer,
+"""Device calibration: table statistics, thin-film physics checks, the batched explorer,
 the calibration run through the real engine, the presets (config.yaml calibrated, config/paper.yaml)."""
 
 import copy

@@ -10,7 +10,6 @@ import yaml
 from dwsynapse.devicemaps import (
     DeviceMapsError,
     drive_off,
-    initial_state_path,
     near_notch_fraction,
     read_final_states,
     read_initial_states,
@@ -18,6 +17,7 @@ from dwsynapse.devicemaps import (
     representative,
 )
 from dwsynapse.devicestage import chunk_files, plan_chunks
+from dwsynapse.layout import initial_state_path
 from dwsynapse.engines.torchfd.racetrack import run_instances
 from dwsynapse.geometry import build_racetrack
 from tests.test_plots import write_synthetic_maps

@@ -5,7 +5,7 @@ import pytest
 
 from dwsynapse.devicestats import DeviceStats, DeviceStatsError, KuStats, write_device_stats
 from dwsynapse.nn import kernels as K
-from dwsynapse.nn.devicemodel import (KU_FOR_STATES, DeviceConfig, DeviceVariant, build_device_model, load_device_model,
+from dwsynapse.nn.devicemodel import (DeviceConfig, DeviceVariant, build_device_model, load_device_model,
                                       synthetic_device_stats)
 from dwsynapse.nn.quantize import level_index, levels, quantize
 
@@ -56,12 +56,15 @@ def _stats(means, spread=0.05, n=200, seed=0):
     return DeviceStats(groups=groups, engine="synthetic")
 
 
+PAPER_LEVEL_KU = {5: (8.0e5, 7.75e5, 7.5e5, 7.25e5, 7.0e5), 3: (8.0e5, 7.5e5, 7.0e5), 2: (8.0e5, 7.0e5)}  # paper §III
+
+
 def test_level_ku_map_and_tables(tmp_path):
     path = tmp_path / "device_stats.h5"
     write_device_stats(path, synthetic_device_stats(1))
     for states in (2, 3, 5):
         dm = load_device_model(path, DeviceConfig(states=states, alpha=0.25))
-        assert dm.ku.tolist() == list(KU_FOR_STATES[states])
+        assert dm.ku.tolist() == list(PAPER_LEVEL_KU[states])
         # level means follow the Ku order: higher Ku -> lower <mz> -> lower level
         assert np.all(np.diff(dm.level_mean) > 0)
         assert dm.summary()["levels"][0]["ku"] == 8.0e5

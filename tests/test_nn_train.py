@@ -21,7 +21,7 @@ from dwsynapse.nn.common import trace_spec
 from dwsynapse.nn.network import Layout
 from dwsynapse.nn.quantize import quantize
 from dwsynapse.nn.trainer import Data, TraceSpec, TrainSettings, accuracy, train, trace_csv, trace_synapses, write_run
-from dwsynapse.plots.data import load_trace
+from dwsynapse.results import load_trace
 
 SETTINGS = TrainSettings(seed=3, epochs=4, eta0=0.2, eta_decay=0.1, hidden=(32, 16))
 

@@ -12,20 +12,12 @@ import numpy as np
 import pytest
 
 from dwsynapse.devicestats import DeviceStats, KuStats, write_device_stats
-from dwsynapse.plots import (
-    FIGURES,
-    ResultsError,
-    figure_inputs,
-    load_metrics,
-    load_trace,
-    notch_positions,
-    render_figure,
-    wanted_figures,
-    write_level_table,
-)
-from dwsynapse.plots import figures
-from dwsynapse.plots.data import most_active_synapse, run_paths, trace_synapse_activity
-from dwsynapse.plots.figures import level_probability_table, level_targets
+from dwsynapse.layout import FIGURES, run_paths, wanted_figures
+from dwsynapse.levels import level_probability_table, level_targets
+from dwsynapse.plots import figures, notch_positions, render_figure, write_level_table
+from dwsynapse.plots.data import most_active_synapse, trace_synapse_activity
+from dwsynapse.results import ResultsError, load_metrics, load_trace
+from dwsynapse.targets import figure_inputs
 
 MEANS = {7.0e5: 0.97, 7.25e5: 0.5, 7.5e5: 0.0, 7.75e5: -0.5, 8.0e5: -0.83}
 
@@ -109,7 +101,8 @@ def _wall_state(racetrack, x_wall: float) -> np.ndarray:
 def write_synthetic_maps(config: dict, seed: int = 0) -> None:
     """The device stage's map outputs for ``config`` without simulating: initial_state.h5 (walls at the
     start notch) and the chunk files, whose final walls sit at a notch (most) or between notches."""
-    from dwsynapse.devicemaps import initial_state_path, write_initial_states
+    from dwsynapse.devicemaps import write_initial_states
+    from dwsynapse.layout import initial_state_path
     from dwsynapse.devicestage import chunk_seeds, plan_chunks, write_chunk
     from dwsynapse.dwpos import mean_mz, wall_position
     from dwsynapse.engines import InstanceResult

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from dwsynapse.cli import main as cli_main
-from dwsynapse.plots import FIGURES, wanted_figures
+from dwsynapse.layout import FIGURES, wanted_figures
 from tests.test_plots import _not_blank, with_paper_grid, write_synthetic_results, write_synthetic_stats
 
 REPO = Path(__file__).resolve().parents[1]

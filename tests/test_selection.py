@@ -9,7 +9,10 @@ from pathlib import Path
 import pytest
 
 from dwsynapse.nn.selection import chosen_point, grid, hidden_sizes, load_points, point_config, point_name
-from dwsynapse.plots import FIGURES, ResultsError, render_figure, report_outputs
+from dwsynapse.layout import FIGURES
+from dwsynapse.plots import render_figure
+from dwsynapse.results import ResultsError
+from dwsynapse.targets import report_outputs
 from tests.test_plots import write_synthetic_selection
 from tests.test_workflow import job_counts, run_snakemake, tiny_project
 

@@ -14,7 +14,8 @@ from dwsynapse.devicestats import write_device_stats
 from dwsynapse.io import write_json
 from dwsynapse.nn import study
 from dwsynapse.nn.devicemodel import synthetic_device_stats
-from dwsynapse.plots import report_outputs
+from dwsynapse.plots.study import write_study
+from dwsynapse.targets import report_outputs
 from tests.test_workflow import job_counts, run_snakemake, tiny_project
 
 
@@ -77,7 +78,7 @@ def test_rule_picks_the_best_value_with_float_over_the_floor(tmp_path, default_c
     assert chosen["init"]["values"]["0.25"]["gain"] == 0.0
     out = study.study_outputs(cfg, "learning")
     assert out["png"] not in report_outputs(cfg)
-    summary = study.write_study(cfg, "learning", out["table_csv"], out["table_md"], out["summary_md"], out["png"],
+    summary = write_study(cfg, "learning", out["table_csv"], out["table_md"], out["summary_md"], out["png"],
                                 out["pdf"])
     assert summary["figure"]["panels"] == len(study.FACTORS)
     md = Path(out["summary_md"]).read_text()

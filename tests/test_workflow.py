@@ -19,7 +19,7 @@ import yaml
 
 from dwsynapse.config import deep_update, validate_config
 from dwsynapse.mnist import make_synthetic_mnist
-from dwsynapse.plots import SUPPLEMENTARY
+from dwsynapse.layout import SUPPLEMENTARY
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "config" / "tiny.yaml"

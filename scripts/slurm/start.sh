@@ -6,7 +6,7 @@
 # Writes STATE_DIR/slurm.conf and STATE_DIR/env.sh (source it: it exports SLURM_CONF), starts
 # munged (own key and socket in STATE_DIR), slurmctld and slurmd in the background, records their
 # PIDs in STATE_DIR/*.pid and waits until `sinfo` reports the node idle. No systemd, no cgroups,
-# no accounting database (see DESIGN.md §8). Stop everything with scripts/slurm/stop.sh.
+# no accounting database (see docs/design.md "A localhost SLURM for tests"). Stop everything with scripts/slurm/stop.sh.
 #
 # Environment: DWS_SLURM_CPUS (default: nproc), DWS_SLURM_CTLD_PORT (6817), DWS_SLURM_SLURMD_PORT
 # (6818), DWS_SLURM_WAIT_S (60). Needs root (slurmd runs jobs as the submitting user) and the

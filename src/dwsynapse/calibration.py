@@ -34,24 +34,11 @@ from typing import Sequence
 
 import numpy as np
 
+from .constants import HBAR, MU0, QE
 from .dwpos import mean_mz, wall_position
+from .paper import PAPER_TARGETS, target_for  # noqa: F401 (the calibration's targets; calibration_study reads them here)
 
 log = logging.getLogger(__name__)
-
-MU0 = 4e-7 * math.pi  # T m / A
-HBAR = 1.054571817e-34  # J s
-QE = 1.602176634e-19  # C
-
-#: The paper's target <m_z> per Ku [J/m^3] (Fig. 1d and the 5-state mapping of section III).
-PAPER_TARGETS = {8.0e5: -0.833, 7.75e5: -0.5, 7.5e5: 0.0, 7.25e5: 0.5, 7.0e5: 1.0}
-
-
-def target_for(ku: float) -> float | None:
-    """The paper's target <m_z> for ``ku`` [J/m^3], or None when ``ku`` is not one of the five."""
-    for k, v in PAPER_TARGETS.items():
-        if abs(k - ku) <= 1e-6 * k:
-            return v
-    return None
 
 
 def material_summary(material: dict, ku_values: Sequence[float], thickness: float,

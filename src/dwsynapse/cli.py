@@ -1,7 +1,9 @@
 """``dwsynapse`` command line: one sub-command per workflow stage.
 
-Each stage module exposes ``register(subparsers)`` which adds its sub-command and sets
-``func(args) -> int``. The Snakemake scripts under ``scripts/`` call the same functions.
+Each stage module exposes ``register(subparsers)`` which adds its sub-command (with the shared
+arguments of :mod:`dwsynapse.command`) and sets ``func(args) -> int``. This module loads the stage
+modules by name and nothing imports it, so it sits on top of the package. The Snakemake scripts under
+``scripts/`` call the same functions.
 """
 
 from __future__ import annotations
@@ -39,22 +41,6 @@ def build_parser() -> argparse.ArgumentParser:
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
     return parser
-
-
-def add_common_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--config`` and ``--log``, shared by every sub-command."""
-    parser.add_argument("--config", default="config.yaml", help="workflow config YAML (default: %(default)s)")
-    parser.add_argument("--log", default=None, help="also write the log (and an error's traceback) to this file")
-    parser.add_argument("--debug", action="store_true", help="print an error's traceback, not only its one line")
-
-
-def start_command(args) -> dict:
-    """Set up logging (stderr and ``--log``) and return the validated config named by ``--config``."""
-    from dwsynapse.config import load_config
-    from dwsynapse.logutil import setup_logging
-
-    setup_logging(args.log)
-    return load_config(args.config)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,14 +10,16 @@ import copy
 import functools
 import hashlib
 import json
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
+# Package data (also reached as workflow/schemas/config.schema.yaml in the checkout, a link); the
+# package is installed as files, so the resource is a path on disk that Snakemake's validate() can read.
+SCHEMA_PATH = Path(str(files("dwsynapse") / "resources" / "config.schema.yaml"))
 
 
 class ConfigError(ValueError):

@@ -12,7 +12,7 @@ from dwsynapse.setupcheck import check_setup
 
 
 def register(sub) -> None:
-    from dwsynapse.cli import add_common_arguments
+    from dwsynapse.command import add_common_arguments
 
     p = sub.add_parser("check-config", help="validate a config file: schema, cross-checks of keys, files and folders")
     add_common_arguments(p)

@@ -49,11 +49,6 @@ class Maps:
     engine: str = ""
 
 
-def initial_state_path(config: dict) -> Path:
-    """Where the device stage writes the relaxed initial states: ``<results_dir>/device/initial_state.h5``."""
-    return Path(config["results_dir"]) / "device" / "initial_state.h5"
-
-
 def drive_off(config: dict) -> dict:
     """A copy of ``config`` whose device stage only relaxes the initial wall: no current, T = 0,
     zero-length pulse, no relaxation after it, no traces."""

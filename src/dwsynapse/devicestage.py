@@ -45,13 +45,14 @@ import numpy as np
 import yaml
 
 from dwsynapse import __version__
-from dwsynapse.cli import start_command
+from dwsynapse.command import start_command
 from dwsynapse.config import config_sha256, with_defaults
 from dwsynapse.devicestats import DeviceStats, KuStats, ku_group_name, read_device_stats, write_device_stats
 from dwsynapse.dwpos import single_wall
 from dwsynapse.engines import InstanceResult, instance_seed
 from dwsynapse.geometry import Racetrack, build_racetrack
 from dwsynapse.io import atomic_path, write_text
+from dwsynapse.layout import CHUNK_FILE
 
 log = logging.getLogger("dwsynapse.devicestage")
 
@@ -100,7 +101,7 @@ def find_chunk(config: dict, group: str, chunk_index: int) -> Chunk:
 
 def chunk_files(config: dict, chunk_dir: str | Path) -> list[str]:
     """Paths ``chunk_dir/<group>/chunk_<i>.h5`` of every planned chunk (what the merge reads)."""
-    return [str(Path(chunk_dir) / ch.group / f"chunk_{ch.chunk_index}.h5") for ch in plan_chunks(config)]
+    return [str(Path(chunk_dir) / ch.group / CHUNK_FILE.format(chunk=ch.chunk_index)) for ch in plan_chunks(config)]
 
 
 def chunk_uses_gpu(config: dict) -> bool:
@@ -125,7 +126,7 @@ def _estimated_chunk_seconds(config: dict) -> float:
 
     mumax3: the per-instance timeout for every try of every wave of ``device.mumax3.processes``
     processes (the first instance runs alone while it warms the kernel cache). torch: instance-steps x
-    ~1.3 ms per step at 2250 cells on one CPU core (DESIGN.md section 8), scaled by the cell count,
+    ~1.3 ms per step at 2250 cells on one CPU core (docs/design.md "Cost of a step"), scaled by the cell count,
     times 10 for shared or slower machines, plus 10 min."""
     dev = with_defaults(config)["device"]
     n = int(dev["chunk_size"])
@@ -634,7 +635,7 @@ def render_all(config: dict, outdir: str | Path) -> list[Path]:
 
 def register(sub) -> None:
     """Add the ``device-*`` sub-commands."""
-    from dwsynapse.cli import add_common_arguments
+    from dwsynapse.command import add_common_arguments
 
     p = sub.add_parser("device-check", help="check that the configured engine can run here (mumax3 binary, torch)")
     add_common_arguments(p)

@@ -1,6 +1,6 @@
 """Device-statistics file (``device_stats.h5``): schema, atomic write, validated read.
 
-Layout (DESIGN.md §4)::
+Layout (docs/design.md "Device statistics file")::
 
     / attrs: schema_version, engine, engine_version, created_utc, config_sha256,
              material (JSON), geometry (JSON)
@@ -29,6 +29,7 @@ import h5py
 import numpy as np
 
 from dwsynapse.io import atomic_path
+from dwsynapse.layout import device_stats_path as default_stats_path  # noqa: F401 (bench/calibrate_device.py)
 
 SCHEMA_VERSION = 1
 MZ_TOLERANCE = 1e-6  # |<mz>| may exceed 1 by float32 rounding of a saturated strip, no more
@@ -37,12 +38,6 @@ KU_RTOL = 1e-6  # relative tolerance at which two anisotropy values [J/m^3] are 
 
 class DeviceStatsError(ValueError):
     """A device-statistics file is missing, corrupt or does not follow the schema."""
-
-
-def default_stats_path(config: dict) -> Path:
-    """The device-statistics file a config's training reads: ``device.stats_file`` if set, else
-    the device stage's ``<results_dir>/device/device_stats.h5`` (as ``device_stats_path()`` in common.smk)."""
-    return Path(config["device"].get("stats_file") or Path(config["results_dir"]) / "device" / "device_stats.h5")
 
 
 def ku_group_name(ku: float) -> str:

@@ -1,4 +1,4 @@
-"""Energy of the DW synapse and of the network built from it (paper §IV-D, DESIGN.md §6).
+"""Energy of the DW synapse and of the network built from it (paper §IV-D, docs/design.md "Energy model").
 
 Everything is computed from physical parameters in ``config["energy"]`` and measured pulse
 counts in the training results; nothing here is a typed-in result.
@@ -13,18 +13,20 @@ counts in the training results; nothing here is a typed-in result.
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from dwsynapse.constants import EPSILON_0
 from dwsynapse.io import atomic_path, write_text
+from dwsynapse.layout import ENERGY_OUTPUTS, all_alphas, device_stats_path, results_path, run_paths
+from dwsynapse.levels import level_probability_table
+from dwsynapse.nn.network import N_CLASSES, N_INPUT
+from dwsynapse.tabular import markdown_table, si_value, write_csv
 
 log = logging.getLogger(__name__)
-
-EPSILON_0 = 8.8541878128e-12  # F/m, vacuum permittivity (CODATA 2018)
 
 
 class EnergyError(ValueError):
@@ -79,7 +81,7 @@ def write_energy(energy_cfg: dict, drive_cfg: dict) -> WriteEnergy:
     return WriteEnergy(capacitance, voltage, capacitive, resistance, current, joule, capacitive + joule)
 
 
-def network_counts(n_inputs: int, hidden: list[int], n_outputs: int = 10) -> dict:
+def network_counts(n_inputs: int, hidden: list[int], n_outputs: int = N_CLASSES) -> dict:
     """Weights and neurons of the fully connected network ``n_inputs``-``hidden``-``n_outputs``."""
     sizes = [int(n_inputs), *[int(h) for h in hidden], int(n_outputs)]
     if any(s < 1 for s in sizes):
@@ -201,13 +203,13 @@ def energy_tables(config: dict, insitu_metrics: dict, exsitu_metrics: dict, leve
 
     ``insitu_metrics`` maps ``(states, alpha)`` to a metrics.json path of an in-situ run,
     ``exsitu_metrics`` maps ``(method, states, alpha)`` to an ex-situ metrics.json path,
-    ``level_probability`` are the rows of :func:`dwsynapse.plots.level_probability_table` (used
+    ``level_probability`` are the rows of :func:`dwsynapse.levels.level_probability_table` (used
     for the ex-situ worst case = ⌈1/min p⌉ pulses per device), or ``None``.
     """
     ecfg = config["energy"]
     we = write_energy(ecfg, config["device"]["drive"])
     test_images = int(ecfg["test_images"])
-    counts = network_counts(784, config["train"]["hidden"], 10)
+    counts = network_counts(N_INPUT, config["train"]["hidden"], N_CLASSES)
     write_rows = [
         {"quantity": "PZT electrode capacitance", "value": we.capacitance, "unit": "F", "formula": "eps0 eps_r L b / d"},
         {"quantity": "PZT voltage", "value": we.voltage, "unit": "V", "formula": "E d"},
@@ -269,40 +271,6 @@ def energy_tables(config: dict, insitu_metrics: dict, exsitu_metrics: dict, leve
     return {"write": write_rows, "programming": prog_rows, "system": system, "counts": counts, "write_energy": asdict(we)}
 
 
-def _fmt(v) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    return str(v)
-
-
-def si_value(value: float, unit: str) -> str:
-    """``value`` [unit] with an SI prefix from f to m and 4 significant digits, e.g. 2.7e-15 J -> '2.7 fJ'."""
-    for factor, prefix in ((1e-15, "f"), (1e-12, "p"), (1e-9, "n"), (1e-6, "µ"), (1e-3, "m")):
-        if abs(value) < factor * 1000:
-            return f"{value / factor:.4g} {prefix}{unit}"
-    return f"{value:.4g} {unit}"
-
-
-def markdown_table(rows: list[dict], columns: list[str]) -> str:
-    """A GitHub-flavoured Markdown table of ``rows`` restricted to ``columns``."""
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    for r in rows:
-        lines.append("| " + " | ".join(_fmt(r.get(c)) for c in columns) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def write_csv(rows: list[dict], path: str | Path) -> None:
-    """Write ``rows`` (dicts with the same keys) as CSV, atomically."""
-    if not rows:
-        raise EnergyError(f"{path}: no rows to write")
-    with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
-
-
 def write_energy_outputs(tables: dict, out: dict) -> None:
     """Write the energy tables: ``out`` maps ``write_csv, write_md, programming_csv,
     programming_md, system_csv, system_md, json`` to paths."""
@@ -341,31 +309,16 @@ def write_energy_outputs(tables: dict, out: dict) -> None:
         tmp.write_text(json.dumps(tables, indent=2, default=str) + "\n")
 
 
-ENERGY_OUTPUTS = {
-    "write_csv": "energy_per_write.csv",
-    "write_md": "energy_per_write.md",
-    "programming_csv": "programming_energy.csv",
-    "programming_md": "programming_energy.md",
-    "system_csv": "system_energy.csv",
-    "system_md": "system_energy.md",
-    "json": "energy.json",
-}
-
-
 def run_energy(config: dict, stats_path: str | Path | None, out: dict) -> dict:
     """Compute every energy table for ``config`` from its training results (paths from
-    :func:`dwsynapse.plots.data.run_paths`) and, when given, the device-statistics file (for
-    the ex-situ worst case), and write them to ``out`` (keys of :data:`ENERGY_OUTPUTS`)."""
-    from dwsynapse.plots.data import run_paths
-    from dwsynapse.plots.figures import level_probability_table
-
+    :func:`dwsynapse.layout.run_paths`) and, when given, the device-statistics file (for
+    the ex-situ worst case), and write them to ``out`` (keys of :data:`dwsynapse.layout.ENERGY_OUTPUTS`)."""
     rp = run_paths(config)
     insitu = {k: d / "metrics.json" for k, d in rp.insitu.items()}
     exsitu = {k: d / "metrics.json" for k, d in rp.exsitu.items()}
     levels = None
     if stats_path is not None:
         from dwsynapse.devicestats import read_device_stats
-        from dwsynapse.plots import all_alphas
 
         alphas = all_alphas(config)
         if alphas:
@@ -380,7 +333,7 @@ def run_energy(config: dict, stats_path: str | Path | None, out: dict) -> dict:
 
 def register(sub) -> None:
     """``dwsynapse energy``: energy tables (CSV + Markdown) from a config and its results."""
-    from dwsynapse.cli import add_common_arguments
+    from dwsynapse.command import add_common_arguments
 
     p = sub.add_parser("energy", help="energy per write, programming energy and system energy tables")
     add_common_arguments(p)
@@ -390,12 +343,11 @@ def register(sub) -> None:
 
 
 def _cli(args) -> int:
-    from dwsynapse.cli import start_command
-    from dwsynapse.devicestats import default_stats_path
+    from dwsynapse.command import start_command
 
     config = start_command(args)
-    outdir = Path(args.outdir or Path(config["results_dir"]) / "report" / "energy")
-    stats = args.stats or default_stats_path(config)
+    outdir = Path(args.outdir or results_path(config, "report", "energy"))
+    stats = args.stats or device_stats_path(config)
     run_energy(config, stats, {k: outdir / v for k, v in ENERGY_OUTPUTS.items()})
     print(f"energy tables written to {outdir}")
     return 0

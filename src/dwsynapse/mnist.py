@@ -22,16 +22,12 @@ from pathlib import Path
 import numpy as np
 
 from dwsynapse.io import atomic_path, make_dirs, write_text
+from dwsynapse.layout import MNIST_FILES
 
 log = logging.getLogger(__name__)
 
-FILES = (
-    "train-images-idx3-ubyte",
-    "train-labels-idx1-ubyte",
-    "t10k-images-idx3-ubyte",
-    "t10k-labels-idx1-ubyte",
-)
-# SHA-256 of the original, uncompressed IDX files (DESIGN.md §7).
+FILES = MNIST_FILES  # train images, train labels, test images, test labels
+# SHA-256 of the original, uncompressed IDX files (docs/design.md "MNIST").
 OFFICIAL_SHA256 = {
     "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
     "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
@@ -307,7 +303,7 @@ def make_synthetic_mnist(directory: str | Path, n_train: int, n_test: int, seed:
 
 
 def register(sub) -> None:
-    from dwsynapse.cli import add_common_arguments
+    from dwsynapse.command import add_common_arguments
 
     p = sub.add_parser(
         "fetch-mnist",
@@ -320,7 +316,7 @@ def register(sub) -> None:
 
 
 def _run_cli(args) -> int:
-    from dwsynapse.cli import start_command
+    from dwsynapse.command import start_command
 
     config = start_command(args)
     fetch_mnist(config["mnist"], args.out)

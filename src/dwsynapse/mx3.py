@@ -16,6 +16,7 @@ instance gives byte-identical inputs however the instances are chunked or retrie
 from __future__ import annotations
 
 import math
+from importlib.resources import files
 from pathlib import Path
 from string import Template
 
@@ -26,7 +27,8 @@ from dwsynapse.geometry import Racetrack, build_racetrack
 from dwsynapse.io import write_text
 from dwsynapse.ovf import OvfError, go_float, read_ovf, write_ovf
 
-TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "mumax_templates"
+# Package data (also reached as mumax_templates/ in the checkout, a link), installed as files.
+TEMPLATE_DIR = Path(str(files("dwsynapse") / "resources" / "mumax_templates"))
 GEOMETRY_FILE = "geometry.ovf"
 SCRIPT_FILE = "racetrack.mx3"
 FINAL_NAME = "m_final"  # output name (without .ovf) of the final magnetization

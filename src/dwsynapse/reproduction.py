@@ -1,7 +1,7 @@
 """Paper-vs-reproduction table: every headline number of the paper next to ours.
 
-The paper's numbers are facts about the paper and live in :data:`PAPER` with the section they
-come from. Every "ours" value is computed from this workflow's results (training metrics,
+The paper's numbers are facts about the paper and live in :data:`dwsynapse.paper.PAPER` with
+the section they come from. Every "ours" value is computed from this workflow's results (training metrics,
 device statistics, energy tables); a quantity the config did not produce is listed with an
 empty "ours" and the reason.
 """
@@ -11,69 +11,20 @@ from __future__ import annotations
 import csv
 import json
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from dwsynapse.energy import markdown_table, write_csv
+from dwsynapse.energy import network_counts, write_energy
 from dwsynapse.io import write_text
-from dwsynapse.plots import all_alphas
-from dwsynapse.plots.data import ResultsError, alpha_tag, load_metrics, run_paths
-from dwsynapse.plots.figures import level_probability_table
+from dwsynapse.layout import REPRODUCTION, all_alphas, alpha_tag, device_stats_path, energy_path, results_path, run_paths
+from dwsynapse.levels import level_probability_table
+from dwsynapse.nn.network import N_CLASSES, N_INPUT
+from dwsynapse.paper import PAPER, PaperValue
+from dwsynapse.results import ResultsError, load_metrics
+from dwsynapse.tabular import markdown_table, write_csv
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class PaperValue:
-    """One number reported in the reference paper (IEEE Access vol. 10, 2022)."""
-
-    key: str
-    quantity: str
-    value: float
-    unit: str
-    where: str  # section / figure of the paper
-
-
-PAPER: tuple[PaperValue, ...] = (
-    PaperValue("baseline_test", "float baseline test accuracy (10 epochs)", 97.1, "%", "§IV-B, Fig. 3c"),
-    PaperValue("baseline_train", "float baseline training accuracy", 99.6, "%", "§IV-B, Fig. 3a"),
-    PaperValue("insitu_5_0.15", "in-situ 5-state α=0.15 test accuracy", 96.67, "%", "§IV-B, Fig. 3c"),
-    PaperValue("insitu_3_0.15", "in-situ 3-state α=0.15 test accuracy", 96.6, "%", "§IV-B, Fig. 3c"),
-    PaperValue("insitu_2_0.15", "in-situ 2-state α=0.15 test accuracy", 95.14, "%", "§IV-B, Fig. 3c"),
-    PaperValue("insitu_5_0.25", "in-situ 5-state α=0.25 test accuracy", 96.56, "%", "§IV-B, Fig. 3d"),
-    PaperValue("insitu_3_0.25", "in-situ 3-state α=0.25 test accuracy", 96.36, "%", "§IV-B, Fig. 3d"),
-    PaperValue("insitu_2_0.25", "in-situ 2-state α=0.25 test accuracy", 94.64, "%", "§IV-B, Fig. 3d"),
-    PaperValue("writes_5_0.25", "in-situ 5-state α=0.25 device writes over training", 48e6, "pulses", "§IV-D1, Fig. 4"),
-    PaperValue("exsitu_float_5_0.15", "ex-situ float→5-state α=0.15 hardware test accuracy", 87.0, "%", "§IV-C, Fig. 6a"),
-    PaperValue("exsitu_float_3_0.15", "ex-situ float→3-state α=0.15 hardware test accuracy", 10.0, "%", "§IV-C, Fig. 6a"),
-    PaperValue("exsitu_quantized_5_0.15", "ex-situ quantized 5-state α=0.15 hardware test accuracy", 90.0, "%",
-               "§IV-C, Fig. 6a"),
-    PaperValue("exsitu_quantized_5_0.15_sw", "ex-situ quantized 5-state software test accuracy", 96.74, "%",
-               "§IV-C, Fig. 6a"),
-    PaperValue("exsitu_stochastic_5_0.15", "ex-situ quantized+stochastic 5-state α=0.15 hardware test accuracy", 96.63,
-               "%", "§IV-C, Fig. 6a"),
-    PaperValue("exsitu_stochastic_5_0.15_sw", "ex-situ quantized+stochastic 5-state software test accuracy", 96.67, "%",
-               "§IV-C, Fig. 6a"),
-    PaperValue("mz_8.00", "mean <mz>, Ku = 8.00e5 J/m³", -0.833, "", "§IV-D2, Fig. 7"),
-    PaperValue("mz_7.75", "mean <mz>, Ku = 7.75e5 J/m³", -0.5, "", "§IV-D2, Fig. 7"),
-    PaperValue("mz_7.50", "mean <mz>, Ku = 7.50e5 J/m³", 0.0, "", "§IV-D2, Fig. 7"),
-    PaperValue("mz_7.25", "mean <mz>, Ku = 7.25e5 J/m³", 0.5, "", "§IV-D2, Fig. 7"),
-    PaperValue("mz_7.00", "mean <mz>, Ku = 7.00e5 J/m³", 1.0, "", "§IV-D2, Fig. 7"),
-    PaperValue("p_min_0.15", "lowest per-level probability within α=0.15 (paper: level +1)", 6.0, "%",
-               "§IV-D2, Fig. 7"),
-    PaperValue("worst_attempts_0.15", "worst-case pulses per device, α=0.15", 20.0, "pulses", "§IV-D2"),
-    PaperValue("capacitance", "PZT electrode capacitance", 16e-15, "F", "§IV-D"),
-    PaperValue("e_cap", "½CV² energy per write (two electrodes)", 0.5e-15, "J", "§IV-D"),
-    PaperValue("resistance", "Pt heavy-metal resistance", 200.0, "ohm", "§IV-D"),
-    PaperValue("e_joule", "I²Rt energy per write", 2.2e-15, "J", "§IV-D"),
-    PaperValue("e_write", "energy per write", 2.7e-15, "J", "§IV-D"),
-    PaperValue("prog_insitu", "in-situ programming energy per inference (5-state, α=0.25)", 13e-12, "J", "§IV-D1"),
-    PaperValue("prog_exsitu_worst", "ex-situ worst-case programming energy per inference", 2.8e-12, "J", "§IV-D2"),
-    PaperValue("system_dw", "system energy per inference (DW)", 26e-9, "J", "§IV-D2, suppl. S5"),
-    PaperValue("system_ratio", "energy saving vs 32-bit SRAM CMOS", 165.0, "x", "§IV-D2, suppl. S5"),
-)
 
 
 def _acc(x: float) -> float:
@@ -186,10 +137,8 @@ def _diff(r: dict) -> str:
 
 def paper_consistency_notes(config: dict) -> list[str]:
     """Checks of the paper's own arithmetic with the paper's numbers and this config's network."""
-    from dwsynapse.energy import network_counts, write_energy
-
     p = {pv.key: pv.value for pv in PAPER}
-    n_w = network_counts(784, config["train"]["hidden"], 10)["n_weights"]
+    n_w = network_counts(N_INPUT, config["train"]["hidden"], N_CLASSES)["n_weights"]
     n_test = int(config["energy"]["test_images"])
     we = write_energy(config["energy"], config["device"]["drive"])
     insitu = p["writes_5_0.25"] * p["e_write"] / n_test
@@ -271,7 +220,7 @@ def run_facts(config: dict, stats_path: str | Path) -> list[str]:
         f"{rt.measured_rms * 1e9:.2f} nm rms measured); demag {dev['solver'].get('demag', 'newell')}, "
         f"Gilbert damping {dev['material']['alpha']:g}, T = {dev['drive']['temperature']:g} K, "
         f"{dev['drive']['pulse_duration'] * 1e9:g} ns pulse of {dev['drive']['current_density']:.3g} A/m².",
-        f"- **Training**: 784-{'-'.join(str(h) for h in tr['hidden'])}-10, η0 = {tr['eta0']:g}, "
+        f"- **Training**: {'-'.join(str(n) for n in (N_INPUT, *tr['hidden'], N_CLASSES))}, η0 = {tr['eta0']:g}, "
         f"{tr['epochs']} epoch(s) on {config['mnist'].get('n_train') or 60000} / {config['mnist'].get('n_test') or 10000} "
         f"train/test images; in-situ states {_join(ins.get('states'))} × noise margin α {_join(ins.get('alphas'))}; "
         f"ex-situ {_join(exs.get('methods'))} × states {_join(exs.get('states'))} × α {_join(exs.get('alphas'))}.",
@@ -334,7 +283,7 @@ def write_workflow_summary(config: dict, reproduction_csv, stats_path, summary_p
 
 def register(sub) -> None:
     """``dwsynapse report``: the paper-vs-reproduction table (Markdown + CSV)."""
-    from dwsynapse.cli import add_common_arguments
+    from dwsynapse.command import add_common_arguments
 
     p = sub.add_parser("report", help="paper-vs-reproduction table from the results")
     add_common_arguments(p)
@@ -345,16 +294,15 @@ def register(sub) -> None:
 
 
 def _cli(args) -> int:
-    from dwsynapse.cli import start_command
-    from dwsynapse.devicestats import default_stats_path
+    from dwsynapse.command import start_command
 
     config = start_command(args)
-    res = Path(config["results_dir"])
-    outdir = Path(args.outdir or res / "report")
-    stats = args.stats or default_stats_path(config)
-    ej = args.energy_json or res / "report" / "energy" / "energy.json"
-    rows = write_reproduction(config, stats, ej, outdir / "reproduction.md", outdir / "reproduction.csv")
-    print(f"{outdir / 'reproduction.md'}: {sum(r['ours'] is not None for r in rows)} of {len(rows)} numbers have a value from this run")
+    outdir = Path(args.outdir or results_path(config, "report"))
+    stats = args.stats or device_stats_path(config)
+    ej = args.energy_json or energy_path(config, "json")
+    md, csv_name = REPRODUCTION
+    rows = write_reproduction(config, stats, ej, outdir / md, outdir / csv_name)
+    print(f"{outdir / md}: {sum(r['ours'] is not None for r in rows)} of {len(rows)} numbers have a value from this run")
     return 0
 
 

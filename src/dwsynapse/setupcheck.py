@@ -82,7 +82,7 @@ def _stats_file(config: dict) -> str | None:
 def _ku_values(config: dict) -> str | None:
     """Every Ku [J/m^3] that the configured numbers of states program is simulated (or in the stats file)."""
     from dwsynapse.devicestats import KU_RTOL, DeviceStatsError, read_device_stats
-    from dwsynapse.nn.devicemodel import KU_FOR_STATES
+    from dwsynapse.levels import ku_for_states
 
     tr = config["train"]
     states = set(tr.get("insitu", {}).get("states") or [])
@@ -98,7 +98,8 @@ def _ku_values(config: dict) -> str | None:
         have, where = [float(k) for k in config["device"]["ku_values"]], "device.ku_values"
     missing = {}
     for s in sorted(states):
-        lacking = [ku for ku in KU_FOR_STATES.get(int(s), ()) if not any(abs(ku - h) <= KU_RTOL * ku for h in have)]
+        needed = ku_for_states(int(s), config["device"]["ku_values"])
+        lacking = [ku for ku in needed if not any(abs(ku - h) <= KU_RTOL * ku for h in have)]
         if lacking:
             missing[s] = lacking
     if not missing:
@@ -125,9 +126,10 @@ def _trace_synapse(config: dict) -> str | None:
 def _energy_ops(config: dict) -> str | None:
     """Every operation that ``energy.dw_system`` and ``energy.cmos`` charge is in ``energy.per_op``."""
     from dwsynapse.energy import EnergyError, network_counts, system_energy
+    from dwsynapse.nn.network import N_CLASSES, N_INPUT
 
     try:
-        system_energy(config["energy"], network_counts(784, config["train"]["hidden"], 10), None)
+        system_energy(config["energy"], network_counts(N_INPUT, config["train"]["hidden"], N_CLASSES), None)
     except (EnergyError, KeyError) as exc:
         return str(exc)
     return None

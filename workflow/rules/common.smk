@@ -1,30 +1,18 @@
-# Helpers shared by the .smk files (result paths, final targets).
-from pathlib import Path
-
+# Helpers shared by the .smk files (result paths, final targets). Paths and names come from
+# dwsynapse.layout, which the package's readers use as well.
 from dwsynapse.config import RULE_CONFIG, config_digest
-from dwsynapse.plots.data import run_paths
-
-RESULTS = Path(config["results_dir"])
+from dwsynapse.layout import CHUNK_FILE, MNIST_FILES, QUANTIZED_TRAINING, RUN, SELECTION_RUN, results_path, run_paths
+from dwsynapse.layout import device_stats_path as _device_stats_path
 
 
 def res(*parts):
     """A path under the configured results directory, as a string for Snakemake."""
-    return str(RESULTS.joinpath(*parts))
-
-
-MNIST_FILES = [
-    "train-images-idx3-ubyte",
-    "train-labels-idx1-ubyte",
-    "t10k-images-idx3-ubyte",
-    "t10k-labels-idx1-ubyte",
-]
+    return str(results_path(config, *parts))
 
 
 def device_stats_path():
     """The device-statistics file training reads: a user-supplied one, or the device stage's."""
-    if config["device"].get("stats_file"):
-        return config["device"]["stats_file"]
-    return res("device", "device_stats.h5")
+    return str(_device_stats_path(config))
 
 
 def all_targets():
@@ -40,7 +28,7 @@ def all_targets():
 
 
 def training_grid_targets():
-    """metrics.json of every in-situ and ex-situ run in the config's grid (dwsynapse.plots.run_paths)."""
+    """metrics.json of every in-situ and ex-situ run in the config's grid (dwsynapse.layout.run_paths)."""
     rp = run_paths(config)
     return [str(d / "metrics.json") for d in (*rp.insitu.values(), *rp.exsitu.values())]
 
@@ -57,7 +45,7 @@ def exsitu_trained(wildcards):
     if wildcards.method == "stochastic" and insitu is not None:
         return {"weights": str(insitu / "weights.npz"), "training": str(insitu / "metrics.json")}
     if wildcards.method == "quantized":
-        d = ("train", "exsitu", "quantized", f"{wildcards.states}state_training")
+        d = ("train", "exsitu", "quantized", QUANTIZED_TRAINING.format(states=wildcards.states))
     else:
-        d = ("train", "exsitu", "stochastic", f"{wildcards.states}state_alpha{wildcards.alpha}", "training")
+        d = ("train", "exsitu", "stochastic", RUN.format(states=wildcards.states, alpha=wildcards.alpha), "training")
     return {"weights": res(*d, "weights.npz"), "training": res(*d, "training.json")}

@@ -38,7 +38,7 @@ rule device_chunk:
     input:
         engine=res("device", "engine.json"),
     output:
-        res("device", "chunks", "{group}", "chunk_{chunk}.h5"),
+        res("device", "chunks", "{group}", CHUNK_FILE),
     params:
         workdir=lambda wc: res("device", "work", wc.group, f"chunk_{wc.chunk}"),
         device=device_config_sha256(config),  # a changed device configuration re-runs the chunks

@@ -1,16 +1,17 @@
 # Figures (PNG + PDF), energy tables and the paper-vs-reproduction table, from the results.
-# Inputs come from the config's training grid (dwsynapse.plots.run_paths), so a reduced grid
+# Inputs come from the config's training grid (dwsynapse.layout.run_paths), so a reduced grid
 # only asks for - and only plots - the runs it configures.
-from dwsynapse.energy import ENERGY_OUTPUTS
-from dwsynapse.plots import (
+from dwsynapse.layout import (
+    ENERGY_OUTPUTS,
     FIGURES,
     GENERATED_PLOT_RULES,
+    LEVEL_TABLE,
+    REPRODUCTION,
     RUN_FACTS,
     WORKFLOW_SUMMARY,
-    figure_inputs,
-    report_outputs,
     training_metric_paths,
 )
+from dwsynapse.targets import figure_inputs, report_outputs
 
 REPORT_TARGETS = report_outputs(config)  # added to all_targets() in common.smk
 TRAINING_METRICS = training_metric_paths(config)
@@ -55,11 +56,11 @@ rule plot_fig7_cdf:
         pdf=f"{FIGDIR}/{FIGURES['fig7_cdf']}.pdf",
         csv=f"{FIGDIR}/{FIGURES['fig7_cdf']}.csv",  # the data behind the figure
         table_csv=report(
-            f"{FIGDIR}/fig7_level_probability.csv",
+            f"{FIGDIR}/{LEVEL_TABLE}.csv",
             category="Device",
             caption="../report/fig7_table.rst",
         ),
-        table_md=f"{FIGDIR}/fig7_level_probability.md",
+        table_md=f"{FIGDIR}/{LEVEL_TABLE}.md",
     params:
         config=config_digest(config, RULE_CONFIG["plot_device"]),
         figure="fig7_cdf",
@@ -276,12 +277,12 @@ rule reproduction_table:
         energy=rules.energy_tables.output.json,
     output:
         md=report(
-            res("report", "reproduction.md"),
+            res("report", REPRODUCTION[0]),
             category="Paper vs reproduction",
             caption="../report/reproduction.rst",
         ),
         csv=report(
-            res("report", "reproduction.csv"),
+            res("report", REPRODUCTION[1]),
             category="Paper vs reproduction",
             caption="../report/reproduction.rst",
         ),
@@ -299,7 +300,7 @@ rule reproduction_table:
         "../../scripts/report_reproduction.py"
 
 
-# Plot rules of the figures in dwsynapse.plots.GENERATED_PLOT_RULES (Fig. 1a, S1, S2, S5), one per
+# Plot rules of the figures in dwsynapse.layout.GENERATED_PLOT_RULES (Fig. 1a, S1, S2, S5), one per
 # table row: inputs from figure_inputs, outputs the figure (PNG, PDF) and the data behind it (CSV).
 for _fig, _category in GENERATED_PLOT_RULES.items():
 

@@ -1,4 +1,5 @@
 # Training: float baseline, in-situ (Algorithm 1) and ex-situ networks.
+# Run folders: dwsynapse.layout.RUN, QUANTIZED_TRAINING and SELECTION_RUN (imported in common.smk).
 
 
 rule train_baseline:
@@ -41,10 +42,10 @@ rule train_insitu:
         mnist=rules.fetch_mnist.output.files,
         stats=device_stats_path(),
     output:
-        metrics=res("train", "insitu", "{states}state_alpha{alpha}", "metrics.json"),
-        csv=res("train", "insitu", "{states}state_alpha{alpha}", "metrics.csv"),
-        trace=res("train", "insitu", "{states}state_alpha{alpha}", "trace.csv"),
-        weights=res("train", "insitu", "{states}state_alpha{alpha}", "weights.npz"),
+        metrics=res("train", "insitu", RUN, "metrics.json"),
+        csv=res("train", "insitu", RUN, "metrics.csv"),
+        trace=res("train", "insitu", RUN, "trace.csv"),
+        weights=res("train", "insitu", RUN, "weights.npz"),
     params:
         config=config_digest(config, RULE_CONFIG["train_insitu"]),
     log:
@@ -65,8 +66,8 @@ rule train_exsitu_quantized:
     input:
         mnist=rules.fetch_mnist.output.files,
     output:
-        weights=res("train", "exsitu", "quantized", "{states}state_training", "weights.npz"),
-        training=res("train", "exsitu", "quantized", "{states}state_training", "training.json"),
+        weights=res("train", "exsitu", "quantized", QUANTIZED_TRAINING, "weights.npz"),
+        training=res("train", "exsitu", "quantized", QUANTIZED_TRAINING, "training.json"),
     params:
         config=config_digest(config, RULE_CONFIG["train_exsitu"]),
     log:
@@ -89,8 +90,8 @@ rule train_exsitu_stochastic:
         mnist=rules.fetch_mnist.output.files,
         stats=device_stats_path(),
     output:
-        weights=res("train", "exsitu", "stochastic", "{states}state_alpha{alpha}", "training", "weights.npz"),
-        training=res("train", "exsitu", "stochastic", "{states}state_alpha{alpha}", "training", "training.json"),
+        weights=res("train", "exsitu", "stochastic", RUN, "training", "weights.npz"),
+        training=res("train", "exsitu", "stochastic", RUN, "training", "training.json"),
     params:
         config=config_digest(config, RULE_CONFIG["train_exsitu"]),
     log:
@@ -115,8 +116,8 @@ rule program_exsitu:
         mnist=rules.fetch_mnist.output.files,
         stats=device_stats_path(),
     output:
-        metrics=res("train", "exsitu", "{method}", "{states}state_alpha{alpha}", "metrics.json"),
-        csv=res("train", "exsitu", "{method}", "{states}state_alpha{alpha}", "metrics.csv"),
+        metrics=res("train", "exsitu", "{method}", RUN, "metrics.json"),
+        csv=res("train", "exsitu", "{method}", RUN, "metrics.csv"),
     params:
         config=config_digest(config, RULE_CONFIG["program_exsitu"]),
     log:
@@ -141,9 +142,9 @@ rule train_selection:
     input:
         mnist=rules.fetch_mnist.output.files,
     output:
-        metrics=res("train", "selection", "{layers}layers_ratio{ratio}_eta{eta}", "metrics.json"),
-        csv=res("train", "selection", "{layers}layers_ratio{ratio}_eta{eta}", "metrics.csv"),
-        weights=res("train", "selection", "{layers}layers_ratio{ratio}_eta{eta}", "weights.npz"),
+        metrics=res("train", "selection", SELECTION_RUN, "metrics.json"),
+        csv=res("train", "selection", SELECTION_RUN, "metrics.csv"),
+        weights=res("train", "selection", SELECTION_RUN, "weights.npz"),
     params:
         config=config_digest(config, RULE_CONFIG["train_selection"]),
     log:

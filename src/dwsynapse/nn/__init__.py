@@ -6,5 +6,5 @@ Modules: :mod:`quantize` (Eq. 6), :mod:`devicemodel` (level <-> Ku maps, program
 """
 
 # Columns of an in-situ run's trace.csv (long format, one line per recorded image and traced synapse):
-# written by :func:`dwsynapse.nn.trainer.trace_csv`, read by :func:`dwsynapse.plots.data.load_trace`.
+# written by :func:`dwsynapse.nn.trainer.trace_csv`, read by :func:`dwsynapse.results.load_trace`.
 TRACE_COLUMNS = ("image", "row", "col", "w_fp", "w_q", "w_dev")

@@ -1,4 +1,4 @@
-"""Float baseline: 784-392-196-98-10 sigmoid network, MSE, per-sample SGD (DESIGN.md §5).
+"""Float baseline: 784-392-196-98-10 sigmoid network, MSE, per-sample SGD (docs/design.md "Learning rules").
 
 Writes ``metrics.json`` / ``metrics.csv`` (per-epoch train and test accuracy), ``weights.npz``
 (the learned float weights, also the starting point of ex-situ method (a)) and
@@ -47,7 +47,7 @@ def register(sub) -> None:
 
 
 def _run_cli(args) -> int:
-    from dwsynapse.cli import start_command
+    from dwsynapse.command import start_command
 
     config = start_command(args)
     run_baseline(config, load_data(config, args.mnist), args.out)

@@ -13,14 +13,14 @@ from dwsynapse.nn.trainer import TraceSpec, TrainResult, TrainSettings
 def device_config(config: dict, states: int, alpha: float) -> DeviceConfig:
     """The :class:`DeviceConfig` of ``states`` and ``alpha`` with sampling, cap and device variant
     (``train.device_variant``: instances, spread_scale, level0_shift; resampling seeded by train.seed)
-    from ``config['train']``."""
+    from ``config['train']`` and the programming Ku values from ``device.ku_values``."""
     t = config["train"]
     v = t.get("device_variant") or {}
     variant = DeviceVariant(instances=v.get("instances"), spread_scale=float(v.get("spread_scale", 1.0)),
                             level0_shift=float(v.get("level0_shift", 0.0)), seed=int(t["seed"]))
     return DeviceConfig(states=int(states), alpha=float(alpha), sampling=t.get("device_sampling", "empirical"),
                         max_program_attempts=int(t.get("exsitu", {}).get("max_program_attempts", 100)),
-                        variant=variant)
+                        variant=variant, ku_values=tuple(float(k) for k in config["device"]["ku_values"]))
 
 
 def trace_spec(config: dict) -> TraceSpec | None:
@@ -88,7 +88,7 @@ def plot_learning_curve(epochs: list[dict], path: str | Path, title: str) -> Non
 
 def add_train_arguments(p, mnist_default: str = "results/data/mnist") -> None:
     """``--config``, ``--log``, ``--mnist`` and ``--out`` of every training sub-command."""
-    from dwsynapse.cli import add_common_arguments
+    from dwsynapse.command import add_common_arguments
 
     add_common_arguments(p)
     p.add_argument("--mnist", default=mnist_default, help="directory with the four IDX files (default: %(default)s)")

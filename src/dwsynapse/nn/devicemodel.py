@@ -1,10 +1,9 @@
-"""Device model of an n-state DW synapse, built from ``device_stats.h5`` (DESIGN.md §5).
+"""Device model of an n-state DW synapse, built from ``device_stats.h5`` (docs/design.md "Learning rules").
 
-Quantized level q <-> one programming anisotropy Ku (one control voltage):
-
-    5 states: -1, -0.5, 0, 0.5, 1  <->  Ku = 8.0, 7.75, 7.5, 7.25, 7.0 (x 1e5 J/m^3)
-    3 states: -1, 0, 1             <->  Ku = 8.0, 7.5, 7.0
-    2 states: -1, 1                <->  Ku = 8.0, 7.0
+Quantized level q <-> one programming anisotropy Ku (one control voltage), evenly spaced from the
+highest of the device's Ku values (level -1) to the lowest (+1): :func:`dwsynapse.levels.ku_for_states`.
+With the paper's Ku = 7.0 ... 8.0e5 J/m^3 the 5-state device uses all five, the 3-state one 8.0, 7.5,
+7.0 and the 2-state one 8.0, 7.0 (x 1e5 J/m^3).
 
 Programming a device to level q is one SOT pulse at that Ku; the resulting weight <mz> is a draw
 from that Ku's thermal <mz> samples: empirical resampling (default) or a Gaussian-kernel smoothed
@@ -28,18 +27,13 @@ from pathlib import Path
 import numpy as np
 
 from dwsynapse.devicestats import DeviceStats, DeviceStatsError, read_device_stats
+from dwsynapse.levels import PAPER_KU_VALUES, ku_for_states
 from dwsynapse.nn.quantize import check_states, levels
+from dwsynapse.paper import PAPER_TARGETS
 
 log = logging.getLogger(__name__)
 
-# Ku [J/m^3] programmed for each level, ascending level order (-1 ... 1).
-KU_FOR_STATES: dict[int, tuple[float, ...]] = {
-    5: (8.0e5, 7.75e5, 7.5e5, 7.25e5, 7.0e5),
-    3: (8.0e5, 7.5e5, 7.0e5),
-    2: (8.0e5, 7.0e5),
-}
 SAMPLING_CODES = {"empirical": 0, "kde": 1}
-LEVEL0_KU = 7.5e5  # Ku [J/m^3] of level 0 (3- and 5-state devices)
 RARE_HIT_PROBABILITY = 0.2  # a level whose one-pulse probability within +-alpha is below this is warned about
 
 
@@ -51,7 +45,8 @@ class DeviceVariant:
     its first ``instances`` (in the file's instance order); more: all of them plus draws from their
     Gaussian KDE (Silverman bandwidth, clipped to [-1, 1]) seeded by ``seed`` ("resampled").
     ``spread_scale``: every level's samples scaled about their mean by this factor (1 = as simulated).
-    ``level0_shift``: added to the samples of level 0 (Ku = 7.5e5 J/m^3). Results are clipped to [-1, 1].
+    ``level0_shift``: added to the samples of level 0 (3- and 5-state devices; Ku = 7.5e5 J/m^3 for the
+    paper's Ku values). Results are clipped to [-1, 1].
     """
 
     instances: int | None = None
@@ -67,8 +62,9 @@ class DeviceVariant:
         if not abs(float(self.level0_shift)) <= 2.0:
             raise ValueError(f"device variant level0_shift must be in [-2, 2], got {self.level0_shift!r}")
 
-    def apply(self, mz: np.ndarray, ku: float) -> tuple[np.ndarray, int]:
-        """The changed samples of one Ku and how many of them were resampled (drawn from the KDE)."""
+    def apply(self, mz: np.ndarray, ku: float, level: float) -> tuple[np.ndarray, int]:
+        """The changed samples of the Ku [J/m^3] that programs ``level`` and how many of them were
+        resampled (drawn from the KDE)."""
         x = np.asarray(mz, np.float64)
         n_resampled = 0
         if self.instances is not None:
@@ -81,7 +77,7 @@ class DeviceVariant:
                 x, n_resampled = np.concatenate([x, np.clip(extra, -1.0, 1.0)]), n - x.size
         if float(self.spread_scale) != 1.0:
             x = x.mean() + float(self.spread_scale) * (x - x.mean())
-        if float(self.level0_shift) != 0.0 and math.isclose(ku, LEVEL0_KU, rel_tol=1e-6):
+        if float(self.level0_shift) != 0.0 and level == 0.0:
             x = x + float(self.level0_shift)
         return np.clip(x, -1.0, 1.0), n_resampled
 
@@ -92,6 +88,8 @@ class DeviceConfig:
 
     ``alpha`` is the noise-tolerance margin (dimensionless weight units): a device is accepted when
     |W_dev - W_q| <= alpha. ``max_program_attempts`` caps read-verify-write loops (ex-situ).
+    ``ku_values`` are the device's programming anisotropies [J/m^3] (``device.ku_values``), from which
+    the level <-> Ku map is derived (:func:`dwsynapse.levels.ku_for_states`).
     """
 
     states: int
@@ -99,6 +97,7 @@ class DeviceConfig:
     sampling: str = "empirical"
     max_program_attempts: int = 100
     variant: DeviceVariant = DeviceVariant()
+    ku_values: tuple[float, ...] = PAPER_KU_VALUES
 
     def __post_init__(self) -> None:
         check_states(self.states)
@@ -196,7 +195,7 @@ def build_device_model(stats: DeviceStats, config: DeviceConfig, source: str = "
     :meth:`DeviceModel.summary`, so a stuck programming loop is known before training starts; the
     run goes on (in-situ re-pulses such devices, ex-situ stops at ``max_program_attempts``).
     """
-    kus = KU_FOR_STATES[config.states]
+    kus = ku_for_states(config.states, config.ku_values)
     vals = levels(config.states)
     groups = []
     for ku in kus:
@@ -207,7 +206,7 @@ def build_device_model(stats: DeviceStats, config: DeviceConfig, source: str = "
         if g.n_ok == 0:
             raise DeviceStatsError(f"{source or 'device statistics'}: group {g.name} has no successful instances")
         groups.append(g)
-    changed = [config.variant.apply(g.mz, ku) for g, ku in zip(groups, kus)]
+    changed = [config.variant.apply(g.mz, ku, level) for g, ku, level in zip(groups, kus, vals)]
     m = max(x.size for x, _ in changed)
     samples = np.zeros((len(kus), m))
     counts = np.zeros(len(kus), np.int64)
@@ -241,20 +240,16 @@ def load_device_model(path: str | Path, config: DeviceConfig) -> DeviceModel:
     return build_device_model(read_device_stats(path), config, source=str(path))
 
 
-# <mz> per Ku that the device calibration aims at (DESIGN.md §3): stands in for a simulated file in tests
-# and measurements until the simulated device statistics are calibrated.
-TARGET_MEAN_MZ = {8.0e5: -0.833, 7.75e5: -0.5, 7.5e5: 0.0, 7.25e5: 0.5, 7.0e5: 1.0}
-
-
 def synthetic_device_stats(seed: int, spread: float = 0.1, n: int = 250,
                            means: dict[float, float] | None = None) -> DeviceStats:
     """Device statistics drawn from N(mean, spread) per Ku, clipped to [-1, 1] (<mz> cannot exceed 1).
 
-    ``means`` maps Ku [J/m^3] to mean <mz> (default :data:`TARGET_MEAN_MZ`); ``n`` instances per Ku.
-    The file's engine attribute is 'synthetic' so it is never mistaken for a simulation result.
+    ``means`` maps Ku [J/m^3] to mean <mz> (default: the paper's targets, :data:`dwsynapse.paper.PAPER_TARGETS`,
+    a device with exactly the paper's levels for tests and benchmarks); ``n`` instances per Ku. The file's
+    engine attribute is 'synthetic' so it is never mistaken for a simulation result.
     """
     rng = np.random.default_rng(seed)
-    means = TARGET_MEAN_MZ if means is None else means
+    means = PAPER_TARGETS if means is None else means
     from dwsynapse.devicestats import KuStats
 
     groups = [KuStats(ku=float(ku), mz=np.clip(rng.normal(m, spread, n), -1.0, 1.0), dw_x=np.full(n, np.nan),

@@ -186,7 +186,7 @@ def register(sub) -> None:
 
 
 def _run_train_cli(args) -> int:
-    from dwsynapse.cli import start_command
+    from dwsynapse.command import start_command
 
     config = start_command(args)
     train_model(config, load_data(config, args.mnist), args.method, args.states, args.out, args.device_stats, args.alpha)
@@ -194,7 +194,7 @@ def _run_train_cli(args) -> int:
 
 
 def _run_program_cli(args) -> int:
-    from dwsynapse.cli import start_command
+    from dwsynapse.command import start_command
 
     config = start_command(args)
     run_program(config, load_data(config, args.mnist), args.method, args.states, args.alpha, args.weights,

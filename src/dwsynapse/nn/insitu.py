@@ -13,17 +13,13 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from dwsynapse.layout import results_path, run_name
 from dwsynapse.nn.common import add_train_arguments, device_config, run_header, trace_spec
 from dwsynapse.nn.devicemodel import load_device_model
 from dwsynapse.nn.network import save_weights
 from dwsynapse.nn.trainer import Data, TrainSettings, load_data, remove_checkpoint, train, write_run
 
 log = logging.getLogger(__name__)
-
-
-def run_dir_name(states: int, alpha: float) -> str:
-    """Folder name of a run, e.g. ``5state_alpha0.15``."""
-    return f"{int(states)}state_alpha{float(alpha):.2f}"
 
 
 def run_insitu(config: dict, data: Data, stats_path: str | Path, states: int, alpha: float, out_dir: str | Path) -> dict:
@@ -71,9 +67,9 @@ def register(sub) -> None:
 
 
 def _run_cli(args) -> int:
-    from dwsynapse.cli import start_command
+    from dwsynapse.command import start_command
 
     config = start_command(args)
-    out = args.out or Path(config["results_dir"], "train", "insitu", run_dir_name(args.states, args.alpha))
+    out = args.out or results_path(config, "train", "insitu", run_name(args.states, args.alpha))
     run_insitu(config, load_data(config, args.mnist), args.device_stats, args.states, args.alpha, out)
     return 0

@@ -67,7 +67,7 @@ class Layout:
 def init_weights(layout: Layout, init: str, rng: np.random.Generator, init_std: float | None = None) -> np.ndarray:
     """Gaussian initial high-precision weights.
 
-    ``normal_fan_in``: N(0, sigma = 1/sqrt(fan_in)) per layer (the default, DESIGN.md §5).
+    ``normal_fan_in``: N(0, sigma = 1/sqrt(fan_in)) per layer (the default of TrainSettings; docs/design.md "Learning rules").
     ``normal_fixed``: N(0, sigma = ``init_std``) for every layer.
     """
     if init not in INIT_CHOICES:

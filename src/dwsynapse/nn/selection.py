@@ -14,19 +14,19 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
-from dwsynapse.plots.data import ResultsError, load_metrics
-
-N_INPUTS = 784
+from dwsynapse.layout import SELECTION_RUN, results_path
+from dwsynapse.nn.network import N_CLASSES, N_INPUT
+from dwsynapse.results import ResultsError, load_metrics
 
 
 def hidden_sizes(layers: int, ratio: float) -> list[int]:
     """Hidden-layer sizes round(784 ratio^k) for k = 1..layers (at least one neuron each)."""
-    return [max(1, round(N_INPUTS * float(ratio) ** k)) for k in range(1, int(layers) + 1)]
+    return [max(1, round(N_INPUT * float(ratio) ** k)) for k in range(1, int(layers) + 1)]
 
 
 def point_name(layers: int, ratio: float, eta0: float) -> str:
     """Run-folder name of a grid point, e.g. (3, 0.5, 0.007) -> ``3layers_ratio0.50_eta0.007``."""
-    return f"{int(layers)}layers_ratio{float(ratio):.2f}_eta{float(eta0):g}"
+    return SELECTION_RUN.format(layers=int(layers), ratio=f"{float(ratio):.2f}", eta=f"{float(eta0):g}")
 
 
 def grid(config: dict) -> list[tuple[int, float, float]]:
@@ -38,7 +38,7 @@ def grid(config: dict) -> list[tuple[int, float, float]]:
 
 def point_dirs(config: dict) -> dict[tuple[int, float, float], Path]:
     """Grid point -> its run folder."""
-    root = Path(config["results_dir"]) / "train" / "selection"
+    root = results_path(config, "train", "selection")
     return {p: root / point_name(*p) for p in grid(config)}
 
 
@@ -53,11 +53,11 @@ def chosen_point(config: dict) -> dict | None:
     """The configured network (train.hidden, train.eta0) as a grid point (layers, ratio, eta0, sizes),
     or None when its hidden sizes are not round(784 r^k) for the ratio r of its first layer."""
     hidden = [int(h) for h in config["train"]["hidden"]]
-    ratio = round(hidden[0] / N_INPUTS, 4)
+    ratio = round(hidden[0] / N_INPUT, 4)
     if hidden_sizes(len(hidden), ratio) != hidden:
         return None
     return {"layers": len(hidden), "ratio": ratio, "eta0": float(config["train"]["eta0"]),
-            "sizes": "-".join(str(n) for n in (N_INPUTS, *hidden, 10))}
+            "sizes": "-".join(str(n) for n in (N_INPUT, *hidden, N_CLASSES))}
 
 
 def load_points(config: dict) -> list[dict]:
@@ -71,5 +71,5 @@ def load_points(config: dict) -> list[dict]:
                                f"{config['selection']['epochs']}")
         out.append({"layers": n, "ratio": r, "eta0": e, "test_acc": float(m["final_test_acc"]),
                     "train_acc": float(m["final_train_acc"]), "epochs": len(m["epochs"]),
-                    "sizes": "-".join(str(k) for k in (N_INPUTS, *hidden_sizes(n, r), 10))})
+                    "sizes": "-".join(str(k) for k in (N_INPUT, *hidden_sizes(n, r), N_CLASSES))})
     return out

@@ -17,7 +17,8 @@ Only ``init`` changes the float network, so float runs are made along ``init`` o
 changed in a controlled way (:data:`SENSITIVITY_FACTORS`): every level's spread scaled, level 0 shifted.
 
 Each point is one cached run folder ``study/<study>/runs/<name>/`` (the run's own metrics.json plus a
-``point.json`` summary). :func:`choose_defaults` applies :data:`RULE` to the learning study.
+``point.json`` summary). :func:`choose_defaults` applies :data:`RULE` to the learning study;
+:func:`dwsynapse.plots.study.write_study` writes a study's table, figure and summary.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dwsynapse.io import write_json, write_text
+from dwsynapse.io import write_json
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +197,7 @@ def run_point(config: dict, study: str, name: str, mnist_dir: str | Path, stats_
 
 def load_rows(config: dict, study: str) -> list[dict]:
     """One row per (factor, point, method label) with its accuracy, from the points' ``point.json``."""
-    from dwsynapse.plots.data import ResultsError
+    from dwsynapse.results import ResultsError
 
     rows = []
     for factor, p in grid(config, study):
@@ -260,49 +261,6 @@ def choose_defaults(config: dict, rows: list[dict]) -> list[dict]:
         out.append({"factor": factor, "chosen": best, "config": current, "agrees": best == current,
                     "float_floor_met": bool(stats[best]["float_ok"]), "values": stats})
     return out
-
-
-def write_study(config: dict, study: str, table_csv, table_md, summary_md, png, pdf) -> dict:
-    """The study's table (CSV, Markdown), its figure (accuracy vs the choice) and a summary: for the
-    learning study the defaults by :data:`RULE` next to the config's, for the sensitivity study the
-    runs it made."""
-    from dwsynapse.energy import markdown_table, write_csv
-    from dwsynapse.plots.figures import fig_study
-
-    agg = aggregate(load_rows(config, study))
-    write_csv(agg, table_csv)
-    g = study_settings(config, study)
-    pct = lambda x: f"{100 * x:.2f}"  # noqa: E731
-    md = [{"choice": r["factor"], "value": r["value"], "run": r["method"], "states": r["states"] or "",
-           "α": f"{r['alpha']:.2f}" if r["alpha"] is not None else "", "seeds": r["n_seeds"],
-           "test accuracy (%)": f"{pct(r['acc_mean'])} ± {pct(r['acc_std'])}",
-           "(c) software (%)": "" if r["software_acc_mean"] is None else pct(r["software_acc_mean"]),
-           "W_q alone (%)": "" if r["wq_acc_mean"] is None else pct(r["wq_acc_mean"])} for r in agg]
-    head = (f"# Study: {study}\n\n{g['epochs']} epoch(s), n_train = {g.get('n_train') or config['mnist'].get('n_train') or 60000}, "
-            f"seeds {list(g['seeds'])}; mean ± std over seeds. Ex-situ (c) = the in-situ network programmed "
-            f"{config['study']['programming_trials']} times (read-verify-write within ±α).\n\n")
-    write_text(head + markdown_table(md, list(md[0])), table_md)
-    factors = FACTORS if study == "learning" else SENSITIVITY_FACTORS
-    summary = {"study": study, "rows": len(agg)}
-    if study == "learning":
-        chosen = choose_defaults(config, load_rows(config, study))
-        summary["defaults"] = chosen
-        lines = [f"# Defaults by the study's rule\n\nRule: {RULE}\n",
-                 "| choice | chosen | config | agrees | per value: mean accuracy, paired gain over config ± s.e. (%) |", "|---|---|---|---|---|"]
-        for c in chosen:
-            per = "; ".join(f"{v}: {pct(s['mean'])} (gain {100 * s['gain']:+.2f} ± {100 * s['gain_se']:.2f})"
-                            + ("" if s["float_ok"] else ", float below floor") for v, s in c["values"].items())
-            lines.append(f"| {c['factor']} | {c['chosen']} | {c['config']} | {'yes' if c['agrees'] else 'NO'} | {per} |")
-        write_text("\n".join(lines) + "\n", summary_md)
-    else:
-        write_text(f"# Device sensitivity\n\nIn-situ {g['states']}-state α = {g['alpha']:.2f} (and its ex-situ (c)) "
-                   "on the calibrated statistics with every level's spread scaled about its mean, and level 0 "
-                   "(Ku = 7.5e5 J/m³) shifted; the other choices as in config `train`.\n", summary_md)
-    title = ("open learning choices, one at a time around config train" if study == "learning" else
-             f"device sensitivity: in-situ {g['states']}-state α = {g['alpha']:.2f} on the changed calibrated statistics")
-    summary["figure"] = fig_study(agg, factors, title, png, pdf)
-    write_json(summary, Path(summary_md).with_suffix(".json"))
-    return summary
 
 
 def study_outputs(config: dict, study: str) -> dict[str, str]:

@@ -19,7 +19,8 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import MaxNLocator, NullFormatter  # noqa: E402
 
 from dwsynapse.io import atomic_path  # noqa: E402
-from dwsynapse.plots.data import ku_levels, most_active_synapse  # noqa: E402
+from dwsynapse.levels import level_targets  # noqa: E402
+from dwsynapse.plots.data import most_active_synapse  # noqa: E402
 from dwsynapse.plots.figdata import write_figure_data  # noqa: E402
 
 # Okabe & Ito colour-blind-safe palette.
@@ -334,35 +335,6 @@ def fig_exsitu_accuracy(exsitu: dict, png, pdf) -> dict:
 
 
 # ------------------------------------------------------------------------------ Fig. 7
-def level_targets(stats) -> list[dict]:
-    """Target weight per Ku: its quantized level; for level -1 the mean <mz> of its Ku group,
-    because the wall cannot move left of its starting notch (the paper uses −0.833 there)."""
-    rows = []
-    for ku, level in ku_levels(stats.ku_values):
-        g = stats.by_ku(ku)
-        target = float(np.mean(g.mz)) if level == -1.0 and g.n_ok else level
-        rows.append({"ku": ku, "level": level, "target": target})
-    return rows
-
-
-def level_probability_table(stats, alphas) -> list[dict]:
-    """Per Ku and alpha: probability that one programming pulse lands within ±alpha of the
-    target (:func:`level_targets`), the expected pulses 1/p (read-verify-write), and the
-    probability with the level value itself as target (differs only for level −1)."""
-    rows = []
-    for t in level_targets(stats):
-        mz = stats.by_ku(t["ku"]).mz
-        for alpha in sorted(float(a) for a in alphas):
-            p = float(np.mean(np.abs(mz - t["target"]) <= alpha)) if mz.size else float("nan")
-            rows.append({"ku": t["ku"], "level": t["level"], "target": t["target"], "alpha": alpha, "n": int(mz.size),
-                         "mean_mz": float(np.mean(mz)) if mz.size else float("nan"),
-                         "probability": p, "expected_pulses": (1.0 / p) if p > 0 else float("inf"),
-                         # what read-verify-write towards the level value itself achieves (training's rule)
-                         "probability_at_level": float(np.mean(np.abs(mz - t["level"]) <= alpha)) if mz.size
-                         else float("nan")})
-    return rows
-
-
 def fig_weight_cdf(stats, alpha: float, png, pdf) -> dict:
     """Fig. 7: empirical cumulative probability of the device weight per Ku, with the target
     weights (solid) and ±alpha margins (dotted)."""
@@ -572,7 +544,8 @@ def fig_energy_breakdown(rows: list[dict], citation: str, png, pdf) -> dict:
     CMOS network as bars stacked by category (a), and the DW bar on its own scale [pJ] (b).
     ``rows`` are the system-energy rows of :func:`dwsynapse.energy.system_energy` (keys system,
     category, energy_J); ``citation`` the source of the per-operation energies (shown under the plot)."""
-    from dwsynapse.energy import SYSTEM_CATEGORIES, si_value
+    from dwsynapse.energy import SYSTEM_CATEGORIES
+    from dwsynapse.tabular import si_value
 
     systems = list(dict.fromkeys(r["system"] for r in rows))
     if not systems:

@@ -16,11 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-MU0 = 4e-7 * np.pi  # vacuum permeability [T m / A] (the value mumax3 uses)
-GAMMA_LL = 1.7595e11  # gyromagnetic ratio [rad / (s T)] (mumax3's GammaLL)
-KB = 1.380649e-23  # Boltzmann constant [J / K]
-HBAR = 1.054571817e-34  # reduced Planck constant [J s]
-QE = 1.602176634e-19  # elementary charge [C]
+from ...constants import GAMMA_LL, HBAR, KB, MU0, QE  # noqa: F401 (the torchfd terms and calibration_study import them here)
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """Spin-orbit torque from a charge current in the heavy metal (spin Hall effect).
 
-Same torque as the mumax3 Slonczewski idiom of DESIGN.md section 3 (Lambda = 1, Pol = theta_SH,
+Same torque as the mumax3 Slonczewski idiom of docs/design.md "Device physics" (Lambda = 1, Pol = theta_SH,
 EpsilonPrime = 0, FixedLayer = sigma, J = (0, 0, Jc)), written as an effective field that enters
 the LLG equation like any other field:
 
