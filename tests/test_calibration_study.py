@@ -66,6 +66,8 @@ def test_trial_device_sets_d_from_d_over_dc_and_rejects_d_outside_its_range(defa
     assert 0 < nxx < 0.01 and 0.95 < nzz < 1.0  # a 600 x 60 x 1 nm strip is nearly a thin film
     with pytest.raises(ValueError, match="outside the cited range"):
         cs.trial_device({**params, "d_over_dc": 0.2, "Aex": 1e-11}, geo)
+    with pytest.raises(ValueError, match="no perpendicular anisotropy"):  # Keff <= 0, not "D = 0"
+        cs.trial_device({**params, "Ms": 1.4e6}, geo)
 
 
 def test_stable_dt_keeps_heun_below_unit_growth():

@@ -120,12 +120,15 @@ def critical_dmi(aex: float, keff: float) -> float:
 def trial_device(params: dict, base_geometry: dict) -> tuple[dict, dict]:
     """(material, geometry) config sections of a trial: D from D/Dc(7.0e5, Newell Keff), the notch
     from ``notch_depth`` / ``notch_width`` rounded to whole cells. Raises ValueError when D lies
-    outside the cited range."""
+    outside the cited range or Ms leaves Keff <= 0 at 7.0e5 J/m^3."""
     geometry = dict(base_geometry)
     cell = float(geometry["cell_size"])
     geometry["notch_depth"] = max(1, round(params["notch_depth"] / cell)) * cell
     geometry["notch_width"] = max(2, round(params["notch_width"] / cell)) * cell
     keff = newell_keff(7.0e5, params["Ms"], geometry)
+    if keff <= 0:
+        raise ValueError(f"Ms = {params['Ms']:.3g} A/m leaves no perpendicular anisotropy at Ku 7.0e5 "
+                         f"(Newell Keff = {keff:.3g} J/m^3)")
     dind = params["d_over_dc"] * critical_dmi(params["Aex"], keff)
     if not D_RANGE[0] <= dind <= D_RANGE[1]:
         raise ValueError(f"D = {dind:.3g} J/m^2 lies outside the cited range {D_RANGE}")
