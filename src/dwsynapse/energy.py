@@ -222,19 +222,19 @@ def energy_tables(config: dict, insitu_metrics: dict, exsitu_metrics: dict, leve
     prog_rows = []
     prun = ecfg.get("dw_system", {}).get("programming_run")
     prog_inf = None  # programming energy per inference of the run named by dw_system.programming_run
+
+    def programming_row(scenario: str, pulses: float, metrics: dict, path) -> dict:
+        """One row of the programming table: ``pulses`` device writes of the run whose metrics are ``metrics``."""
+        return {"scenario": scenario, "pulses": pulses, "n_train": int(_metric(metrics, "n_train", path)),
+                "epochs": len(_metric(metrics, "epochs", path)), "energy_total_J": pulses * we.total,
+                "energy_per_inference_J": programming_energy(pulses, we.total, test_images)}
+
     for (states, alpha), path in sorted(insitu_metrics.items()):
         m = _load_json(path)
         pulses = int(_metric(m, "total_pulses", path))
         if prun is not None and int(prun["states"]) == states and abs(float(prun["alpha"]) - float(alpha)) < 1e-9:
             prog_inf = programming_energy(pulses, we.total, test_images)
-        prog_rows.append({
-            "scenario": f"in-situ {states}-state alpha={alpha:.2f}",
-            "pulses": pulses,
-            "n_train": int(_metric(m, "n_train", path)),
-            "epochs": len(_metric(m, "epochs", path)),
-            "energy_total_J": pulses * we.total,
-            "energy_per_inference_J": programming_energy(pulses, we.total, test_images),
-        })
+        prog_rows.append(programming_row(f"in-situ {states}-state alpha={alpha:.2f}", pulses, m, path))
     for (method, states, alpha), path in sorted(exsitu_metrics.items()):
         m = _load_json(path)
         pa = _metric(m, "program_attempts", path)
@@ -242,14 +242,8 @@ def energy_tables(config: dict, insitu_metrics: dict, exsitu_metrics: dict, leve
         if not per_trial:
             continue
         mean_pulses = sum(per_trial) / len(per_trial)
-        prog_rows.append({
-            "scenario": f"ex-situ {method} {states}-state alpha={alpha:.2f} (measured mean)",
-            "pulses": mean_pulses,
-            "n_train": int(_metric(m, "n_train", path)),
-            "epochs": len(_metric(m, "epochs", path)),
-            "energy_total_J": mean_pulses * we.total,
-            "energy_per_inference_J": programming_energy(mean_pulses, we.total, test_images),
-        })
+        prog_rows.append(programming_row(f"ex-situ {method} {states}-state alpha={alpha:.2f} (measured mean)",
+                                         mean_pulses, m, path))
     if level_probability:
         for alpha in sorted({r["alpha"] for r in level_probability}):
             ps = [r["probability"] for r in level_probability if r["alpha"] == alpha]
