@@ -18,6 +18,7 @@ import yaml
 
 from dwsynapse.config import RULE_CONFIG, config_digest
 from dwsynapse.devicestage import device_config_sha256
+from dwsynapse.layout import GENERATED_PLOT_RULES
 
 from .test_workflow import (
     FAST_DEVICE,
@@ -34,6 +35,8 @@ from .test_workflow import (
 DEVICE = {"device_chunk", "device_merge"}
 REPORT = {"energy_tables", "reproduction_table", "report_summary"}
 DEVICE_FIGURES = {"plot_fig1_device", "plot_fig7_cdf"}
+DEVICE_MAPS = {"plot_fig1a_racetrack", "plot_figS2_final_maps"}  # generated rules reading the device stage's files
+ENERGY_FIGURE = {"plot_figS5_energy"}  # reads the energy table
 TRAINING_FIGURES = {"plot_fig3_insitu", "plot_fig4_writes", "plot_fig5_weights", "plot_fig6_exsitu",
                     "plot_figS3_offline", "plot_figS4_alpha"}
 EXSITU_FIGURES = {"plot_fig6_exsitu", "plot_figS3_offline", "plot_figS4_alpha"}
@@ -44,19 +47,21 @@ TRAINING = {"train_baseline", "train_insitu", "train_exsitu_quantized", "program
 # output that will be remade is remade too.
 CHANGES = [
     ("mnist.urls", ["https://example.invalid/mnist"], {"fetch_mnist"},
-     {"fetch_mnist"} | TRAINING | TRAINING_FIGURES | REPORT),
+     {"fetch_mnist"} | TRAINING | TRAINING_FIGURES | REPORT | ENERGY_FIGURE),
     ("mnist.n_test", 90, {"train_baseline", "train_insitu", "train_exsitu", "program_exsitu", "reproduction_table",
                           "train_selection", "report_summary", "study_point"},
-     TRAINING | TRAINING_FIGURES | REPORT),
+     TRAINING | TRAINING_FIGURES | REPORT | ENERGY_FIGURE),
     ("train.eta0", 0.01, {"train_baseline", "train_insitu", "train_exsitu", "program_exsitu", "train_selection",
-                          "study_point", "study_table"},
-     TRAINING | TRAINING_FIGURES | REPORT),
-    ("train.exsitu.programming_trials", 3, {"program_exsitu", "study_point"}, {"program_exsitu"} | EXSITU_FIGURES | REPORT),
+                          "study_point", "study_table", "plot_figS1_selection"},
+     TRAINING | TRAINING_FIGURES | REPORT | ENERGY_FIGURE),
+    ("train.exsitu.programming_trials", 3, {"program_exsitu", "study_point"},
+     {"program_exsitu"} | EXSITU_FIGURES | REPORT | ENERGY_FIGURE),
     ("train.trace_synapse.images", 40, {"train_insitu"},
-     {"train_insitu", "program_exsitu"} | TRAINING_FIGURES | REPORT),
-    ("energy.hm_resistivity", 2.0e-7, {"energy_tables", "reproduction_table", "plot_generated"}, REPORT),
+     {"train_insitu", "program_exsitu"} | TRAINING_FIGURES | REPORT | ENERGY_FIGURE),
+    ("energy.hm_resistivity", 2.0e-7, {"energy_tables", "reproduction_table"}, REPORT | ENERGY_FIGURE),
     ("device.material.alpha", 0.25, {"device", "report_summary"},
-     DEVICE | {"device_summary", "train_insitu", "program_exsitu"} | DEVICE_FIGURES | TRAINING_FIGURES | REPORT),
+     DEVICE | {"device_summary", "train_insitu", "program_exsitu"} | DEVICE_FIGURES | DEVICE_MAPS | TRAINING_FIGURES
+     | REPORT | ENERGY_FIGURE),
     ("device.chunk_retries", 3, set(), set()),  # how failures are retried changes no result
 ]
 
@@ -91,10 +96,10 @@ def test_every_rule_declares_its_config():
     declared = re.findall(r'^rule (\w+):(?:(?!^rule ).)*?config=config_digest\(config, RULE_CONFIG\["(\w+)"\]\)',
                           text, re.M | re.S)
     assert {r for r, _ in declared} == set(rules)
-    generated = re.findall(r'^    rule:(?:(?!^rule ).)*?config=config_digest\(config, RULE_CONFIG\["(\w+)"\]\)', text,
-                           re.M | re.S)
-    assert generated == ["plot_generated"]
-    assert {k for _, k in declared} | set(generated) == set(RULE_CONFIG)
+    generated = re.findall(r'^    rule:(?:(?!^rule ).)*?config=config_digest\(config, RULE_CONFIG\[(f?"[\w{}]+")\]\)',
+                           text, re.M | re.S)
+    assert generated == ['f"plot_{_fig}"']  # one RULE_CONFIG entry per generated figure rule
+    assert {k for _, k in declared} | {f"plot_{fig}" for fig in GENERATED_PLOT_RULES} == set(RULE_CONFIG)
 
 
 def test_snakefile_refuses_an_inconsistent_setup_before_any_job(tmp_path):
@@ -223,6 +228,8 @@ def _family(rule: str) -> str:
     """The RULE_CONFIG entry (or 'device') whose keys ``rule`` declares."""
     if rule in DEVICE:
         return "device"
+    if rule in RULE_CONFIG:  # a generated figure rule declares its own keys
+        return rule
     if rule.startswith("train_exsitu"):
         return "train_exsitu"
     if rule.startswith("plot_"):

@@ -146,8 +146,13 @@ RULE_CONFIG: dict[str, tuple[str, ...]] = {
     "train_selection": _SETTINGS + _LOADING + ("selection",),
     "study_point": _SETTINGS + _LOADING + _DEVICE_TRAINING + ("train.exsitu.programming_trials",),
     "study_table": _SETTINGS + _DEVICE_TRAINING + ("study",),  # the table marks the config's own values
-    # Fig. 1a / S2 (device maps, notch marks), S1 (the selection grid), S5 (the energy model)
-    "plot_generated": _GRID + ("device.geometry", "selection", "energy", "train.hidden"),
+    # The generated figure rules (dwsynapse.layout.GENERATED_PLOT_RULES), each with what it reads besides
+    # its input files: Fig. 1a and S2 the notches (and the measured roughness) of the geometry, S5 the
+    # caption's citation (its numbers come from the energy table), S1 the grid and the chosen network.
+    "plot_fig1a_racetrack": ("device.geometry",),
+    "plot_figS2_final_maps": ("device.geometry",),
+    "plot_figS5_energy": ("energy.per_op.citation",),
+    "plot_figS1_selection": ("selection", "train.hidden", "train.eta0"),
     # the report's first page states the run: engine, Ku values, instances, mesh, drive, training grid
     "report_summary": ("device.stats_file", "device.engine", "device.ku_values", "device.instances_per_ku",
                        "device.geometry", "device.solver.demag", "device.material.alpha", "device.drive",

@@ -315,7 +315,7 @@ for _fig, _category in GENERATED_PLOT_RULES.items():
             csv=f"{FIGDIR}/{FIGURES[_fig]}.csv",
         params:
             figure=_fig,
-            config=config_digest(config, RULE_CONFIG["plot_generated"]),
+            config=config_digest(config, RULE_CONFIG[f"plot_{_fig}"]),
         log:
             res("logs", "report", f"{_fig}.log"),
         threads: 1
