@@ -14,7 +14,7 @@ STUDY_ARGS := $(if $(STUDY_GRID),--config 'study={grid: $(STUDY_GRID)}')
 
 export PATH := $(BIN):$(PATH)
 
-.PHONY: install run test test-slow test-slurm gpu-check lint dry-run report supplementary study-learning device-sensitivity clean-venv
+.PHONY: install run test test-slow test-slurm gpu-check lint dry-run report supplementary study-learning device-sensitivity control clean-venv
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,15 @@ install: $(VENV)/.installed
 run: install
 	$(BIN)/snakemake --profile workflow/profiles/default --cores $(CORES) --configfile $(CONFIG) $(SNAKEMAKE_ARGS)
 	$(MAKE) --no-print-directory report
+
+## Learning control (not part of `make run`): the config's whole training grid on a synthetic device with the
+## paper's levels (N(target, 0.1) per Ku), under <results_dir>/control/. A later `make run` / `make report` adds its
+## numbers to the paper-vs-reproduction table, so it shows which numbers the simulated device decides.
+CONTROL_DIR = $(shell $(BIN)/python -c "from dwsynapse.config import load_config; from dwsynapse.layout import results_path, CONTROL_DIR; print(results_path(load_config('$(CONFIG)'), CONTROL_DIR))")
+control: install
+	$(BIN)/dwsynapse device-synthetic --config $(CONFIG) --out $(CONTROL_DIR)/synthetic_near_paper.h5
+	$(BIN)/snakemake --profile workflow/profiles/default --cores $(CORES) --configfile $(CONFIG) \
+	  --config results_dir=$(CONTROL_DIR) 'device={stats_file: $(CONTROL_DIR)/synthetic_near_paper.h5}'
 
 ## Fast test suite (heavier checks: `make test-slow`). Under CI (CI=true) also `make test-slurm`.
 test: install

@@ -91,3 +91,54 @@ def test_levels_that_cannot_be_programmed_are_listed(produced, default_config, t
     assert "5-state α 0.15: level +0 never" in text and "3-state α 0.25: level +0 never" in text
     write_device_stats(tmp_path / "bad.h5", bad)
     assert "level +0 never" in run_facts(cfg, tmp_path / "bad.h5")[-1]
+
+
+def test_control_column_says_which_accuracies_the_device_decides(produced):
+    """With the control run's CSV (make control) each accuracy row carries the control's value and who decides
+    a miss: 'device' where the control reaches the paper and this run does not, 'not the device' where both miss."""
+    from dwsynapse.reproduction import decided_by
+
+    cfg, stats, ej, tmp = produced
+    plain = {r["quantity"]: r for r in write_reproduction(cfg, stats, ej, tmp / "c.md", tmp / "c.csv")}
+    q_dev, q_both = "in-situ 5-state α=0.15 test accuracy", "in-situ 3-state α=0.15 test accuracy"
+    paper = {pv.quantity: pv.value for pv in PAPER}
+    control = tmp / "control.csv"
+    with open(control, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=["quantity", "ours"])
+        w.writeheader()
+        w.writerow({"quantity": q_dev, "ours": paper[q_dev] + 0.3})  # the control reaches the paper
+        w.writerow({"quantity": q_both, "ours": plain[q_both]["ours"]})  # the control misses as this run does
+    rows = {r["quantity"]: r for r in write_reproduction(cfg, stats, ej, tmp / "r.md", tmp / "r.csv", control)}
+    for q, who in ((q_dev, "device"), (q_both, "not the device")):
+        expected = "reproduced" if abs(plain[q]["ours"] - paper[q]) <= 1.0 else who
+        assert rows[q]["decided_by"] == expected and rows[q]["control"] is not None
+    assert rows["energy per write"]["decided_by"] == ""  # only accuracies are judged
+    text = (tmp / "r.md").read_text()
+    assert "control (synthetic device)" in text and "make control" in text
+    assert "control (synthetic device)" not in (tmp / "c.md").read_text()
+    assert decided_by(96.67, 90.0, 96.5) == "device" and decided_by(96.67, 90.0, 92.0) == "not the device"
+    assert decided_by(96.67, 96.0, None) == "reproduced" and decided_by(96.67, 90.0, None) == ""
+
+
+def test_synthetic_device_command_writes_the_paper_levels(tmp_path, default_config):
+    """`dwsynapse device-synthetic` (make control) writes N(paper target, spread) per Ku of the config, seeded."""
+    import yaml
+
+    from dwsynapse.cli import main
+    from dwsynapse.devicestats import read_device_stats
+    from dwsynapse.paper import PAPER_TARGETS
+
+    cfg_path = tmp_path / "c.yaml"
+    cfg_path.write_text(yaml.safe_dump(default_config))
+    out = tmp_path / "s.h5"
+    assert main(["device-synthetic", "--config", str(cfg_path), "--out", str(out), "--instances", "400"]) == 0
+    stats = read_device_stats(out)
+    assert stats.engine == "synthetic" and len(stats.groups) == len(default_config["device"]["ku_values"])
+    for g in stats.groups:
+        t = PAPER_TARGETS[g.ku]  # N(t, 0.1) clipped to [-1, 1]: at t = 1 the mean is 1 - 0.1 / sqrt(2 pi)
+        expected = 1 - 0.1 / (2 * 3.141592653589793) ** 0.5 if t == 1 else t
+        assert g.mz.size == 400 and abs(g.mz.mean() - expected) < 0.02 and g.mz.max() <= 1
+    again = tmp_path / "t.h5"
+    assert main(["device-synthetic", "--config", str(cfg_path), "--out", str(again), "--instances", "400"]) == 0
+    assert all((a.mz == b.mz).all() for a, b in zip(stats.groups, read_device_stats(again).groups))
+    assert main(["device-synthetic", "--config", str(cfg_path), "--out", str(out), "--spread", "-1"]) == 2

@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "dwsynapse.config_cli",
     "dwsynapse.mnist",
     "dwsynapse.devicestage",
+    "dwsynapse.nn.devicemodel",
     "dwsynapse.nn.baseline",
     "dwsynapse.nn.insitu",
     "dwsynapse.nn.exsitu",

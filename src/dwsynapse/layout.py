@@ -70,6 +70,14 @@ def results_path(config: dict, *parts: str) -> Path:
     return Path(config["results_dir"]).joinpath(*parts)
 
 
+CONTROL_DIR = "control"  # <results_dir>/control/: `make control`, the grid trained on a synthetic near-paper device
+
+
+def control_reproduction_path(config: dict) -> Path:
+    """The paper-vs-reproduction CSV of the learning control run (``make control``) of this results folder."""
+    return results_path(config, CONTROL_DIR, "report", REPRODUCTION[1])
+
+
 def device_stats_path(config: dict) -> Path:
     """The device-statistics file a config's training reads: ``device.stats_file`` if set, else
     the device stage's ``<results_dir>/device/device_stats.h5``."""

@@ -2,7 +2,15 @@
 # dwsynapse.layout, which the package's readers use as well.
 from dwsynapse.config import RULE_CONFIG, config_digest
 from dwsynapse.layout import CHUNK_FILE, MNIST_FILES, QUANTIZED_TRAINING, RUN, SELECTION_RUN, results_path, run_paths
+from dwsynapse.layout import control_reproduction_path
 from dwsynapse.layout import device_stats_path as _device_stats_path
+
+
+def control_reproduction():
+    """The learning control's reproduction CSV (`make control`) when it exists, else no input: the table
+    then has no control column, and making the control later re-runs the table."""
+    path = control_reproduction_path(config)
+    return str(path) if path.exists() else []
 
 
 def res(*parts):

@@ -275,6 +275,7 @@ rule reproduction_table:
         runs=TRAINING_METRICS,
         stats=device_stats_path(),
         energy=rules.energy_tables.output.json,
+        control=control_reproduction(),
     output:
         md=report(
             res("report", REPRODUCTION[0]),

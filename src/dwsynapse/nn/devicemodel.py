@@ -255,3 +255,40 @@ def synthetic_device_stats(seed: int, spread: float = 0.1, n: int = 250,
     groups = [KuStats(ku=float(ku), mz=np.clip(rng.normal(m, spread, n), -1.0, 1.0), dw_x=np.full(n, np.nan),
                       seed=np.arange(n, dtype=np.int64), n_requested=n) for ku, m in means.items()]
     return DeviceStats(groups=groups, engine="synthetic", engine_version=f"normal spread={spread} seed={seed}")
+
+
+def register(sub) -> None:
+    """``dwsynapse device-synthetic``: the near-paper device file behind the learning control run."""
+    from dwsynapse.command import add_common_arguments
+
+    p = sub.add_parser("device-synthetic",
+                       help="write a synthetic device_stats.h5 with the paper's levels (the learning control)",
+                       description="Write device statistics drawn from N(paper target, spread) per Ku of "
+                                   "device.ku_values (targets: dwsynapse.paper.PAPER_TARGETS). `make control` "
+                                   "trains the config's whole grid on it, so the report can tell which numbers "
+                                   "the simulated device rather than the learning decides.")
+    add_common_arguments(p)
+    p.add_argument("--out", required=True, help="device_stats.h5 to write")
+    p.add_argument("--spread", type=float, default=0.1, help="standard deviation of <mz> per Ku (default %(default)s)")
+    p.add_argument("--instances", type=int, default=None, help="samples per Ku (default: device.instances_per_ku)")
+    p.add_argument("--seed", type=int, default=None, help="random seed (default: device.thermal_seed)")
+    p.set_defaults(func=_cli_synthetic)
+
+
+def _cli_synthetic(args) -> int:
+    from dwsynapse.command import start_command
+    from dwsynapse.devicestats import write_device_stats
+
+    cfg = start_command(args)
+    dev = cfg["device"]
+    kus = [float(k) for k in dev["ku_values"]]
+    unknown = [k for k in kus if k not in PAPER_TARGETS]
+    if unknown:
+        raise ValueError(f"{args.config}: device.ku_values {unknown} have no paper target (known: {sorted(PAPER_TARGETS)})")
+    if not args.spread >= 0:
+        raise ValueError(f"--spread must be >= 0, got {args.spread}")
+    n = int(args.instances or dev["instances_per_ku"])
+    seed = int(dev["thermal_seed"] if args.seed is None else args.seed)
+    write_device_stats(args.out, synthetic_device_stats(seed, args.spread, n, {k: PAPER_TARGETS[k] for k in kus}))
+    log.info("wrote %s: %d Ku x %d samples, N(paper target, %g)", args.out, len(kus), n, args.spread)
+    return 0
