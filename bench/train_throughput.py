@@ -45,7 +45,7 @@ def main() -> None:
         source = "generated MNIST-shaped images"
     layout = Layout.from_hidden((392, 196, 98))
     dev = build_device_model(synthetic_device_stats(0), DeviceConfig(states=args.states, alpha=args.alpha))
-    tables = (dev.samples, dev.counts, dev.bandwidth, dev.sampling_code)
+    tables = dev.kernel_tables
     key = np.uint64(12345)
     eta = 0.007
     print(f"data: {source}; network {layout.sizes}; {layout.n_weights} weights; "

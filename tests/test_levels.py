@@ -33,3 +33,20 @@ def test_one_definition_of_the_paper_targets():
     assert calibration.PAPER_TARGETS is paper.PAPER_TARGETS
     by_key = {pv.key: pv.value for pv in paper.PAPER}
     assert [by_key[f"mz_{ku / 1e5:.2f}"] for ku in PAPER_KU_VALUES] == [paper.PAPER_TARGETS[k] for k in PAPER_KU_VALUES]
+
+
+def test_one_programming_target_for_training_exsitu_and_fig7():
+    """Level -1 aims at the mean of its Ku (the start-notch weight), every other level at its value; the
+    device model the learning rules use and the Fig. 7 table agree on it."""
+    from dwsynapse.levels import level_probability_table, level_targets, programming_target
+    from dwsynapse.nn.devicemodel import DeviceConfig
+
+    assert programming_target(-1.0, [-0.80, -0.76]) == pytest.approx(-0.78)
+    assert programming_target(0.5, [0.1, 0.2]) == 0.5 and programming_target(1.0, [0.6]) == 1.0
+    stats = synthetic_device_stats(3, spread=0.05, n=200)
+    dm = build_device_model(stats, DeviceConfig(states=5, alpha=0.15))
+    table = {t["ku"]: t["target"] for t in level_targets(stats)}
+    assert dm.targets.tolist() == [table[k] for k in dm.ku]
+    rows = {r["ku"]: r["probability"] for r in level_probability_table(stats, [0.15])}
+    assert dm.hit_probability.tolist() == pytest.approx([rows[k] for k in dm.ku])
+    assert dm.hit_probability[0] > 0.95  # -0.833 +- 0.05 lies inside its own window, not outside -1's

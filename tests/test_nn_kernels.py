@@ -7,8 +7,9 @@ import pytest
 from dwsynapse.nn import kernels as K
 from dwsynapse.nn.devicemodel import DeviceConfig, build_device_model, synthetic_device_stats
 from dwsynapse.nn.network import Layout, init_weights
-from dwsynapse.nn.quantize import quantize
+from dwsynapse.nn.quantize import level_index, quantize
 from dwsynapse.nn.reference import reference_step, sigmoid
+from dwsynapse.paper import PAPER_TARGETS
 
 LAYOUT = Layout((40, 12, 8, 5))
 
@@ -33,7 +34,7 @@ def _run_kernel(x, y, w_fp, w_use, mode, paper_bp, dm, eta=0.05, batch=1, states
     trace_flat = np.asarray(trace_flat, np.int64)
     trace = np.zeros((n_trace, len(trace_flat), 3))
     K.train_epoch(x, y, np.arange(len(y), dtype=np.int64), w_fp, w_use, LAYOUT.off, LAYOUT.n_in, LAYOUT.n_out, eta,
-                  batch, mode, paper_bp, states, alpha, dm.samples, dm.counts, dm.bandwidth, dm.sampling_code,
+                  batch, mode, paper_bp, states, alpha, *dm.kernel_tables,
                   np.uint64(77), dev_count, row_dirty, pulses, trace_flat, trace, 1, 0)
     return dev_count, pulses, trace
 
@@ -55,7 +56,7 @@ def test_kernel_matches_numpy_reference(mode, paper_bp):
     rp = np.zeros(LAYOUT.n_layers, np.int64)
     for s in range(len(y)):
         rp += reference_step(x[s], int(y[s]), rf, ru, list(LAYOUT.off[:-1]), 0.05, mode, paper_bp, 5, 0.15,
-                             (dm.samples, dm.counts, dm.bandwidth, dm.sampling_code), 77, rc)
+                             dm.kernel_tables, 77, rc)
     np.testing.assert_allclose(w_fp, np.concatenate([w.ravel() for w in rf]), rtol=0, atol=1e-12)
     if mode != K.MODE_FLOAT:
         np.testing.assert_array_equal(w_use, np.concatenate([w.ravel() for w in ru]))
@@ -129,7 +130,7 @@ def test_algorithm1_pulses_only_out_of_tolerance_devices_once_per_iteration():
     w_fp, w_use = w0.copy(), u0.copy()
     dev_count, pulses, _ = _run_kernel(x, y, w_fp, w_use, K.MODE_DEVICE, True, dm)
     wq = quantize(w_fp, 5)
-    out = np.abs(u0 - wq) > 0.15
+    out = np.abs(u0 - dm.targets[level_index(w_fp, 5)]) > 0.15  # level -1 aims at its mean, not -1
     assert out.any() and (~out).any()
     np.testing.assert_array_equal(w_use[~out], u0[~out])  # within tolerance: untouched
     np.testing.assert_array_equal(dev_count, out.astype(np.int64))  # at most one pulse each
@@ -177,7 +178,7 @@ def test_trace_equals_the_weights_after_each_image(mode):
     expect = []
     for i in range(len(y)):
         c = K.train_epoch(x, y, np.array([i], np.int64), w_fp, w_use, LAYOUT.off, LAYOUT.n_in, LAYOUT.n_out, 0.05,
-                          1, mode, True, 5, 0.15, dm.samples, dm.counts, dm.bandwidth, dm.sampling_code,
+                          1, mode, True, 5, 0.15, *dm.kernel_tables,
                           np.uint64(77), dev_count, row_dirty, pulses, flat, trace, 1, i)
         assert c == i + 1
         wq = w_fp[flat] if mode == K.MODE_FLOAT else quantize(w_fp[flat], 5)
@@ -198,7 +199,7 @@ def test_trace_every_kth_image_keeps_those_rows():
         w_fp, w_use = w0.copy(), quantize(w0, 5)
         trace = np.zeros((rows, len(flat), 3))
         K.train_epoch(x, y, np.arange(len(y), dtype=np.int64), w_fp, w_use, LAYOUT.off, LAYOUT.n_in, LAYOUT.n_out,
-                      0.05, 1, K.MODE_DEVICE, True, 5, 0.15, dm.samples, dm.counts, dm.bandwidth, dm.sampling_code,
+                      0.05, 1, K.MODE_DEVICE, True, 5, 0.15, *dm.kernel_tables,
                       np.uint64(77), np.zeros(LAYOUT.n_weights, np.int64), np.ones(int(LAYOUT.n_in.sum()), np.uint8),
                       np.zeros(LAYOUT.n_layers, np.int64), flat, trace, every, 0)
         traces[every] = trace
@@ -206,24 +207,43 @@ def test_trace_every_kth_image_keeps_those_rows():
 
 
 def test_program_verify_is_capped_and_counts_attempts():
-    dm = build_device_model(synthetic_device_stats(0), DeviceConfig(states=5, alpha=0.1))
+    dm = build_device_model(synthetic_device_stats(0), DeviceConfig(states=5, alpha=0.02))
     n = 20000
-    levels = np.full(n, 0, np.int64)  # level -1, mean <mz> -0.833: hit probability ~5 %
+    levels = np.full(n, 1, np.int64)  # level -0.5, spread 0.1: a pulse lands within +-0.02 with p ~16 %
     w = np.empty(n)
     att = np.empty(n, np.int64)
-    at_cap = K.program_verify(levels, dm.level_values, 0.1, 5, np.uint64(3), dm.samples, dm.counts, dm.bandwidth,
+    at_cap = K.program_verify(levels, dm.targets, 0.02, 5, np.uint64(3), dm.samples, dm.counts, dm.bandwidth,
                               0, w, att)
     assert att.max() == 5 and att.min() >= 1
-    assert at_cap == np.sum(np.abs(w + 1) > 0.1) > 0
-    np.testing.assert_array_equal(att[np.abs(w + 1) > 0.1], 5)
+    assert at_cap == np.sum(np.abs(w + 0.5) > 0.02) > 0
+    np.testing.assert_array_equal(att[np.abs(w + 0.5) > 0.02], 5)
     # a level that can never be reached stops at the cap for every device instead of hanging
-    impossible = build_device_model(synthetic_device_stats(0, spread=0.001), DeviceConfig(states=5, alpha=0.05))
-    assert impossible.hit_probability[0] == 0.0
-    at_cap = K.program_verify(np.zeros(100, np.int64), impossible.level_values, 0.05, 30, np.uint64(1),
+    short = {**PAPER_TARGETS, 7.0e5: 0.8}  # level +1 ends near 0.8: never within 0.05 of its target 1
+    impossible = build_device_model(synthetic_device_stats(0, spread=0.001, means=short), DeviceConfig(states=5, alpha=0.05))
+    assert impossible.hit_probability[4] == 0.0
+    at_cap = K.program_verify(np.full(100, 4, np.int64), impossible.targets, 0.05, 30, np.uint64(1),
                               impossible.samples, impossible.counts, impossible.bandwidth, 0, w[:100], att[:100])
     assert at_cap == 100 and np.all(att[:100] == 30)
     # a reachable level: the mean number of attempts is 1 / hit probability
     lv = np.full(n, 2, np.int64)
-    K.program_verify(lv, dm.level_values, 0.1, 1000, np.uint64(5), dm.samples, dm.counts, dm.bandwidth, 0, w, att)
+    K.program_verify(lv, dm.targets, 0.02, 1000, np.uint64(5), dm.samples, dm.counts, dm.bandwidth, 0, w, att)
     assert att.mean() == pytest.approx(1 / dm.hit_probability[2], rel=0.05)
-    assert np.all(np.abs(w) <= 0.1)
+    assert np.all(np.abs(w) <= 0.02)
+
+
+def test_level_minus_one_aims_at_the_start_notch_weight():
+    """Level -1 cannot reach -1 (the wall rests in the start notch, -0.833 on the paper's device): its
+    target is its mean, so a device there is accepted at alpha 0.15 and not re-pulsed every update."""
+    dm = build_device_model(synthetic_device_stats(0, spread=0.01), DeviceConfig(states=5, alpha=0.15))
+    assert dm.targets[0] == pytest.approx(-0.833, abs=0.01) and dm.hit_probability[0] == 1.0
+    np.testing.assert_array_equal(dm.targets[1:], [-0.5, 0.0, 0.5, 1.0])
+    x, y = _data(20, seed=4)
+    w_fp = np.full(LAYOUT.n_weights, -1.0)  # every device at level -1
+    w_use = np.empty_like(w_fp)
+    dev_count = np.zeros(LAYOUT.n_weights, np.int64)
+    K.program_all(np.zeros(LAYOUT.n_weights, np.int64), 5, np.uint64(9), dev_count, *dm.kernel_tables[1:], w_use)
+    pulses = np.zeros(LAYOUT.n_layers, np.int64)
+    K.train_epoch(x, y, np.arange(len(y), dtype=np.int64), w_fp, w_use, LAYOUT.off, LAYOUT.n_in, LAYOUT.n_out, 0.0,
+                  1, K.MODE_DEVICE, True, 5, 0.15, *dm.kernel_tables, np.uint64(9), dev_count,
+                  np.ones(int(LAYOUT.n_in.sum()), np.uint8), pulses, np.zeros(0, np.int64), np.zeros((0, 0, 3)), 1, 0)
+    assert pulses.sum() == 0 and np.all(dev_count == 1)

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from dwsynapse.devicestats import DeviceStats, DeviceStatsError, read_device_stats
-from dwsynapse.levels import PAPER_KU_VALUES, ku_for_states
+from dwsynapse.levels import PAPER_KU_VALUES, ku_for_states, programming_target
 from dwsynapse.nn.quantize import check_states, levels
 from dwsynapse.paper import PAPER_TARGETS
 
@@ -87,7 +87,8 @@ class DeviceConfig:
     """What kind of synapse: number of states, tolerance alpha, how programming draws are made.
 
     ``alpha`` is the noise-tolerance margin (dimensionless weight units): a device is accepted when
-    |W_dev - W_q| <= alpha. ``max_program_attempts`` caps read-verify-write loops (ex-situ).
+    |W_dev - target(W_q)| <= alpha (:func:`dwsynapse.levels.programming_target`).
+    ``max_program_attempts`` caps read-verify-write loops (ex-situ).
     ``ku_values`` are the device's programming anisotropies [J/m^3] (``device.ku_values``), from which
     the level <-> Ku map is derived (:func:`dwsynapse.levels.ku_for_states`).
     """
@@ -113,13 +114,15 @@ class DeviceConfig:
 class DeviceModel:
     """Per-level sample tables ready for the numba kernels.
 
-    ``samples[k, :counts[k]]`` are the <mz> values of level k (ascending levels), ``bandwidth[k]``
-    the KDE bandwidth (0 for empirical sampling), ``hit_probability[k]`` the probability that one
-    programming pulse lands within +-alpha of the level value.
+    ``samples[k, :counts[k]]`` are the <mz> values of level k (ascending levels), ``targets[k]`` the
+    weight its programming aims at (:func:`dwsynapse.levels.programming_target`: the level value, for
+    level -1 its mean), ``bandwidth[k]`` the KDE bandwidth (0 for empirical sampling),
+    ``hit_probability[k]`` the probability that one programming pulse lands within +-alpha of the target.
     """
 
     config: DeviceConfig
     level_values: np.ndarray
+    targets: np.ndarray
     ku: np.ndarray
     samples: np.ndarray
     counts: np.ndarray
@@ -139,6 +142,12 @@ class DeviceModel:
     def sampling_code(self) -> int:
         return SAMPLING_CODES[self.config.sampling]
 
+    @property
+    def kernel_tables(self) -> tuple:
+        """(targets, samples, counts, bandwidth, sampling code): the device as the numba kernels and the
+        NumPy reference take it (:mod:`dwsynapse.nn.kernels`)."""
+        return self.targets, self.samples, self.counts, self.bandwidth, self.sampling_code
+
     def summary(self) -> dict:
         """JSON-ready description (per level: Ku, n samples, mean, std, hit probability)."""
         return {
@@ -151,6 +160,7 @@ class DeviceModel:
                 {
                     "level": float(self.level_values[k]),
                     "ku": float(self.ku[k]),
+                    "target": float(self.targets[k]),
                     "n_samples": int(self.counts[k]),
                     "n_resampled": int(self.resampled[k]),
                     "mean": float(self.level_mean[k]),
@@ -212,6 +222,7 @@ def build_device_model(stats: DeviceStats, config: DeviceConfig, source: str = "
     counts = np.zeros(len(kus), np.int64)
     bw = np.zeros(len(kus))
     hit = np.zeros(len(kus))
+    targets = np.zeros(len(kus))
     mean = np.zeros(len(kus))
     std = np.zeros(len(kus))
     resampled = np.array([r for _, r in changed], np.int64)
@@ -221,18 +232,20 @@ def build_device_model(stats: DeviceStats, config: DeviceConfig, source: str = "
         counts[k] = x.size
         mean[k], std[k] = float(x.mean()), float(x.std())
         bw[k] = _silverman(x) if config.sampling == "kde" else 0.0
-        hit[k] = _hit_probability(x, vals[k], config.alpha, bw[k])
+        targets[k] = programming_target(vals[k], x)
+        hit[k] = _hit_probability(x, targets[k], config.alpha, bw[k])
+        where = f"level {vals[k]:+g} (Ku={kus[k]:g} J/m^3, mean <mz>={mean[k]:+.3f}, target {targets[k]:+.3f})"
         if hit[k] == 0.0:
-            msg = (f"level {vals[k]:+g} (Ku={kus[k]:g} J/m^3, mean <mz>={mean[k]:+.3f}): no programming draw can "
-                   f"land within +-{config.alpha:g}; programming it always fails (probability 0)")
+            msg = (f"{where}: no programming draw can land within +-{config.alpha:g}; "
+                   f"programming it always fails (probability 0)")
         elif hit[k] < RARE_HIT_PROBABILITY:
-            msg = (f"level {vals[k]:+g} (Ku={kus[k]:g} J/m^3, mean <mz>={mean[k]:+.3f}): a pulse lands within "
-                   f"+-{config.alpha:g} with probability {hit[k]:.3f} only")
+            msg = f"{where}: a pulse lands within +-{config.alpha:g} with probability {hit[k]:.3f} only"
         else:
             continue
         warnings.append(msg)
         log.warning("device model: %s", msg)
-    return DeviceModel(config, vals, np.asarray(kus), samples, counts, bw, hit, mean, std, source, warnings, resampled)
+    return DeviceModel(config, vals, targets, np.asarray(kus), samples, counts, bw, hit, mean, std, source, warnings,
+                       resampled)
 
 
 def load_device_model(path: str | Path, config: DeviceConfig) -> DeviceModel:

@@ -8,7 +8,7 @@ Methods (paper §III-B-2, §IV-C):
 (a) and (b) do not depend on alpha: they are trained once and programmed for every alpha.
 
 Programming = read-verify-write per device: pulse at the level's Ku, read <mz>, repeat until
-|W_dev - W_q| <= alpha or ``max_program_attempts`` pulses; devices left at the cap are counted and
+|W_dev - target(W_q)| <= alpha or ``max_program_attempts`` pulses; devices left at the cap are counted and
 reported. The test is repeated over ``programming_trials`` independent programmings (mean, std).
 "Software" accuracy is that of the exact weights the network was trained with, without programming
 noise (paper §IV-C): the float weights for (a), W_q for (b), and for (c) the device weights at the end
@@ -78,7 +78,7 @@ def program_trials(layout: Layout, w_fp: np.ndarray, device: DeviceModel, data: 
     attempts = np.empty(w_fp.shape, np.int64)
     accs, totals, at_cap = [], [], []
     for t in range(int(trials)):
-        n_cap = K.program_verify(levels, device.level_values, cfg.alpha, cfg.max_program_attempts,
+        n_cap = K.program_verify(levels, device.targets, cfg.alpha, cfg.max_program_attempts,
                                  seed_key(seed, _TRIAL_PURPOSE + t), device.samples, device.counts, device.bandwidth,
                                  device.sampling_code, w_dev, attempts)
         accs.append(accuracy(layout, w_dev, data.x_test, data.y_test))

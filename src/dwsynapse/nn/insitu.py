@@ -1,7 +1,8 @@
 """In-situ training (paper Algorithm 1): the network trains and is tested on (simulated) DW devices.
 
 Forward and backward passes use the device weights; the high-precision weights accumulate the
-updates; after each update a device is re-programmed with one pulse only when |W_dev - W_q| > alpha.
+updates; after each update a device is re-programmed with one pulse only when |W_dev - target(W_q)| > alpha
+(:func:`dwsynapse.levels.programming_target`).
 Per epoch: pulses (total and per layer) and the online train/test accuracy with the device weights.
 Writes ``metrics.json``, ``metrics.csv``, ``trace.csv`` (the traced synapses over the first images,
 long format image,row,col,w_fp,w_q,w_dev; see ``train.trace_synapse``) and ``weights.npz``

@@ -8,8 +8,10 @@ Training modes (``mode``):
   MODE_FLOAT      forward/backward with the high-precision weights themselves (``W_use is W_fp``).
   MODE_QUANTIZED  forward/backward with W_q = Eq. 6 of W_fp, deterministic (Hubara et al.).
   MODE_DEVICE     forward/backward with device weights; after each update a device is re-programmed
-                  (one pulse, a draw from its level's <mz> samples) only when |W_dev - W_q| > alpha
-                  (Algorithm 1 of the paper; also ex-situ method (c)).
+                  (one pulse, a draw from its level's <mz> samples) only when |W_dev - target(W_q)| > alpha
+                  (Algorithm 1 of the paper; also ex-situ method (c)). ``targets[level]`` is the weight
+                  programming aims at: the level value, for level -1 the start-notch weight
+                  (:func:`dwsynapse.levels.programming_target`).
 
 Backpropagation (``paper_bp``): True = the paper's rule delta^l = W delta^{l+1} (no f' propagated),
 False = the standard rule delta^l = W (delta^{l+1} f'^{l+1}). Both update
@@ -135,7 +137,7 @@ def predict(X, W, off, n_in, n_out):
 
 @njit(cache=True, fastmath=_FASTMATH)
 def train_epoch(X, Y, order, W_fp, W_use, off, n_in, n_out, eta, batch_size, mode, paper_bp,
-                n_levels, alpha, samples, counts, bandwidth, sampling, seed_key,
+                n_levels, alpha, targets, samples, counts, bandwidth, sampling, seed_key,
                 dev_count, row_dirty, pulses_layer, trace_flat, trace_buf, trace_every, image_counter):
     """Train one epoch over ``X[order]`` in mini-batches of ``batch_size`` (1 = per-sample SGD).
 
@@ -165,6 +167,7 @@ def train_epoch(X, Y, order, W_fp, W_use, off, n_in, n_out, eta, batch_size, mod
     delta = np.zeros(width)
     delta_next = np.zeros(width)
     wq = np.zeros(width)
+    lq = np.zeros(width, np.int64)  # level index of wq
     coef = np.zeros(B)
     step = 2.0 / (n_levels - 1)
     half_inv = 0.5 * (n_levels - 1)
@@ -232,9 +235,10 @@ def train_epoch(X, Y, order, W_fp, W_use, off, n_in, n_out, eta, batch_size, mod
                 n_bad = 0
                 for j in range(nout):
                     w = min(max(wf[j], -1.0), 1.0)
-                    q = math.floor((w + 1.0) * half_inv + 0.5) * step - 1.0
-                    wq[j] = q
-                    n_bad += abs(wu[j] - q) > alpha
+                    lev = int(math.floor((w + 1.0) * half_inv + 0.5))
+                    lq[j] = lev
+                    wq[j] = lev * step - 1.0
+                    n_bad += abs(wu[j] - targets[lev]) > alpha
                 if mode == MODE_QUANTIZED:
                     for j in range(nout):
                         if wu[j] != wq[j]:
@@ -244,13 +248,13 @@ def train_epoch(X, Y, order, W_fp, W_use, off, n_in, n_out, eta, batch_size, mod
                 dirty = 0
                 if n_bad > 0:
                     for j in range(nout):
-                        if abs(wu[j] - wq[j]) > alpha:
+                        lev = lq[j]
+                        if abs(wu[j] - targets[lev]) > alpha:
                             p = base + j
-                            lev = int(math.floor((wq[j] + 1.0) * half_inv + 0.5))
                             wu[j] = draw_device(seed_key, p, dev_count[p], lev, samples, counts, bandwidth, sampling)
                             dev_count[p] += 1
                             pulses += 1
-                            if abs(wu[j] - wq[j]) > alpha:
+                            if abs(wu[j] - targets[lev]) > alpha:
                                 dirty = 1
                 row_dirty[r] = dirty
             pulses_layer[k] += pulses
@@ -279,9 +283,9 @@ def program_all(levels_flat, n_levels, seed_key, dev_count, samples, counts, ban
 
 
 @njit(cache=True)
-def program_verify(levels_flat, level_values, alpha, cap, seed_key, samples, counts, bandwidth, sampling,
+def program_verify(levels_flat, targets, alpha, cap, seed_key, samples, counts, bandwidth, sampling,
                    W_dev, attempts):
-    """Read-verify-write: pulse each device until within +-alpha of its level or ``cap`` pulses.
+    """Read-verify-write: pulse each device until within +-alpha of its level's target or ``cap`` pulses.
 
     Fills ``W_dev`` and ``attempts`` (pulses used per device); returns the number of devices at the cap
     that are still outside the tolerance.
@@ -289,7 +293,7 @@ def program_verify(levels_flat, level_values, alpha, cap, seed_key, samples, cou
     at_cap = 0
     for p in range(levels_flat.shape[0]):
         lev = levels_flat[p]
-        target = level_values[lev]
+        target = targets[lev]
         n = 0
         w = 0.0
         while n < cap:

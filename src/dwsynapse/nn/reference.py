@@ -22,7 +22,7 @@ def reference_step(x: np.ndarray, label: int, w_fp: list[np.ndarray], w_use: lis
                    seed_key: int, dev_count: np.ndarray) -> np.ndarray:
     """One per-sample step on per-layer (n_in, n_out) matrices, in place; returns programming pulses per layer.
 
-    ``device_tables`` = (samples, counts, bandwidth, sampling) of a :class:`DeviceModel`; ``offsets`` the
+    ``device_tables`` = :attr:`DeviceModel.kernel_tables` (targets, samples, counts, bandwidth, sampling); ``offsets`` the
     flat index of each layer's first weight (device identity for the draws); ``dev_count`` the flat
     per-device pulse counter.
     """
@@ -50,9 +50,9 @@ def reference_step(x: np.ndarray, label: int, w_fp: list[np.ndarray], w_use: lis
             pulses[k] = int(np.count_nonzero(w_use[k] != wq))
             w_use[k][...] = wq
             continue
-        bad = np.flatnonzero(np.abs(w_use[k] - wq).ravel() > alpha)
+        targets, samples, counts, bandwidth, sampling = device_tables
+        bad = np.flatnonzero(np.abs(w_use[k] - targets[lev.astype(np.int64)]).ravel() > alpha)
         flat = offsets[k] + bad
-        samples, counts, bandwidth, sampling = device_tables
         w_use[k].ravel()[bad] = K.draw_device_numpy(seed_key, flat, dev_count[flat], lev.ravel()[bad].astype(np.int64),
                                                     samples, counts, bandwidth, sampling)
         dev_count[flat] += 1

@@ -26,7 +26,7 @@ from dwsynapse.nn import TRACE_COLUMNS
 from dwsynapse.nn import kernels as K
 from dwsynapse.nn.devicemodel import DeviceModel
 from dwsynapse.nn.network import Layout, init_weights
-from dwsynapse.nn.quantize import level_index, quantize
+from dwsynapse.nn.quantize import level_index, levels, quantize
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ class TrainSettings:
 
     ``eta0`` initial learning rate (dimensionless, per sample), multiplied by ``1 - eta_decay`` after
     each epoch; ``backprop`` 'paper' or 'standard'; ``initial_programming`` 'program' (one pulse per
-    device at its initial level) or 'ideal' (devices start exactly at W_q).
+    device at its initial level) or 'ideal' (devices start exactly at their level's programming target).
     """
 
     seed: int
@@ -225,10 +225,11 @@ def train(settings: TrainSettings, data: Data, mode: str, device: DeviceModel | 
         raise ValueError(f"labels up to {int(data.y_train.max())} but only {layout.sizes[-1]} output neurons")
     n_levels = device.config.states if device is not None else int(states or 2)
     alpha = device.config.alpha if mode == "device" else 0.0
-    samples = device.samples if device is not None else np.zeros((1, 1))
-    counts = device.counts if device is not None else np.ones(1, np.int64)
-    bandwidth = device.bandwidth if device is not None else np.zeros(1)
-    sampling = device.sampling_code if device is not None else 0
+    if device is not None:
+        tables = device.kernel_tables
+    else:  # no device: the quantized levels themselves, and empty sample tables the kernels never read
+        tables = (levels(n_levels), np.zeros((1, 1)), np.ones(1, np.int64), np.zeros(1), 0)
+    targets = tables[0]
     key = seed_key(settings.seed, 2)
     if trace:
         synapses = trace_synapses(layout, trace, settings.seed)
@@ -263,15 +264,17 @@ def train(settings: TrainSettings, data: Data, mode: str, device: DeviceModel | 
         initial_pulses = 0
         if mode == "float":
             w_use = w_fp
-        elif mode == "quantized" or settings.initial_programming == "ideal":
+        elif mode == "quantized":
             w_use = quantize(w_fp, n_levels)
+        elif settings.initial_programming == "ideal":
+            w_use = targets[level_index(w_fp, n_levels)]  # every device exactly at its level's target
         else:
             w_use = np.empty_like(w_fp)
             levels_flat = level_index(w_fp, n_levels)
-            K.program_all(levels_flat, n_levels, key, dev_count, samples, counts, bandwidth, sampling, w_use)
+            K.program_all(levels_flat, n_levels, key, dev_count, *tables[1:], w_use)
             initial_pulses = layout.n_weights
             # devices whose first pulse missed the tolerance are checked again at the first update
-            bad = np.abs(w_use - quantize(w_fp, n_levels)) > alpha
+            bad = np.abs(w_use - targets[levels_flat]) > alpha
             row_dirty[:] = np.concatenate([layout.layer(bad, k).any(axis=1) for k in range(layout.n_layers)])
         counter, epochs, elapsed = 0, [], 0.0
     if mode == "float":
@@ -285,8 +288,8 @@ def train(settings: TrainSettings, data: Data, mode: str, device: DeviceModel | 
         pulses_layer = np.zeros(layout.n_layers, np.int64)
         counter = K.train_epoch(
             data.x_train, data.y_train, order, w_fp, w_use, layout.off, layout.n_in, layout.n_out, eta,
-            settings.batch_size, MODES[mode], settings.backprop == "paper", n_levels, alpha, samples, counts,
-            bandwidth, sampling, key, dev_count, row_dirty, pulses_layer, trace_flat, trace_buf, every, counter,
+            settings.batch_size, MODES[mode], settings.backprop == "paper", n_levels, alpha, *tables, key,
+            dev_count, row_dirty, pulses_layer, trace_flat, trace_buf, every, counter,
         )
         if not np.all(np.isfinite(w_fp)):
             raise FloatingPointError(f"epoch {epoch}: weights became non-finite (eta={eta:g} too large?)")

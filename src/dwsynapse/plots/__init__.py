@@ -117,8 +117,7 @@ def write_level_table(stats_path: str | Path, alphas, csv_path: str | Path, md_p
     write_csv(rows, csv_path)
     md = [dict(ku=f"{r['ku']:.3e}", level=f"{r['level']:+.2f}", target=f"{r['target']:+.3f}", alpha=f"{r['alpha']:.2f}",
                n=r["n"], mean_mz=f"{r['mean_mz']:+.3f}", probability=f"{100 * r['probability']:.1f} %",
-               expected_pulses=f"{r['expected_pulses']:.3g}",
-               probability_at_level=f"{100 * r['probability_at_level']:.1f} %") for r in rows]
+               expected_pulses=f"{r['expected_pulses']:.3g}") for r in rows]
     write_text("# Probability of programming within the margin with one pulse (Fig. 7)\n\n"
                + markdown_table(md, list(md[0])), md_path)
     return rows
