@@ -10,9 +10,10 @@ from dwsynapse.nn.trainer import load_data  # noqa: E402
 
 
 def main():
-    stochastic = snakemake.rule == "train_exsitu_stochastic"
+    method = snakemake.params.method  # quantized: Hubara training; stochastic: Algorithm 1 on the device
+    stochastic = method == "stochastic"
     train_model(snakemake.config, load_data(snakemake.config, Path(snakemake.input.mnist[0]).parent),
-                "stochastic" if stochastic else "quantized", int(snakemake.wildcards.states),
+                method, int(snakemake.wildcards.states),
                 Path(snakemake.output.weights).parent,
                 stats_path=snakemake.input.stats if stochastic else None,
                 alpha=float(snakemake.wildcards.alpha) if stochastic else None)

@@ -100,6 +100,7 @@ def test_every_rule_declares_its_config():
                            text, re.M | re.S)
     assert generated == ['f"plot_{_fig}"']  # one RULE_CONFIG entry per generated figure rule
     assert {k for _, k in declared} | {f"plot_{fig}" for fig in GENERATED_PLOT_RULES} == set(RULE_CONFIG)
+    assert not {f"plot_{fig}" for fig in GENERATED_PLOT_RULES} & {r for r, _ in declared}  # none also by hand
 
 
 def test_snakefile_refuses_an_inconsistent_setup_before_any_job(tmp_path):
@@ -228,12 +229,10 @@ def _family(rule: str) -> str:
     """The RULE_CONFIG entry (or 'device') whose keys ``rule`` declares."""
     if rule in DEVICE:
         return "device"
-    if rule in RULE_CONFIG:  # a generated figure rule declares its own keys
+    if rule in RULE_CONFIG:  # every plot rule declares its own keys
         return rule
     if rule.startswith("train_exsitu"):
         return "train_exsitu"
-    if rule.startswith("plot_"):
-        return "plot_device" if rule in DEVICE_FIGURES else "plot_training"
     return rule
 
 

@@ -137,8 +137,12 @@ RULE_CONFIG: dict[str, tuple[str, ...]] = {
     "train_insitu": _SETTINGS + _LOADING + _DEVICE_TRAINING + ("train.trace_synapse",),
     "train_exsitu": _SETTINGS + _LOADING + _DEVICE_TRAINING,
     "program_exsitu": _SETTINGS + _LOADING + _DEVICE_TRAINING + ("train.exsitu.programming_trials",),
-    "plot_device": _GRID + ("device.geometry",),  # Fig. 1 (notch positions), Fig. 7 (every alpha of the grid)
-    "plot_training": _GRID + ("train.trace_synapse.layer",),
+    # Fig. 1 (notch positions) and Fig. 7 (every alpha of the grid) read the device file, the training
+    # figures the runs of the grid (Fig. 5: the traced layer)
+    "plot_fig1_device": _GRID + ("device.geometry",),
+    "plot_fig7_cdf": _GRID + ("device.geometry",),
+    **{f"plot_{name}": _GRID + ("train.trace_synapse.layer",)
+       for name in ("fig3_insitu", "fig4_writes", "fig5_weights", "fig6_exsitu", "figS3_offline", "figS4_alpha")},
     "energy_tables": ("energy", "device.drive", "train.hidden") + _GRID,
     "reproduction_table": ("energy", "device.drive", "device.engine", "device.instances_per_ku",
                            "device.geometry.cell_size", "train.epochs", "train.hidden", "mnist.n_train",
@@ -146,9 +150,8 @@ RULE_CONFIG: dict[str, tuple[str, ...]] = {
     "train_selection": _SETTINGS + _LOADING + ("selection",),
     "study_point": _SETTINGS + _LOADING + _DEVICE_TRAINING + ("train.exsitu.programming_trials",),
     "study_table": _SETTINGS + _DEVICE_TRAINING + ("study",),  # the table marks the config's own values
-    # The generated figure rules (dwsynapse.layout.GENERATED_PLOT_RULES), each with what it reads besides
-    # its input files: Fig. 1a and S2 the notches (and the measured roughness) of the geometry, S5 the
-    # caption's citation (its numbers come from the energy table), S1 the grid and the chosen network.
+    # Fig. 1a and S2 read the notches (and the measured roughness) of the geometry, S5 the caption's
+    # citation (its numbers come from the energy table), S1 the grid and the chosen network.
     "plot_fig1a_racetrack": ("device.geometry",),
     "plot_figS2_final_maps": ("device.geometry",),
     "plot_figS5_energy": ("energy.per_op.citation",),

@@ -44,9 +44,22 @@ FIGURES = {
 }
 DEVICE_FIGURES = ("fig1_device", "fig7_cdf")
 MAP_FIGURES = ("fig1a_racetrack", "figS2_final_maps")  # need the device stage's own outputs (not device.stats_file)
-# Figures whose plot rules report.smk generates from this table: figure -> report category.
-GENERATED_PLOT_RULES = {"fig1a_racetrack": "Device", "figS2_final_maps": "Supplementary",
-                        "figS5_energy": "Energy", "figS1_selection": "Supplementary"}
+# Figure -> report category of every plot rule report.smk generates from this table (rule
+# plot_<figure>, its declared config RULE_CONFIG["plot_<figure>"]); Fig. 7 has its own rule because it
+# also writes the level table.
+GENERATED_PLOT_RULES = {
+    "fig1_device": "Device",
+    "fig1a_racetrack": "Device",
+    "fig3_insitu": "In-situ training",
+    "fig4_writes": "In-situ training",
+    "fig5_weights": "In-situ training",
+    "fig6_exsitu": "Ex-situ training",
+    "figS1_selection": "Supplementary",
+    "figS2_final_maps": "Supplementary",
+    "figS3_offline": "Supplementary",
+    "figS4_alpha": "Supplementary",
+    "figS5_energy": "Energy",
+}
 SUPPLEMENTARY = ("figS1_selection",)  # `make supplementary`, not part of the default run
 LEVEL_TABLE = "fig7_level_probability"  # report/figures/: the Fig. 7 table (.csv, .md)
 

@@ -2,6 +2,7 @@
 # Inputs come from the config's training grid (dwsynapse.layout.run_paths), so a reduced grid
 # only asks for - and only plots - the runs it configures.
 from dwsynapse.layout import (
+    DEVICE_FIGURES,
     ENERGY_OUTPUTS,
     FIGURES,
     GENERATED_PLOT_RULES,
@@ -16,32 +17,6 @@ from dwsynapse.targets import figure_inputs, report_outputs
 REPORT_TARGETS = report_outputs(config)  # added to all_targets() in common.smk
 TRAINING_METRICS = training_metric_paths(config)
 FIGDIR = res("report", "figures")
-
-
-rule plot_fig1_device:
-    input:
-        stats=device_stats_path(),
-    output:
-        png=report(
-            f"{FIGDIR}/{FIGURES['fig1_device']}.png",
-            category="Device",
-            caption="../report/fig1_device.rst",
-        ),
-        pdf=f"{FIGDIR}/{FIGURES['fig1_device']}.pdf",
-        csv=f"{FIGDIR}/{FIGURES['fig1_device']}.csv",  # the data behind the figure
-    params:
-        config=config_digest(config, RULE_CONFIG["plot_device"]),
-        figure="fig1_device",
-    log:
-        res("logs", "report", "fig1_device.log"),
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=10,
-    conda:
-        "../../envs/python.yaml"
-    script:
-        "../../scripts/plot_figure.py"
 
 
 rule plot_fig7_cdf:
@@ -62,166 +37,10 @@ rule plot_fig7_cdf:
         ),
         table_md=f"{FIGDIR}/{LEVEL_TABLE}.md",
     params:
-        config=config_digest(config, RULE_CONFIG["plot_device"]),
+        config=config_digest(config, RULE_CONFIG["plot_fig7_cdf"]),
         figure="fig7_cdf",
     log:
         res("logs", "report", "fig7_cdf.log"),
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=10,
-    conda:
-        "../../envs/python.yaml"
-    script:
-        "../../scripts/plot_figure.py"
-
-
-rule plot_fig3_insitu:
-    input:
-        runs=figure_inputs(config, "fig3_insitu"),
-    output:
-        png=report(
-            f"{FIGDIR}/{FIGURES['fig3_insitu']}.png",
-            category="In-situ training",
-            caption="../report/fig3_insitu.rst",
-        ),
-        pdf=f"{FIGDIR}/{FIGURES['fig3_insitu']}.pdf",
-        csv=f"{FIGDIR}/{FIGURES['fig3_insitu']}.csv",  # the data behind the figure
-    params:
-        config=config_digest(config, RULE_CONFIG["plot_training"]),
-        figure="fig3_insitu",
-    log:
-        res("logs", "report", "fig3_insitu.log"),
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=10,
-    conda:
-        "../../envs/python.yaml"
-    script:
-        "../../scripts/plot_figure.py"
-
-
-rule plot_fig4_writes:
-    input:
-        runs=figure_inputs(config, "fig4_writes"),
-    output:
-        png=report(
-            f"{FIGDIR}/{FIGURES['fig4_writes']}.png",
-            category="In-situ training",
-            caption="../report/fig4_writes.rst",
-        ),
-        pdf=f"{FIGDIR}/{FIGURES['fig4_writes']}.pdf",
-        csv=f"{FIGDIR}/{FIGURES['fig4_writes']}.csv",  # the data behind the figure
-    params:
-        config=config_digest(config, RULE_CONFIG["plot_training"]),
-        figure="fig4_writes",
-    log:
-        res("logs", "report", "fig4_writes.log"),
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=10,
-    conda:
-        "../../envs/python.yaml"
-    script:
-        "../../scripts/plot_figure.py"
-
-
-rule plot_fig5_weights:
-    input:
-        runs=figure_inputs(config, "fig5_weights"),
-    output:
-        png=report(
-            f"{FIGDIR}/{FIGURES['fig5_weights']}.png",
-            category="In-situ training",
-            caption="../report/fig5_weights.rst",
-        ),
-        pdf=f"{FIGDIR}/{FIGURES['fig5_weights']}.pdf",
-        csv=f"{FIGDIR}/{FIGURES['fig5_weights']}.csv",  # the data behind the figure
-    params:
-        config=config_digest(config, RULE_CONFIG["plot_training"]),
-        figure="fig5_weights",
-    log:
-        res("logs", "report", "fig5_weights.log"),
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=10,
-    conda:
-        "../../envs/python.yaml"
-    script:
-        "../../scripts/plot_figure.py"
-
-
-rule plot_fig6_exsitu:
-    input:
-        runs=figure_inputs(config, "fig6_exsitu"),
-    output:
-        png=report(
-            f"{FIGDIR}/{FIGURES['fig6_exsitu']}.png",
-            category="Ex-situ training",
-            caption="../report/fig6_exsitu.rst",
-        ),
-        pdf=f"{FIGDIR}/{FIGURES['fig6_exsitu']}.pdf",
-        csv=f"{FIGDIR}/{FIGURES['fig6_exsitu']}.csv",  # the data behind the figure
-    params:
-        config=config_digest(config, RULE_CONFIG["plot_training"]),
-        figure="fig6_exsitu",
-    log:
-        res("logs", "report", "fig6_exsitu.log"),
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=10,
-    conda:
-        "../../envs/python.yaml"
-    script:
-        "../../scripts/plot_figure.py"
-
-
-rule plot_figS3_offline:
-    input:
-        runs=figure_inputs(config, "figS3_offline"),
-    output:
-        png=report(
-            f"{FIGDIR}/{FIGURES['figS3_offline']}.png",
-            category="Supplementary",
-            caption="../report/figS3_offline.rst",
-        ),
-        pdf=f"{FIGDIR}/{FIGURES['figS3_offline']}.pdf",
-        csv=f"{FIGDIR}/{FIGURES['figS3_offline']}.csv",  # the data behind the figure
-    params:
-        config=config_digest(config, RULE_CONFIG["plot_training"]),
-        figure="figS3_offline",
-    log:
-        res("logs", "report", "figS3_offline.log"),
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=10,
-    conda:
-        "../../envs/python.yaml"
-    script:
-        "../../scripts/plot_figure.py"
-
-
-rule plot_figS4_alpha:
-    input:
-        runs=figure_inputs(config, "figS4_alpha"),
-    output:
-        png=report(
-            f"{FIGDIR}/{FIGURES['figS4_alpha']}.png",
-            category="Supplementary",
-            caption="../report/figS4_alpha.rst",
-        ),
-        pdf=f"{FIGDIR}/{FIGURES['figS4_alpha']}.pdf",
-        csv=f"{FIGDIR}/{FIGURES['figS4_alpha']}.csv",  # the data behind the figure
-    params:
-        config=config_digest(config, RULE_CONFIG["plot_training"]),
-        figure="figS4_alpha",
-    log:
-        res("logs", "report", "figS4_alpha.log"),
     threads: 1
     resources:
         mem_mb=1000,
@@ -301,15 +120,17 @@ rule reproduction_table:
         "../../scripts/report_reproduction.py"
 
 
-# Plot rules of the figures in dwsynapse.layout.GENERATED_PLOT_RULES (Fig. 1a, S1, S2, S5), one per
-# table row: inputs from figure_inputs, outputs the figure (PNG, PDF) and the data behind it (CSV).
+# One plot rule per row of dwsynapse.layout.GENERATED_PLOT_RULES: the training results (or device-stage
+# files) it reads from figure_inputs, the device file for the device figures, and as outputs the figure
+# (PNG, PDF) and the data behind it (CSV).
 for _fig, _category in GENERATED_PLOT_RULES.items():
 
     rule:
         name:
             f"plot_{_fig}"
         input:
-            figure_inputs(config, _fig),
+            runs=figure_inputs(config, _fig),
+            **({"stats": device_stats_path()} if _fig in DEVICE_FIGURES else {}),
         output:
             png=report(f"{FIGDIR}/{FIGURES[_fig]}.png", category=_category, caption=f"../report/{_fig}.rst"),
             pdf=f"{FIGDIR}/{FIGURES[_fig]}.pdf",

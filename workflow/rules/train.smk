@@ -69,6 +69,7 @@ rule train_exsitu_quantized:
         weights=res("train", "exsitu", "quantized", QUANTIZED_TRAINING, "weights.npz"),
         training=res("train", "exsitu", "quantized", QUANTIZED_TRAINING, "training.json"),
     params:
+        method="quantized",
         config=config_digest(config, RULE_CONFIG["train_exsitu"]),
     log:
         res("logs", "train", "exsitu_quantized_{states}state.log"),
@@ -93,6 +94,7 @@ rule train_exsitu_stochastic:
         weights=res("train", "exsitu", "stochastic", RUN, "training", "weights.npz"),
         training=res("train", "exsitu", "stochastic", RUN, "training", "training.json"),
     params:
+        method="stochastic",
         config=config_digest(config, RULE_CONFIG["train_exsitu"]),
     log:
         res("logs", "train", "exsitu_stochastic_{states}state_alpha{alpha}.log"),
