@@ -20,6 +20,7 @@ from dwsynapse.nn.network import load_weights
 from dwsynapse.nn.common import trace_spec
 from dwsynapse.nn.network import Layout
 from dwsynapse.nn.quantize import quantize
+from dwsynapse.nn.synapse import DeviceSynapse, FloatSynapse, QuantizedSynapse
 from dwsynapse.nn.trainer import Data, TraceSpec, TrainSettings, accuracy, train, trace_csv, trace_synapses, write_run
 from dwsynapse.results import load_trace
 
@@ -61,9 +62,9 @@ def _strip(epochs):
 
 def test_all_modes_learn_the_tiny_set(data):
     dm = build_device_model(synthetic_device_stats(0), DeviceConfig(5, 0.15))
-    assert train(SETTINGS, data, "float").epochs[-1]["test_acc"] >= 0.9
-    assert train(SETTINGS, data, "quantized", states=5).epochs[-1]["test_acc"] >= 0.8
-    r = train(SETTINGS, data, "device", dm)
+    assert train(SETTINGS, data, FloatSynapse()).epochs[-1]["test_acc"] >= 0.9
+    assert train(SETTINGS, data, QuantizedSynapse(5)).epochs[-1]["test_acc"] >= 0.8
+    r = train(SETTINGS, data, DeviceSynapse(dm))
     assert r.epochs[-1]["test_acc"] >= 0.8
     assert all(e["pulses"] == sum(e["pulses_per_layer"]) for e in r.epochs)
     assert r.initial_pulses == r.layout.n_weights
@@ -71,19 +72,19 @@ def test_all_modes_learn_the_tiny_set(data):
 
 def test_seeded_runs_are_bit_for_bit_reproducible(data):
     dm = build_device_model(synthetic_device_stats(0), DeviceConfig(3, 0.25))
-    a = train(SETTINGS, data, "device", dm)
-    b = train(SETTINGS, data, "device", dm)
+    a = train(SETTINGS, data, DeviceSynapse(dm))
+    b = train(SETTINGS, data, DeviceSynapse(dm))
     np.testing.assert_array_equal(a.w_fp, b.w_fp)
     np.testing.assert_array_equal(a.w_use, b.w_use)
     assert _strip(a.epochs) == _strip(b.epochs)
-    c = train(TrainSettings(**{**SETTINGS.__dict__, "seed": 4}), data, "device", dm)
+    c = train(TrainSettings(**{**SETTINGS.__dict__, "seed": 4}), data, DeviceSynapse(dm))
     assert not np.array_equal(a.w_fp, c.w_fp)
 
 
 def test_interrupted_run_resumes_to_the_same_result(data, tmp_path, monkeypatch):
     dm = build_device_model(synthetic_device_stats(0), DeviceConfig(5, 0.15))
     trace = trainer.TraceSpec(layer=1, count=5, images=700)
-    full = train(SETTINGS, data, "device", dm, trace=trace)
+    full = train(SETTINGS, data, DeviceSynapse(dm), trace=trace)
     real, calls = K.train_epoch, []
 
     def dying(*args):
@@ -94,10 +95,10 @@ def test_interrupted_run_resumes_to_the_same_result(data, tmp_path, monkeypatch)
 
     monkeypatch.setattr(K, "train_epoch", dying)
     with pytest.raises(KeyboardInterrupt):
-        train(SETTINGS, data, "device", dm, run_dir=tmp_path, trace=trace)
+        train(SETTINGS, data, DeviceSynapse(dm), run_dir=tmp_path, trace=trace)
     assert (tmp_path / trainer.CHECKPOINT).exists()
     monkeypatch.setattr(K, "train_epoch", real)
-    resumed = train(SETTINGS, data, "device", dm, run_dir=tmp_path, trace=trace)
+    resumed = train(SETTINGS, data, DeviceSynapse(dm), run_dir=tmp_path, trace=trace)
     np.testing.assert_array_equal(full.w_fp, resumed.w_fp)
     np.testing.assert_array_equal(full.w_use, resumed.w_use)
     np.testing.assert_array_equal(full.trace, resumed.trace)
@@ -107,27 +108,53 @@ def test_interrupted_run_resumes_to_the_same_result(data, tmp_path, monkeypatch)
 
 
 def test_checkpoint_of_other_settings_is_not_used(data, tmp_path, caplog):
-    train(TrainSettings(**{**SETTINGS.__dict__, "epochs": 1}), data, "float", run_dir=tmp_path)
+    train(TrainSettings(**{**SETTINGS.__dict__, "epochs": 1}), data, FloatSynapse(), run_dir=tmp_path)
     other = TrainSettings(**{**SETTINGS.__dict__, "eta0": 0.1, "epochs": 1})
     with caplog.at_level("WARNING"):
-        r = train(other, data, "float", run_dir=tmp_path)
+        r = train(other, data, FloatSynapse(), run_dir=tmp_path)
     assert "other settings" in caplog.text
     assert r.epochs[0]["eta"] == 0.1
     (tmp_path / trainer.CHECKPOINT).write_bytes(b"garbage")
     with caplog.at_level("WARNING"):
-        train(other, data, "float", run_dir=tmp_path)
+        train(other, data, FloatSynapse(), run_dir=tmp_path)
     assert "unreadable checkpoint" in caplog.text
 
 
+def test_checkpoint_of_another_synapse_is_not_used(data, tmp_path, caplog):
+    one = TrainSettings(**{**SETTINGS.__dict__, "epochs": 1})
+    dm = build_device_model(synthetic_device_stats(0), DeviceConfig(5, 0.15))
+    dm3 = build_device_model(synthetic_device_stats(0), DeviceConfig(3, 0.15))
+    other_samples = build_device_model(synthetic_device_stats(1), DeviceConfig(5, 0.15))
+    # every pair differs in what the fingerprint names: kind, states, initial programming, device
+    kinds = [FloatSynapse(), QuantizedSynapse(5), QuantizedSynapse(3), DeviceSynapse(dm),
+             DeviceSynapse(dm, "ideal"), DeviceSynapse(dm3), DeviceSynapse(other_samples)]
+    for before, after in zip(kinds, kinds[1:]):
+        train(one, data, before, run_dir=tmp_path)
+        caplog.clear()
+        with caplog.at_level("WARNING"):
+            train(one, data, after, run_dir=tmp_path)
+        assert "other settings" in caplog.text, (before, after)
+    caplog.clear()
+    with caplog.at_level("INFO"):
+        again = train(one, data, DeviceSynapse(other_samples), run_dir=tmp_path)  # the same synapse resumes
+    assert "resuming" in caplog.text and again.initial_pulses == again.layout.n_weights
+
+
 def test_bad_inputs_have_clear_errors(data):
-    with pytest.raises(ValueError, match="training mode"):
-        train(SETTINGS, data, "analog")
+    with pytest.raises(TypeError, match="synapse must be FloatSynapse"):
+        train(SETTINGS, data, "float")  # the mode strings of the former API
     with pytest.raises(ValueError, match="device model"):
-        train(SETTINGS, data, "device")
+        DeviceSynapse(None)
+    with pytest.raises(ValueError, match="initial_programming must be one of"):
+        DeviceSynapse(build_device_model(synthetic_device_stats(0), DeviceConfig(2, 0.15)), "half")
+    with pytest.raises(ValueError, match="states must be one of"):
+        QuantizedSynapse(4)
+    with pytest.raises(ValueError, match="must be an integer"):
+        QuantizedSynapse(None)
     with pytest.raises(ValueError, match="backprop"):
         TrainSettings(seed=1, epochs=1, eta0=0.1, eta_decay=0.1, hidden=(4,), backprop="hebbian")
     with pytest.raises(ValueError, match="init_std"):
-        train(TrainSettings(**{**SETTINGS.__dict__, "init": "normal_fixed"}), data, "float")
+        train(TrainSettings(**{**SETTINGS.__dict__, "init": "normal_fixed"}), data, FloatSynapse())
     with pytest.raises(ValueError, match="binary"):
         Data.from_mnist(type("M", (), {"x_train": data.x_train * 0.5, "y_train": data.y_train,
                                        "x_test": data.x_test, "y_test": data.y_test})())
@@ -147,6 +174,9 @@ def test_baseline_insitu_exsitu_run_folders(config, data, stats_path, tmp_path):
     assert ins["method"] == "insitu" and ins["states"] == 3 and ins["alpha"] == 0.25
     assert ins["float_writes_per_epoch"] == ins["n_weights"] * 300
     assert ins["total_pulses"] == ins["initial_pulses"] + sum(e["pulses"] for e in ins["epochs"])
+    # train.initial_programming: recorded in every run's settings, and at the top of an in-situ run's metrics
+    assert m["settings"]["initial_programming"] == ins["settings"]["initial_programming"] == "program"
+    assert ins["initial_programming"] == "program" and ins["initial_pulses"] == ins["n_weights"]
     trace = (tmp_path / "insitu" / "trace.csv").read_text().splitlines()
     assert trace[0] == "image,row,col,w_fp,w_q,w_dev" and len(trace) == 1 + 50 * 6
     assert len(ins["traced_synapses"]) == 6
@@ -199,12 +229,11 @@ def test_cli_train_baseline(config, mnist_dir, tmp_path):
 
 def test_initial_programming_and_kde_choices(data):
     one = TrainSettings(**{**SETTINGS.__dict__, "epochs": 1})
-    ideal = TrainSettings(**{**one.__dict__, "initial_programming": "ideal"})
     dm = build_device_model(synthetic_device_stats(0), DeviceConfig(5, 0.15))
-    assert train(ideal, data, "device", dm).initial_pulses == 0
-    assert train(one, data, "device", dm).initial_pulses > 0
+    assert train(one, data, DeviceSynapse(dm, initial_programming="ideal")).initial_pulses == 0
+    assert train(one, data, DeviceSynapse(dm)).initial_pulses > 0
     kde = build_device_model(synthetic_device_stats(0), DeviceConfig(5, 0.15, sampling="kde"))
-    r = train(one, data, "device", kde)
+    r = train(one, data, DeviceSynapse(kde))
     # smoothed draws: device weights are not restricted to the stored samples
     assert not np.isin(r.w_use[r.dev_count > 0], kde.samples).all()
 
@@ -245,8 +274,8 @@ def test_trace_spec_from_config():
 def test_tracing_changes_no_other_draw(data):
     dm = build_device_model(synthetic_device_stats(0), DeviceConfig(5, 0.15))
     s = TrainSettings(**{**SETTINGS.__dict__, "epochs": 1})
-    plain = train(s, data, "device", dm)
-    traced = train(s, data, "device", dm, trace=TraceSpec(layer=0, count=40, images=300))
+    plain = train(s, data, DeviceSynapse(dm))
+    traced = train(s, data, DeviceSynapse(dm), trace=TraceSpec(layer=0, count=40, images=300))
     np.testing.assert_array_equal(plain.w_fp, traced.w_fp)
     np.testing.assert_array_equal(plain.w_use, traced.w_use)
     assert plain.trace is None and traced.trace.shape == (300, 40, 3)
@@ -255,7 +284,7 @@ def test_tracing_changes_no_other_draw(data):
     np.testing.assert_array_equal(traced.trace[-1, :, 0], traced.w_fp[flat])
     np.testing.assert_array_equal(traced.trace[-1, :, 2], traced.w_use[flat])
     with pytest.raises(ValueError, match="count 99999 is larger than weight layer 2"):
-        train(s, data, "device", dm, trace=TraceSpec(layer=2, count=99999, images=3))
+        train(s, data, DeviceSynapse(dm), trace=TraceSpec(layer=2, count=99999, images=3))
 
 
 def test_long_format_trace_csv_round_trip(tmp_path):

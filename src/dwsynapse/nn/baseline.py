@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from dwsynapse.nn.common import add_train_arguments, plot_learning_curve, run_header
+from dwsynapse.nn.common import add_train_arguments, configured_initial_programming, plot_learning_curve, run_header
 from dwsynapse.nn.network import save_weights
+from dwsynapse.nn.synapse import FloatSynapse
 from dwsynapse.nn.trainer import Data, TrainSettings, load_data, remove_checkpoint, train, write_run
 
 log = logging.getLogger(__name__)
@@ -26,8 +27,9 @@ def run_baseline(config: dict, data: Data, out_dir: str | Path) -> dict:
     settings = TrainSettings.from_config(config["train"])
     log.info("float baseline: layers %s, backprop=%s, seed=%d, %d train / %d test images",
              (784, *settings.hidden, 10), settings.backprop, settings.seed, len(data.y_train), len(data.y_test))
-    result = train(settings, data, "float", run_dir=out_dir)
-    metrics = run_header("baseline", settings, result, len(data.y_train), len(data.y_test))
+    result = train(settings, data, FloatSynapse(), run_dir=out_dir)
+    metrics = run_header("baseline", settings, result, len(data.y_train), len(data.y_test),
+                         initial_programming=configured_initial_programming(config))
     save_weights(out_dir / "weights.npz", result.layout, w_fp=result.w_fp)
     write_run(out_dir, metrics)
     plot_learning_curve(result.epochs, out_dir / "learning_curve.png",

@@ -1,12 +1,13 @@
-"""Helpers shared by the baseline, in-situ and ex-situ commands: settings from config, metrics header,
-the learning-curve figure and the command-line plumbing."""
+"""Helpers shared by the baseline, in-situ and ex-situ commands: settings and synapses from config,
+metrics header, the learning-curve figure and the command-line plumbing."""
 
 from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
 
-from dwsynapse.nn.devicemodel import DeviceConfig, DeviceVariant
+from dwsynapse.nn.devicemodel import DeviceConfig, DeviceVariant, load_device_model
+from dwsynapse.nn.synapse import DeviceSynapse, check_initial_programming
 from dwsynapse.nn.trainer import TraceSpec, TrainResult, TrainSettings
 
 
@@ -21,6 +22,19 @@ def device_config(config: dict, states: int, alpha: float) -> DeviceConfig:
     return DeviceConfig(states=int(states), alpha=float(alpha), sampling=t.get("device_sampling", "empirical"),
                         max_program_attempts=int(t.get("exsitu", {}).get("max_program_attempts", 100)),
                         variant=variant, ku_values=tuple(float(k) for k in config["device"]["ku_values"]))
+
+
+def configured_initial_programming(config: dict) -> str:
+    """How devices start (``train.initial_programming``: 'program', the default, or 'ideal'; see
+    :class:`dwsynapse.nn.synapse.DeviceSynapse`): the one place the key is read."""
+    return check_initial_programming(config["train"].get("initial_programming", "program"))
+
+
+def device_synapse(config: dict, stats_path: str | Path, states: int, alpha: float) -> DeviceSynapse:
+    """The device synapse of a run: the device model of ``stats_path`` for :func:`device_config`
+    ``(config, states, alpha)``, starting as ``train.initial_programming`` says."""
+    return DeviceSynapse(load_device_model(stats_path, device_config(config, states, alpha)),
+                         configured_initial_programming(config))
 
 
 def trace_spec(config: dict) -> TraceSpec | None:
@@ -44,8 +58,10 @@ def trace_spec(config: dict) -> TraceSpec | None:
 
 
 def run_header(method: str, settings: TrainSettings, result: TrainResult, n_train: int, n_test: int,
-               states: int | None = None, alpha: float | None = None) -> dict:
-    """Keys every ``metrics.json`` has (see the training-results contract)."""
+               states: int | None = None, alpha: float | None = None, *, initial_programming: str) -> dict:
+    """Keys every ``metrics.json`` has (see the training-results contract). ``settings`` lists the
+    training hyper-parameters and ``initial_programming`` (the config's ``train.initial_programming``,
+    :func:`configured_initial_programming`), as every run has recorded them."""
     return {
         "method": method,
         "states": states,
@@ -57,7 +73,8 @@ def run_header(method: str, settings: TrainSettings, result: TrainResult, n_trai
         "epochs": result.epochs,
         "final_train_acc": result.epochs[-1]["train_acc"],
         "final_test_acc": result.epochs[-1]["test_acc"],
-        "settings": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(settings).items()},
+        "settings": {**{k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(settings).items()},
+                     "initial_programming": check_initial_programming(initial_programming)},
         "layer_sizes": list(result.layout.sizes),
     }
 

@@ -25,10 +25,12 @@ from pathlib import Path
 import numpy as np
 
 from dwsynapse.nn import kernels as K
-from dwsynapse.nn.common import add_train_arguments, device_config, run_header
+from dwsynapse.nn.common import (add_train_arguments, configured_initial_programming, device_config, device_synapse,
+                                 run_header)
 from dwsynapse.nn.devicemodel import DeviceModel, load_device_model
 from dwsynapse.nn.network import Layout, load_weights, save_weights
 from dwsynapse.nn.quantize import level_index, quantize
+from dwsynapse.nn.synapse import QuantizedSynapse
 from dwsynapse.nn.trainer import (Data, TrainSettings, accuracy, load_data, remove_checkpoint, seed_key, train,
                                   write_run)
 
@@ -50,15 +52,17 @@ def train_model(config: dict, data: Data, method: str, states: int, out_dir: str
     out_dir = Path(out_dir)
     settings = TrainSettings.from_config(config["train"])
     if method == "quantized":
-        result = train(settings, data, "quantized", run_dir=out_dir, states=states)
-        header = run_header("exsitu-quantized", settings, result, len(data.y_train), len(data.y_test), int(states), None)
+        result = train(settings, data, QuantizedSynapse(int(states)), run_dir=out_dir)
+        header = run_header("exsitu-quantized", settings, result, len(data.y_train), len(data.y_test), int(states), None,
+                            initial_programming=configured_initial_programming(config))
     else:
         if stats_path is None or alpha is None:
             raise ValueError("method 'stochastic' needs the device statistics and alpha")
-        device = load_device_model(stats_path, device_config(config, states, alpha))
-        result = train(settings, data, "device", device=device, run_dir=out_dir)
-        header = run_header("exsitu-stochastic", settings, result, len(data.y_train), len(data.y_test), int(states), float(alpha))
-        header["device"] = device.summary()
+        synapse = device_synapse(config, stats_path, states, alpha)
+        result = train(settings, data, synapse, run_dir=out_dir)
+        header = run_header("exsitu-stochastic", settings, result, len(data.y_train), len(data.y_test), int(states),
+                            float(alpha), initial_programming=synapse.initial_programming)
+        header["device"] = synapse.device.summary()
     save_weights(out_dir / "weights.npz", result.layout, w_fp=result.w_fp, w_train=result.w_use)
     from dwsynapse.io import write_json
 

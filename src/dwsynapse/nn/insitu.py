@@ -15,8 +15,7 @@ import logging
 from pathlib import Path
 
 from dwsynapse.layout import results_path, run_name
-from dwsynapse.nn.common import add_train_arguments, device_config, run_header, trace_spec
-from dwsynapse.nn.devicemodel import load_device_model
+from dwsynapse.nn.common import add_train_arguments, device_synapse, run_header, trace_spec
 from dwsynapse.nn.network import save_weights
 from dwsynapse.nn.trainer import Data, TrainSettings, load_data, remove_checkpoint, train, write_run
 
@@ -31,11 +30,13 @@ def run_insitu(config: dict, data: Data, stats_path: str | Path, states: int, al
     """
     out_dir = Path(out_dir)
     settings = TrainSettings.from_config(config["train"])
-    device = load_device_model(stats_path, device_config(config, states, alpha))
+    synapse = device_synapse(config, stats_path, states, alpha)
+    device = synapse.device
     log.info("in-situ %d-state alpha=%g: device levels %s", states, alpha,
              [(round(x["mean"], 3), round(x["std"], 3), round(x["hit_probability"], 3)) for x in device.summary()["levels"]])
-    result = train(settings, data, "device", device=device, run_dir=out_dir, trace=trace_spec(config))
-    metrics = run_header("insitu", settings, result, len(data.y_train), len(data.y_test), int(states), float(alpha))
+    result = train(settings, data, synapse, run_dir=out_dir, trace=trace_spec(config))
+    metrics = run_header("insitu", settings, result, len(data.y_train), len(data.y_test), int(states), float(alpha),
+                         initial_programming=synapse.initial_programming)
     n_w = result.layout.n_weights
     train_pulses = sum(r["pulses"] for r in result.epochs)
     metrics.update({
@@ -43,7 +44,7 @@ def run_insitu(config: dict, data: Data, stats_path: str | Path, states: int, al
         "float_writes_per_epoch": n_w * len(data.y_train),
         "initial_pulses": int(result.initial_pulses),
         "total_pulses": int(result.initial_pulses + train_pulses),
-        "initial_programming": settings.initial_programming,
+        "initial_programming": synapse.initial_programming,
         "device": device.summary(),
         "trace_synapse": config["train"].get("trace_synapse"),
         "traced_synapses": result.trace_synapses.tolist() if result.trace_synapses is not None else None,

@@ -5,6 +5,9 @@ Seeds: the initial weights come from ``(seed, 0)``, the shuffle of epoch e from 
 and the device draws from a key derived from ``(seed, 2)`` plus a per-device pulse counter, so a
 run resumed from any checkpoint is bit-for-bit identical to an uninterrupted one. The traced
 synapses are drawn from their own stream ``(seed, TRACE_STREAM)``, so tracing changes no other draw.
+
+What the network computes with (float, quantized or device weights, and how devices start) is the
+``synapse`` argument of :func:`train` (:mod:`dwsynapse.nn.synapse`), not a hyper-parameter.
 """
 
 from __future__ import annotations
@@ -24,14 +27,12 @@ from dwsynapse.io import atomic_path, write_json, write_text
 from dwsynapse.mnist import MnistData, load_mnist
 from dwsynapse.nn import TRACE_COLUMNS
 from dwsynapse.nn import kernels as K
-from dwsynapse.nn.devicemodel import DeviceModel
 from dwsynapse.nn.network import Layout, init_weights
 from dwsynapse.nn.quantize import level_index, levels, quantize
+from dwsynapse.nn.synapse import SYNAPSES, DeviceSynapse, FloatSynapse, QuantizedSynapse, Synapse
 
 log = logging.getLogger(__name__)
 
-MODES = {"float": K.MODE_FLOAT, "quantized": K.MODE_QUANTIZED, "device": K.MODE_DEVICE}
-INITIAL_PROGRAMMING = ("program", "ideal")
 CHECKPOINT = "checkpoint.npz"
 TRACE_STREAM = 0x7ACE  # second seed word of the traced-synapse selection
 
@@ -41,8 +42,8 @@ class TrainSettings:
     """Hyper-parameters of one training run (config section ``train``).
 
     ``eta0`` initial learning rate (dimensionless, per sample), multiplied by ``1 - eta_decay`` after
-    each epoch; ``backprop`` 'paper' or 'standard'; ``initial_programming`` 'program' (one pulse per
-    device at its initial level) or 'ideal' (devices start exactly at their level's programming target).
+    each epoch; ``backprop`` 'paper' or 'standard'. How devices start (``train.initial_programming``)
+    belongs to the synapse (:class:`dwsynapse.nn.synapse.DeviceSynapse`), not here.
     """
 
     seed: int
@@ -54,13 +55,10 @@ class TrainSettings:
     init: str = "normal_fan_in"
     init_std: float | None = None
     batch_size: int = 1
-    initial_programming: str = "program"
 
     def __post_init__(self) -> None:
         if self.backprop not in ("paper", "standard"):
             raise ValueError(f"train.backprop must be 'paper' or 'standard', got {self.backprop!r}")
-        if self.initial_programming not in INITIAL_PROGRAMMING:
-            raise ValueError(f"train.initial_programming must be one of {INITIAL_PROGRAMMING}, got {self.initial_programming!r}")
         if int(self.epochs) < 1 or int(self.batch_size) < 1:
             raise ValueError("train.epochs and train.batch_size must be >= 1")
         if not self.eta0 > 0 or not 0 <= self.eta_decay < 1:
@@ -78,7 +76,6 @@ class TrainSettings:
             init=train.get("init", "normal_fan_in"),
             init_std=train.get("init_std"),
             batch_size=int(train.get("batch_size", 1)),
-            initial_programming=train.get("initial_programming", "program"),
         )
 
     def eta(self, epoch: int) -> float:
@@ -188,48 +185,76 @@ class TrainResult:
     trace_every: int = 1  # trace row i holds the weights after image i * trace_every + 1
 
 
-def _fingerprint(settings: TrainSettings, mode: str, device: DeviceModel | None, data: Data, trace: TraceSpec | None,
-                 n_levels: int) -> str:
+def _kernel_synapse(synapse: Synapse) -> tuple[int, int, float, tuple]:
+    """(mode code, number of levels, alpha, device tables) of ``synapse`` as :func:`kernels.train_epoch` takes them."""
+    match synapse:
+        case DeviceSynapse(device=device):
+            return K.MODE_DEVICE, device.config.states, device.config.alpha, device.kernel_tables
+        case QuantizedSynapse(states=states):
+            mode, n_levels = K.MODE_QUANTIZED, int(states)
+        case _:
+            mode, n_levels = K.MODE_FLOAT, 2
+    # no device: the quantized levels themselves, and empty sample tables the kernels never read
+    return mode, n_levels, 0.0, (levels(n_levels), np.zeros((1, 1)), np.ones(1, np.int64), np.zeros(1), 0)
+
+
+def _fingerprint(settings: TrainSettings, synapse: Synapse, data: Data, trace: TraceSpec | None, n_levels: int) -> str:
     h = hashlib.sha256()
     # The epoch count is left out: the learning-rate schedule does not depend on it, so a finished
     # run's checkpoint can also be extended by more epochs.
     fixed = {k: v for k, v in asdict(settings).items() if k != "epochs"}
-    h.update(json.dumps({"settings": fixed, "mode": mode, "trace": asdict(trace) if trace else None,
-                         "n_levels": n_levels,
-                         "device": device.summary() if device else None}, sort_keys=True, default=str).encode())
+    device = synapse.device if isinstance(synapse, DeviceSynapse) else None
+    h.update(json.dumps({"settings": fixed, "mode": synapse.kind, "trace": asdict(trace) if trace else None,
+                         "n_levels": n_levels, "device": device.summary() if device else None,
+                         "initial_programming": synapse.initial_programming if device else None},
+                        sort_keys=True, default=str).encode())
     if device is not None:
         h.update(device.samples.tobytes())
     h.update(data.digest().encode())
     return h.hexdigest()
 
 
-def train(settings: TrainSettings, data: Data, mode: str, device: DeviceModel | None = None,
-          run_dir: str | Path | None = None, trace: TraceSpec | None = None, states: int | None = None) -> TrainResult:
-    """Train the network in ``mode`` ('float', 'quantized' or 'device') for ``settings.epochs`` epochs.
+def _initial_weights(synapse: Synapse, layout: Layout, w_fp: np.ndarray, n_levels: int, alpha: float, tables: tuple,
+                     key: np.uint64, dev_count: np.ndarray, row_dirty: np.ndarray) -> tuple[np.ndarray, int]:
+    """The weights the network starts computing with and the pulses that took (device ``program``:
+    one per device, with ``dev_count`` and ``row_dirty`` updated)."""
+    match synapse:
+        case FloatSynapse():
+            return w_fp, 0
+        case QuantizedSynapse():
+            return quantize(w_fp, n_levels), 0
+        case DeviceSynapse(initial_programming="ideal"):
+            return tables[0][level_index(w_fp, n_levels)], 0  # every device exactly at its level's target
+    # a device synapse with initial programming 'program': one pulse per device at its initial level
+    w_use = np.empty_like(w_fp)
+    levels_flat = level_index(w_fp, n_levels)
+    K.program_all(levels_flat, n_levels, key, dev_count, *tables[1:], w_use)
+    # devices whose first pulse missed the tolerance are checked again at the first update
+    bad = np.abs(w_use - tables[0][levels_flat]) > alpha
+    row_dirty[:] = np.concatenate([layout.layer(bad, k).any(axis=1) for k in range(layout.n_layers)])
+    return w_use, layout.n_weights
+
+
+def train(settings: TrainSettings, data: Data, synapse: Synapse, run_dir: str | Path | None = None,
+          trace: TraceSpec | None = None) -> TrainResult:
+    """Train the network computing with ``synapse`` (:class:`~dwsynapse.nn.synapse.FloatSynapse`,
+    :class:`~dwsynapse.nn.synapse.QuantizedSynapse` or :class:`~dwsynapse.nn.synapse.DeviceSynapse`)
+    for ``settings.epochs`` epochs.
 
     With ``run_dir`` a checkpoint is written atomically after each epoch and a re-run with the same
-    settings and data resumes after the last completed epoch. Per-epoch metrics: eta, train/test
-    accuracy (with the weights the network computes with), seconds, and for 'device' mode the
-    programming pulses (total and per layer).
+    settings, synapse and data resumes after the last completed epoch. Per-epoch metrics: eta,
+    train/test accuracy (with the weights the network computes with), seconds, and for a device
+    synapse the programming pulses (total and per layer).
     """
-    if mode not in MODES:
-        raise ValueError(f"training mode must be one of {sorted(MODES)}, got {mode!r}")
-    if mode == "device" and device is None:
-        raise ValueError("mode 'device' needs a device model (device statistics, states, alpha)")
-    if mode == "quantized" and states is None and device is None:
-        raise ValueError("mode 'quantized' needs the number of states")
+    if not isinstance(synapse, SYNAPSES):
+        raise TypeError("train: synapse must be FloatSynapse(), QuantizedSynapse(states) or "
+                        f"DeviceSynapse(device) (dwsynapse.nn.synapse), got {synapse!r}")
     layout = Layout.from_hidden(settings.hidden, n_input=data.x_train.shape[1])
     if len(data.y_train) == 0:
         raise ValueError("no training images")
     if data.y_train.max(initial=0) >= layout.sizes[-1]:
         raise ValueError(f"labels up to {int(data.y_train.max())} but only {layout.sizes[-1]} output neurons")
-    n_levels = device.config.states if device is not None else int(states or 2)
-    alpha = device.config.alpha if mode == "device" else 0.0
-    if device is not None:
-        tables = device.kernel_tables
-    else:  # no device: the quantized levels themselves, and empty sample tables the kernels never read
-        tables = (levels(n_levels), np.zeros((1, 1)), np.ones(1, np.int64), np.zeros(1), 0)
-    targets = tables[0]
+    mode, n_levels, alpha, tables = _kernel_synapse(synapse)
     key = seed_key(settings.seed, 2)
     if trace:
         synapses = trace_synapses(layout, trace, settings.seed)
@@ -238,7 +263,7 @@ def train(settings: TrainSettings, data: Data, mode: str, device: DeviceModel | 
         every = trace.every
     else:
         synapses, trace_flat, trace_buf, every = None, np.zeros(0, np.int64), np.zeros((0, 0, 3)), 1
-    fp = _fingerprint(settings, mode, device, data, trace, n_levels)
+    fp = _fingerprint(settings, synapse, data, trace, n_levels)
     ckpt = Path(run_dir) / CHECKPOINT if run_dir is not None else None
 
     state = _load_checkpoint(ckpt, fp) if ckpt is not None else None
@@ -261,23 +286,10 @@ def train(settings: TrainSettings, data: Data, mode: str, device: DeviceModel | 
         w_fp = init_weights(layout, settings.init, np.random.default_rng([settings.seed, 0]), settings.init_std)
         dev_count = np.zeros(layout.n_weights, np.int64)
         row_dirty = np.zeros(int(layout.n_in.sum()), np.uint8)
-        initial_pulses = 0
-        if mode == "float":
-            w_use = w_fp
-        elif mode == "quantized":
-            w_use = quantize(w_fp, n_levels)
-        elif settings.initial_programming == "ideal":
-            w_use = targets[level_index(w_fp, n_levels)]  # every device exactly at its level's target
-        else:
-            w_use = np.empty_like(w_fp)
-            levels_flat = level_index(w_fp, n_levels)
-            K.program_all(levels_flat, n_levels, key, dev_count, *tables[1:], w_use)
-            initial_pulses = layout.n_weights
-            # devices whose first pulse missed the tolerance are checked again at the first update
-            bad = np.abs(w_use - targets[levels_flat]) > alpha
-            row_dirty[:] = np.concatenate([layout.layer(bad, k).any(axis=1) for k in range(layout.n_layers)])
+        w_use, initial_pulses = _initial_weights(synapse, layout, w_fp, n_levels, alpha, tables, key, dev_count,
+                                                 row_dirty)
         counter, epochs, elapsed = 0, [], 0.0
-    if mode == "float":
+    if mode == K.MODE_FLOAT:
         w_use = w_fp  # the same buffer: float training computes with its own weights
 
     t_run = time.perf_counter()
@@ -288,7 +300,7 @@ def train(settings: TrainSettings, data: Data, mode: str, device: DeviceModel | 
         pulses_layer = np.zeros(layout.n_layers, np.int64)
         counter = K.train_epoch(
             data.x_train, data.y_train, order, w_fp, w_use, layout.off, layout.n_in, layout.n_out, eta,
-            settings.batch_size, MODES[mode], settings.backprop == "paper", n_levels, alpha, *tables, key,
+            settings.batch_size, mode, settings.backprop == "paper", n_levels, alpha, *tables, key,
             dev_count, row_dirty, pulses_layer, trace_flat, trace_buf, every, counter,
         )
         if not np.all(np.isfinite(w_fp)):
@@ -299,7 +311,7 @@ def train(settings: TrainSettings, data: Data, mode: str, device: DeviceModel | 
             "train_acc": accuracy(layout, w_use, data.x_train, data.y_train),
             "test_acc": accuracy(layout, w_use, data.x_test, data.y_test),
         }
-        if mode == "device":
+        if mode == K.MODE_DEVICE:
             row["pulses"] = int(pulses_layer.sum())
             row["pulses_per_layer"] = [int(p) for p in pulses_layer]
         row["seconds"] = time.perf_counter() - t0
@@ -310,7 +322,7 @@ def train(settings: TrainSettings, data: Data, mode: str, device: DeviceModel | 
             _save_checkpoint(ckpt, fp, w_fp, w_use, dev_count, row_dirty, trace_buf, counter, epochs,
                              initial_pulses, elapsed + time.perf_counter() - t_run)
     wall = elapsed + time.perf_counter() - t_run
-    return TrainResult(layout, w_fp, w_use if mode != "float" else w_fp, epochs, wall,
+    return TrainResult(layout, w_fp, w_use, epochs, wall,
                        trace_buf[: min(-(-counter // every), len(trace_buf))] if trace else None, initial_pulses,
                        dev_count, trace_synapses=synapses, trace_every=every)
 
