@@ -1,5 +1,5 @@
 """Snakemake wrapper: rule device_check (fails early when the configured engine cannot run)."""
-from dwsynapse.devicestage import check_engine
+from dwsynapse.device.engine import check_engine
 from dwsynapse.io import write_json
 from dwsynapse.logutil import run_script
 

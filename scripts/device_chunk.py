@@ -1,6 +1,6 @@
 """Snakemake wrapper: rule device_chunk (one Ku, one chunk of thermal instances), simulated in a
 guarded child process; a crash or timeout on the last try is recorded as failed instances."""
-from dwsynapse.devicestage import run_chunk_guarded
+from dwsynapse.device.guard import run_chunk_guarded
 from dwsynapse.logutil import run_script
 
 run_script(snakemake.log[0], lambda: run_chunk_guarded(

@@ -131,7 +131,7 @@ def _tiny_config(default_config):
 
 
 def test_calibrate_runs_the_stage_seeds_and_summarises(default_config, tmp_path):
-    from dwsynapse.devicestage import chunk_seeds, plan_chunks
+    from dwsynapse.device.chunks import chunk_seeds, plan_chunks
 
     cfg = _tiny_config(default_config)
     res = calibrate(cfg, tmp_path, ku_values=[7.0e5, 8.0e5])

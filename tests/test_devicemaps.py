@@ -16,7 +16,7 @@ from dwsynapse.devicemaps import (
     relax_initial_states,
     representative,
 )
-from dwsynapse.devicestage import chunk_files, plan_chunks
+from dwsynapse.device.chunks import chunk_files, plan_chunks
 from dwsynapse.layout import initial_state_path
 from dwsynapse.engines.torchfd.racetrack import run_instances
 from dwsynapse.geometry import build_racetrack

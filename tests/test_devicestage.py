@@ -10,9 +10,13 @@ import h5py
 import numpy as np
 import pytest
 
-from dwsynapse import devicestage as ds
+from dwsynapse.device import chunkfile as dfile
+from dwsynapse.device import chunks as dplan
+from dwsynapse.device import engine as dengine
+from dwsynapse.device import merge as dmerge
+from dwsynapse.device import resources as dres
 from dwsynapse.devicestats import read_device_stats
-from dwsynapse.engines import InstanceResult
+from dwsynapse.engines import InstanceResult, instance_seed
 
 
 def stand_in_engine(fail_every=0):
@@ -45,34 +49,34 @@ def cfg(default_config):
 
 
 def run_all(cfg, tmp_path, monkeypatch, fail_every=0):
-    monkeypatch.setattr(ds, "get_engine", lambda name: stand_in_engine(fail_every))
-    monkeypatch.setattr(ds, "check_engine", lambda config: {"engine": "stand-in"})
-    monkeypatch.setattr(ds, "_engine_version", lambda name, workdir: "stand-in 0")
+    monkeypatch.setattr(dengine, "get_engine", lambda name: stand_in_engine(fail_every))
+    monkeypatch.setattr(dengine, "check_engine", lambda config: {"engine": "stand-in"})
+    monkeypatch.setattr(dengine, "_engine_version", lambda name, workdir: "stand-in 0")
     paths = []
-    for ch in ds.plan_chunks(cfg):
+    for ch in dplan.plan_chunks(cfg):
         p = tmp_path / "chunks" / ch.group / f"chunk_{ch.chunk_index}.h5"
-        ds.run_chunk(cfg, ch.group, ch.chunk_index, p, tmp_path / "work" / ch.group / str(ch.chunk_index),
+        dengine.run_chunk(cfg, ch.group, ch.chunk_index, p, tmp_path / "work" / ch.group / str(ch.chunk_index),
                      progress=False)
         paths.append(p)
     return paths
 
 
 def test_plan_covers_every_instance_once(cfg):
-    plan = ds.plan_chunks(cfg)
+    plan = dplan.plan_chunks(cfg)
     assert len(plan) == 2 * 3
     for k in range(2):
         idx = [i for ch in plan if ch.ku_index == k for i in ch.indices]
         assert idx == list(range(5))
-    assert ds.find_chunk(cfg, "ku_8.000e+05", 2).indices == (4,)
-    with pytest.raises(ds.DeviceStageError, match="no chunk"):
-        ds.find_chunk(cfg, "ku_8.000e+05", 3)
+    assert dplan.find_chunk(cfg, "ku_8.000e+05", 2).indices == (4,)
+    with pytest.raises(dplan.DeviceStageError, match="no chunk"):
+        dplan.find_chunk(cfg, "ku_8.000e+05", 3)
 
 
 def test_chunk_file_contents(cfg, tmp_path, monkeypatch):
     paths = run_all(cfg, tmp_path, monkeypatch)
-    c = ds.read_chunk(paths[0])
+    c = dfile.read_chunk(paths[0])
     assert c.ku == 7e5 and list(c.index) == [0, 1] and c.ok.all()
-    assert list(c.seed) == ds.chunk_seeds(cfg, ds.plan_chunks(cfg)[0])
+    assert list(c.seed) == dplan.chunk_seeds(cfg, dplan.plan_chunks(cfg)[0])
     with h5py.File(paths[0]) as f:
         assert f["m_final"].shape[:2] == (2, 3) and f["mask"].dtype == bool
         assert f["trace_t"].shape[0] == 2
@@ -81,13 +85,13 @@ def test_chunk_file_contents(cfg, tmp_path, monkeypatch):
 def test_merge_is_complete_and_ordered(cfg, tmp_path, monkeypatch):
     paths = run_all(cfg, tmp_path, monkeypatch)
     out = tmp_path / "device_stats.h5"
-    ds.merge_chunks(cfg, paths[::-1], out)  # order of chunk files does not matter
+    dmerge.merge_chunks(cfg, paths[::-1], out)  # order of chunk files does not matter
     stats = read_device_stats(out)
     assert stats.engine == "torch" and stats.engine_version == "stand-in 0"
     assert stats.geometry["measured_rms"] > 0 and stats.material["Ms"] == cfg["device"]["material"]["Ms"]
     for k, g in enumerate(stats.groups):
         assert g.n_ok == 5 and g.n_failed == 0 and g.n_requested == 5
-        seeds = [ds.instance_seed(cfg["device"]["thermal_seed"], k, i) for i in range(5)]
+        seeds = [instance_seed(cfg["device"]["thermal_seed"], k, i) for i in range(5)]
         assert list(g.seed) == seeds
         np.testing.assert_allclose(g.mz, [(s % 1000) / 1000 for s in seeds])
         # traces on the longest time grid; shorter ones NaN after their end
@@ -96,7 +100,7 @@ def test_merge_is_complete_and_ordered(cfg, tmp_path, monkeypatch):
             assert np.isfinite(row).sum() == 3 + s % 3
             assert row[np.isfinite(row)][-1] == pytest.approx((s % 1000) / 1000, abs=1e-6)
     # the merge is a pure function of the chunk files
-    ds.merge_chunks(cfg, paths, tmp_path / "again.h5")
+    dmerge.merge_chunks(cfg, paths, tmp_path / "again.h5")
     again = read_device_stats(tmp_path / "again.h5")
     for g, h in zip(stats.groups, again.groups):
         np.testing.assert_array_equal(g.mz, h.mz)
@@ -105,7 +109,7 @@ def test_merge_is_complete_and_ordered(cfg, tmp_path, monkeypatch):
 def test_failures_are_recorded_not_dropped(cfg, tmp_path, monkeypatch):
     cfg["device"]["min_success_fraction"] = 0.0
     paths = run_all(cfg, tmp_path, monkeypatch, fail_every=2)
-    stats = ds.merge_chunks(cfg, paths, tmp_path / "d.h5")
+    stats = dmerge.merge_chunks(cfg, paths, tmp_path / "d.h5")
     back = read_device_stats(tmp_path / "d.h5")
     for g in back.groups:
         assert g.n_ok + g.n_failed == 5 and g.n_failed > 0
@@ -117,32 +121,32 @@ def test_failures_are_recorded_not_dropped(cfg, tmp_path, monkeypatch):
 def test_success_fraction_below_threshold_fails_clearly(cfg, tmp_path, monkeypatch):
     cfg["device"]["min_success_fraction"] = 0.99
     paths = run_all(cfg, tmp_path, monkeypatch, fail_every=2)
-    with pytest.raises(ds.DeviceStageError, match="min_success_fraction") as exc:
-        ds.merge_chunks(cfg, paths, tmp_path / "d.h5")
+    with pytest.raises(dplan.DeviceStageError, match="min_success_fraction") as exc:
+        dmerge.merge_chunks(cfg, paths, tmp_path / "d.h5")
     assert "diverged" in str(exc.value)
     assert not (tmp_path / "d.h5").exists()
 
 
 def test_missing_duplicate_or_foreign_chunks_fail(cfg, tmp_path, monkeypatch):
     paths = run_all(cfg, tmp_path, monkeypatch)
-    with pytest.raises(ds.DeviceStageError, match="expected 0..4 once each"):
-        ds.merge_chunks(cfg, paths[1:], tmp_path / "d.h5")
-    with pytest.raises(ds.DeviceStageError, match="expected 0..4 once each"):
-        ds.merge_chunks(cfg, paths + paths[:1], tmp_path / "d.h5")
+    with pytest.raises(dplan.DeviceStageError, match="expected 0..4 once each"):
+        dmerge.merge_chunks(cfg, paths[1:], tmp_path / "d.h5")
+    with pytest.raises(dplan.DeviceStageError, match="expected 0..4 once each"):
+        dmerge.merge_chunks(cfg, paths + paths[:1], tmp_path / "d.h5")
     other = dict(cfg, device=dict(cfg["device"], thermal_seed=cfg["device"]["thermal_seed"] + 1))
-    with pytest.raises(ds.DeviceStageError, match="another device configuration"):
-        ds.merge_chunks(other, paths, tmp_path / "d.h5")
+    with pytest.raises(dplan.DeviceStageError, match="another device configuration"):
+        dmerge.merge_chunks(other, paths, tmp_path / "d.h5")
     bad = tmp_path / "bad.h5"
     bad.write_bytes(b"not hdf5")
-    with pytest.raises(ds.DeviceStageError, match="not a readable chunk"):
-        ds.merge_chunks(cfg, paths + [bad], tmp_path / "d.h5")
+    with pytest.raises(dplan.DeviceStageError, match="not a readable chunk"):
+        dmerge.merge_chunks(cfg, paths + [bad], tmp_path / "d.h5")
 
 
 def test_summary_csv(cfg, tmp_path, monkeypatch):
     cfg["device"]["min_success_fraction"] = 0.0
     paths = run_all(cfg, tmp_path, monkeypatch, fail_every=2)
-    ds.merge_chunks(cfg, paths, tmp_path / "d.h5")
-    ds.write_summary(tmp_path / "d.h5", tmp_path / "summary.csv")
+    dmerge.merge_chunks(cfg, paths, tmp_path / "d.h5")
+    dmerge.write_summary(tmp_path / "d.h5", tmp_path / "summary.csv")
     rows = list(csv.DictReader(io.StringIO((tmp_path / "summary.csv").read_text())))
     stats = read_device_stats(tmp_path / "d.h5")
     assert [float(r["ku"]) for r in rows] == [7e5, 8e5]
@@ -159,9 +163,9 @@ def test_mumax3_engine_without_binary_fails_at_the_start(cfg, tmp_path, monkeypa
     monkeypatch.delenv("MUMAX3", raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(RuntimeError, match="engine: torch"):
-        ds.check_engine(cfg)
+        dengine.check_engine(cfg)
     with pytest.raises(RuntimeError, match="device.mumax3.binary"):
-        ds.run_chunk(cfg, "ku_7.000e+05", 0, tmp_path / "c.h5", tmp_path / "w")
+        dengine.run_chunk(cfg, "ku_7.000e+05", 0, tmp_path / "c.h5", tmp_path / "w")
     assert not (tmp_path / "c.h5").exists()
 
 
@@ -193,31 +197,31 @@ def test_torch_engine_chunk_end_to_end(default_config, tmp_path, monkeypatch):
     c["device"]["solver"].update(relax_max_time=1e-11, rest_window=1e-11)
     c["device"]["torch"]["device"] = "cpu"
     paths = []
-    for ch in ds.plan_chunks(c):
+    for ch in dplan.plan_chunks(c):
         p = tmp_path / f"{ch.group}_{ch.chunk_index}.h5"
-        ds.run_chunk(c, ch.group, ch.chunk_index, p, tmp_path / "w" / ch.group, progress=False)
+        dengine.run_chunk(c, ch.group, ch.chunk_index, p, tmp_path / "w" / ch.group, progress=False)
         paths.append(p)
-    stats = ds.merge_chunks(c, paths, tmp_path / "d.h5")
+    stats = dmerge.merge_chunks(c, paths, tmp_path / "d.h5")
     for g in stats.groups:
         assert g.n_ok == 2 and np.all(np.abs(g.mz) <= 1)
 
 
 def test_job_resources(cfg, tmp_path):
-    files = ds.chunk_files(cfg, tmp_path / "chunks")
+    files = dplan.chunk_files(cfg, tmp_path / "chunks")
     assert len(files) == 6 and files[0].endswith("ku_7.000e+05/chunk_0.h5")
-    assert not ds.chunk_uses_gpu(cfg)
+    assert not dres.chunk_uses_gpu(cfg)
     cfg["device"]["torch"]["device"] = "cuda"
-    assert ds.chunk_uses_gpu(cfg)
-    t_torch = ds.chunk_runtime_minutes(cfg)
+    assert dres.chunk_uses_gpu(cfg)
+    t_torch = dres.chunk_runtime_minutes(cfg)
     cfg["device"]["drive"]["pulse_duration"] *= 10
-    assert ds.chunk_runtime_minutes(cfg) > t_torch  # longer runs ask for more time
+    assert dres.chunk_runtime_minutes(cfg) > t_torch  # longer runs ask for more time
     cfg["device"].update(engine="mumax3")
     cfg["device"]["mumax3"].update(timeout_s=600, retries=2, processes=1)
     # every try of every instance + 5 min (the child's timeout), + the margin of the job around its child
-    assert ds.chunk_uses_gpu(cfg) and ds.chunk_runtime_minutes(cfg) == 2 * 600 * 3 // 60 + 5 + ds.CHUNK_MARGIN_MIN
+    assert dres.chunk_uses_gpu(cfg) and dres.chunk_runtime_minutes(cfg) == 2 * 600 * 3 // 60 + 5 + dres.CHUNK_MARGIN_MIN
     cfg["device"].update(chunk_size=9)
     cfg["device"]["mumax3"].update(processes=4)  # one alone (cache warm-up), then 2 waves of 4 processes
-    assert ds.chunk_runtime_minutes(cfg) == 3 * 600 * 3 // 60 + 5 + ds.CHUNK_MARGIN_MIN
+    assert dres.chunk_runtime_minutes(cfg) == 3 * 600 * 3 // 60 + 5 + dres.CHUNK_MARGIN_MIN
 
 
 def test_extra_domains_and_capped_relaxations_are_flagged(cfg, tmp_path, monkeypatch):
@@ -238,18 +242,18 @@ def test_extra_domains_and_capped_relaxations_are_flagged(cfg, tmp_path, monkeyp
         return out
 
     run_all(cfg, tmp_path, monkeypatch)  # installs the stand-in version and check
-    monkeypatch.setattr(ds, "get_engine", lambda name: engine)
+    monkeypatch.setattr(dengine, "get_engine", lambda name: engine)
     paths = []
-    for ch in ds.plan_chunks(cfg):
+    for ch in dplan.plan_chunks(cfg):
         p = tmp_path / "flags" / ch.group / f"chunk_{ch.chunk_index}.h5"
-        ds.run_chunk(cfg, ch.group, ch.chunk_index, p, tmp_path / "w2" / ch.group / str(ch.chunk_index), progress=False)
+        dengine.run_chunk(cfg, ch.group, ch.chunk_index, p, tmp_path / "w2" / ch.group / str(ch.chunk_index), progress=False)
         paths.append(p)
-    ds.merge_chunks(cfg, paths, tmp_path / "d.h5")
+    dmerge.merge_chunks(cfg, paths, tmp_path / "d.h5")
     stats = read_device_stats(tmp_path / "d.h5")
     for g in stats.groups:
         np.testing.assert_array_equal(g.single_wall, g.seed % 2 == 0)
         np.testing.assert_array_equal(g.hit_cap, g.seed % 3 == 0)
-    ds.write_summary(tmp_path / "d.h5", tmp_path / "summary.csv")
+    dmerge.write_summary(tmp_path / "d.h5", tmp_path / "summary.csv")
     rows = list(csv.DictReader(io.StringIO((tmp_path / "summary.csv").read_text())))
     for r, g in zip(rows, stats.groups):
         assert int(r["n_extra_domains"]) == int((g.seed % 2 == 1).sum())

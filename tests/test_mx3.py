@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 from dwsynapse import mx3
-from dwsynapse.devicestage import chunk_seeds, plan_chunks, render_all
+from dwsynapse.device.chunks import chunk_seeds, plan_chunks
+from dwsynapse.device.engine import render_all
 from dwsynapse.geometry import build_racetrack
 from dwsynapse.mx3 import FINAL_NAME, GEOMETRY_FILE, SOT_POLARIZATION, RenderError, render_script, write_inputs
 from dwsynapse.ovf import read_ovf

@@ -103,7 +103,8 @@ def write_synthetic_maps(config: dict, seed: int = 0) -> None:
     start notch) and the chunk files, whose final walls sit at a notch (most) or between notches."""
     from dwsynapse.devicemaps import write_initial_states
     from dwsynapse.layout import initial_state_path
-    from dwsynapse.devicestage import chunk_seeds, plan_chunks, write_chunk
+    from dwsynapse.device.chunkfile import write_chunk
+    from dwsynapse.device.chunks import chunk_seeds, plan_chunks
     from dwsynapse.dwpos import mean_mz, wall_position
     from dwsynapse.engines import InstanceResult
     from dwsynapse.geometry import build_racetrack

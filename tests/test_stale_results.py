@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from dwsynapse.config import RULE_CONFIG, config_digest
-from dwsynapse.devicestage import device_config_sha256
+from dwsynapse.device.chunks import device_config_sha256
 from dwsynapse.layout import GENERATED_PLOT_RULES
 
 from .test_workflow import (

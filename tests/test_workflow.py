@@ -240,7 +240,7 @@ def killed_and_resumed(tmp_path_factory):
         proc.wait()
     n_finished = len(finished.findall(first_log.read_text()))
     before = {p.relative_to(root).as_posix(): _stat(p) for p in root.glob(CHUNK_GLOB)}
-    from dwsynapse.devicestage import read_chunk
+    from dwsynapse.device.chunkfile import read_chunk
 
     for p in root.glob(CHUNK_GLOB):
         read_chunk(p)  # atomic writes: whatever exists after a kill is a complete chunk file
@@ -282,7 +282,9 @@ def test_statistics_do_not_depend_on_the_chunk_layout(killed_and_resumed, tmp_pa
     per Ku (in-process, the instances batched together) give the same statistics."""
     import torch
 
-    from dwsynapse import devicestage
+    from dwsynapse.device.chunks import plan_chunks
+    from dwsynapse.device.engine import run_chunk
+    from dwsynapse.device.merge import merge_chunks
     from dwsynapse.devicestats import read_device_stats
 
     torch.set_num_threads(1)
@@ -290,11 +292,11 @@ def test_statistics_do_not_depend_on_the_chunk_layout(killed_and_resumed, tmp_pa
         cfg = yaml.safe_load(fh)
     cfg["device"]["chunk_size"] = 2
     paths = []
-    for ch in devicestage.plan_chunks(cfg):
+    for ch in plan_chunks(cfg):
         assert len(ch.indices) == 2
-        paths.append(devicestage.run_chunk(cfg, ch.group, ch.chunk_index, tmp_path / f"{ch.group}_{ch.chunk_index}.h5",
-                                           tmp_path / "work", progress=False))
-    devicestage.merge_chunks(cfg, paths, tmp_path / "stats.h5")
+        paths.append(run_chunk(cfg, ch.group, ch.chunk_index, tmp_path / f"{ch.group}_{ch.chunk_index}.h5",
+                               tmp_path / "work", progress=False))
+    merge_chunks(cfg, paths, tmp_path / "stats.h5")
     a = {g.name: g for g in read_device_stats(killed_and_resumed["root"] / STATS).groups}
     b = {g.name: g for g in read_device_stats(tmp_path / "stats.h5").groups}
     assert a.keys() == b.keys() and len(a) == 2

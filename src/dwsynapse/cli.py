@@ -17,7 +17,7 @@ from dwsynapse import __version__
 COMMAND_MODULES = (
     "dwsynapse.config_cli",
     "dwsynapse.mnist",
-    "dwsynapse.devicestage",
+    "dwsynapse.device.cli",
     "dwsynapse.nn.devicemodel",
     "dwsynapse.nn.baseline",
     "dwsynapse.nn.insitu",

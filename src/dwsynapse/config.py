@@ -125,7 +125,7 @@ def config_sha256(config: Any) -> str:
 # declare ``config_digest(config, RULE_CONFIG[...])`` as a param, so Snakemake re-runs exactly the jobs a
 # changed value touches. Training jobs do not declare the grid lists (_GRID: which runs exist), which
 # change the jobs, not a job's result; figures and tables, which span the grid, do. The device stage
-# declares ``devicestage.device_config_sha256``; ``device_summary`` reads only its input file.
+# declares ``device.chunks.device_config_sha256``; ``device_summary`` reads only its input file.
 _SETTINGS = tuple(f"train.{k}" for k in ("seed", "epochs", "eta0", "eta_decay", "hidden", "backprop", "init",
                                           "init_std", "batch_size", "initial_programming"))
 _LOADING = ("mnist.binarize_threshold", "mnist.n_train", "mnist.n_test")

@@ -61,7 +61,8 @@ def drive_off(config: dict) -> dict:
 def relax_initial_states(config: dict, out_path: str | Path, workdir: str | Path) -> Path:
     """Run the configured engine once per Ku of ``config`` with :func:`drive_off` and write the
     relaxed initial states to ``out_path`` (format in the module docstring)."""
-    from dwsynapse.devicestage import _engine_version, check_engine, device_config_sha256, get_engine
+    from dwsynapse.device.chunks import device_config_sha256
+    from dwsynapse.device.engine import _engine_version, check_engine, get_engine
     from dwsynapse.geometry import build_racetrack
 
     engine = config["device"]["engine"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dwsynapse.devicestage import chunk_files
+from dwsynapse.device.chunks import chunk_files
 from dwsynapse.layout import (DEVICE_FIGURES, ENERGY_OUTPUTS, FIGURES, LEVEL_TABLE, REPRODUCTION, RUN_FACTS,
                               SUPPLEMENTARY, WORKFLOW_SUMMARY, chunk_dir, energy_path, figure_dir, initial_state_path,
                               results_path, run_paths, trace_keys, wanted_figures)

@@ -2,13 +2,8 @@
 # The same rules serve both engines (device.engine: torch | mumax3). With device.stats_file set,
 # training reads that file instead and none of the simulation rules is needed.
 
-from dwsynapse.devicestage import (
-    chunk_files,
-    chunk_retries,
-    chunk_runtime_minutes,
-    chunk_uses_gpu,
-    device_config_sha256,
-)
+from dwsynapse.device.chunks import chunk_files, device_config_sha256
+from dwsynapse.device.resources import chunk_retries, chunk_runtime_minutes, chunk_uses_gpu
 
 
 wildcard_constraints:
@@ -47,8 +42,10 @@ rule device_chunk:
     # One thread per chunk: a batch of ~8 small grids gains little from a second thread, and on a 2-core
     # workstation a single-thread chunk runs beside a training job instead of waiting for both cores.
     threads: 1
-    # A crash or timeout of the simulating child is retried device.chunk_retries times (this overrides the
-    # profile's retries); on the last try the chunk's instances are recorded as failed (devicestage.run_chunk_guarded).
+    # docs/design.md "Retries": a crash or timeout of the simulating child is retried device.chunk_retries
+    # times, each try a new job (this overrides the profile's retries, which cover the other rules); on the last
+    # try the chunk's instances are recorded as failed (dwsynapse.device.guard.run_chunk_guarded). A failed mumax3
+    # run of one instance is retried inside the job (device.mumax3.retries) and never fails the job.
     retries: chunk_retries(config)
     resources:
         mem_mb=4000,

@@ -18,8 +18,12 @@ yet, the first process runs alone (it warms the cache) and the others start afte
 An instance counts as done when its final OVF parses. A process that exits non-zero or runs
 longer than ``timeout_s`` [s] (it is killed) fails its instance, which is run again in a fresh
 attempt directory, at most ``retries`` more times; instances that still fail come back with
-``ok=False`` and the reasons of every attempt. Every attempt keeps each instance's script,
-geometry, outputs and mumax3 log (``attemptK/iNNNNN/mumax3.log``) under ``workdir``.
+``ok=False`` and the reasons of every attempt, and the chunk job goes on: its own tries
+(``device.chunk_retries``) are for a crash or hang of the job's child process, docs/design.md "Retries".
+Every attempt keeps each instance's script, geometry, outputs and mumax3 log
+(``attemptK/iNNNNN/mumax3.log``) under ``workdir``. The processes are started and killed by
+:mod:`dwsynapse.procguard`, the guard of the chunk jobs: each in its own process group, killed with
+its whole tree on a timeout or an interrupt, and (Linux) never outliving the runner.
 """
 
 from __future__ import annotations
@@ -27,7 +31,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -41,6 +44,7 @@ from dwsynapse.engines import InstanceResult
 from dwsynapse.geometry import Racetrack
 from dwsynapse.mx3 import FINAL_NAME, check_renderable, write_inputs
 from dwsynapse.ovf import OvfError, read_ovf
+from dwsynapse.procguard import check_count, kill_tree, spawn
 from dwsynapse.table import TableError, read_table
 
 log = logging.getLogger("dwsynapse.engines.mumax3")
@@ -116,10 +120,7 @@ def _tail(path: Path, n: int = 5) -> str:
 
 
 def _kill(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        proc.kill()
+    kill_tree(proc.pid)
     proc.wait()
 
 
@@ -141,8 +142,7 @@ class _Process:
                "-http", "", "-f", str(self.script)]
         self.log_fh = open(self.folder / "mumax3.log", "wb")
         try:
-            self.proc = subprocess.Popen(cmd, cwd=self.folder, stdout=self.log_fh, stderr=subprocess.STDOUT,
-                                         start_new_session=True)
+            self.proc = spawn(cmd, cwd=self.folder, stdout=self.log_fh, stderr=subprocess.STDOUT)
         except OSError as exc:
             self.log_fh.close()
             self.reason = f"cannot start {binary}: {exc.strerror or exc}"
@@ -240,7 +240,7 @@ def run_instances(
     check_renderable(config, racetrack)
     config = with_defaults(config)
     mcfg = config["device"]["mumax3"]
-    timeout_s, retries = float(mcfg["timeout_s"]), int(mcfg["retries"])
+    timeout_s, retries = float(mcfg["timeout_s"]), check_count(mcfg["retries"], "device.mumax3.retries")
     gpu, processes = int(mcfg["gpu"]), int(mcfg["processes"])
     save_traces = bool(config["device"]["solver"]["save_traces"])
     workdir = Path(workdir).absolute()

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from dwsynapse import devicemaps
-from dwsynapse.devicestage import chunk_files
+from dwsynapse.device.chunks import chunk_files
 from dwsynapse.geometry import build_racetrack
 from dwsynapse.layout import (DEVICE_FIGURES, FIGURES, all_alphas, chunk_dir, device_stats_path, energy_path,
                               figure_dir, initial_state_path, run_paths, trace_keys, wanted_figures)
