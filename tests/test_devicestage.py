@@ -106,6 +106,17 @@ def test_merge_is_complete_and_ordered(cfg, tmp_path, monkeypatch):
         np.testing.assert_array_equal(g.mz, h.mz)
 
 
+def test_merge_records_the_notch_centres_of_the_simulated_racetrack(cfg, tmp_path, monkeypatch):
+    """device_stats.h5 stores the notch centres of the racetrack the chunks ran on (/geometry/notch_x),
+    the positions build_racetrack cut the notches at."""
+    from dwsynapse.geometry import build_racetrack
+
+    dmerge.merge_chunks(cfg, run_all(cfg, tmp_path, monkeypatch), tmp_path / "d.h5")
+    got = read_device_stats(tmp_path / "d.h5").notch_x
+    want = build_racetrack(cfg["device"]["geometry"]).notch_x
+    assert got.dtype == np.float64 and len(got) > 1 and got.tobytes() == want.tobytes()
+
+
 def test_failures_are_recorded_not_dropped(cfg, tmp_path, monkeypatch):
     cfg["device"]["min_success_fraction"] = 0.0
     paths = run_all(cfg, tmp_path, monkeypatch, fail_every=2)

@@ -101,3 +101,30 @@ def test_failed_write_keeps_previous_file(tmp_path):
         write_device_stats(tmp_path / "d.h5", bad)
     assert read_device_stats(tmp_path / "d.h5").by_ku(8e5).n_ok == 5
     assert [p.name for p in tmp_path.iterdir()] == ["d.h5"]  # no temporary left behind
+
+
+def test_notch_centres_round_trip_and_older_files_have_none(tmp_path):
+    """/geometry/notch_x holds the simulated racetrack's notch centres [m] bit for bit; a file
+    without it (written before it existed, or by another tool) reads with notch_x None."""
+    from dwsynapse.geometry import build_racetrack
+
+    x = np.array([60e-9, 135.00000000000003e-9, 210e-9])
+    stats = _stats()
+    stats.notch_x = x
+    write_device_stats(tmp_path / "d.h5", stats)
+    with h5py.File(tmp_path / "d.h5") as f:
+        assert f["geometry/notch_x"].dtype == np.float64
+    back = read_device_stats(tmp_path / "d.h5").notch_x
+    assert back.dtype == np.float64 and back.tobytes() == x.tobytes()
+    write_device_stats(tmp_path / "old.h5", _stats())
+    with h5py.File(tmp_path / "old.h5") as f:
+        assert "geometry" not in f
+    assert read_device_stats(tmp_path / "old.h5").notch_x is None
+    with pytest.raises(DeviceStatsError, match="notch_x must be a 1-D array"):
+        write_device_stats(tmp_path / "bad.h5", DeviceStats(groups=stats.groups, engine="torch", notch_x=np.zeros((2, 2))))
+    rt = build_racetrack({"length": 300e-9, "width": 60e-9, "thickness": 1e-9, "cell_size": 6e-9, "first_notch": 60e-9,
+                          "notch_pitch": 75e-9, "notch_depth": 12e-9, "notch_width": 12e-9, "edge_roughness_rms": 0.0,
+                          "edge_correlation_length": 8e-9, "seed": 7})
+    stats.notch_x = rt.notch_x
+    write_device_stats(tmp_path / "rt.h5", stats)
+    assert read_device_stats(tmp_path / "rt.h5").notch_x.tobytes() == rt.notch_x.tobytes()

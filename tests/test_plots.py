@@ -14,7 +14,8 @@ import pytest
 from dwsynapse.devicestats import DeviceStats, KuStats, write_device_stats
 from dwsynapse.layout import FIGURES, run_paths, wanted_figures
 from dwsynapse.levels import level_probability_table, level_targets
-from dwsynapse.plots import figures, notch_positions, render_figure, write_level_table
+from dwsynapse.geometry import GeometryError, notch_centres
+from dwsynapse.plots import figures, render_figure, stats_notches, write_level_table
 from dwsynapse.plots.data import most_active_synapse, trace_synapse_activity
 from dwsynapse.results import ResultsError, load_metrics, load_trace
 from dwsynapse.targets import figure_inputs
@@ -112,7 +113,7 @@ def write_synthetic_maps(config: dict, seed: int = 0) -> None:
     rng = np.random.default_rng(seed)
     dev = config["device"]
     rt = build_racetrack(dev["geometry"])
-    notches = notch_positions(dev["geometry"])
+    notches = rt.notch_x
 
     def result(s, x):
         m = _wall_state(rt, x)
@@ -271,11 +272,39 @@ def test_level_probability_and_targets(synthetic):
     assert len(rows) == 5 and "| ku |" in (tmp / "l.md").read_text()
 
 
+GEOMETRY = {"first_notch": 60e-9, "notch_pitch": 75e-9, "notch_width": 8e-9, "length": 600e-9}
+
+
 def test_notches():
-    x = notch_positions({"first_notch": 60e-9, "notch_pitch": 75e-9, "length": 600e-9})
+    """The figures mark the notches by the geometry's one rule: a notch counts when all of it lies
+    inside the strip."""
+    x = notch_centres(GEOMETRY)
     assert len(x) == 8 and x[0] == pytest.approx(60e-9) and x[-1] == pytest.approx(585e-9)
-    with pytest.raises(ResultsError, match="notch_pitch"):
-        notch_positions({"first_notch": 60e-9, "length": 600e-9})
+    assert len(notch_centres(dict(GEOMETRY, notch_width=40e-9))) == 7  # 585 nm +- 20 nm leaves the strip
+    with pytest.raises(GeometryError, match="notch_pitch"):
+        notch_centres({"first_notch": 60e-9, "notch_width": 8e-9, "length": 600e-9})
+
+
+def test_device_figure_marks_the_notches_the_stats_file_records(tmp_path, default_config, monkeypatch):
+    """fig1_device marks the notch centres stored in device_stats.h5 (/geometry/notch_x); a file
+    without them falls back to geometry.notch_centres of its geometry, else of the config's."""
+    from dwsynapse.devicestats import read_device_stats
+
+    seen = []
+    monkeypatch.setattr(figures, "fig_device_distributions",
+                        lambda stats, notch_x, png, pdf: seen.append(np.asarray(notch_x)) or {"panels": 2, "series": []})
+    stored = np.array([61e-9, 137e-9, 211e-9])  # not what any rule gives: only the file can say so
+    path = write_synthetic_stats(tmp_path / "s.h5", n=5)
+    st = read_device_stats(path)
+    assert st.notch_x is None
+    st.notch_x = stored
+    write_device_stats(tmp_path / "stored.h5", st)
+    render_figure("fig1_device", default_config, tmp_path / "a.png", tmp_path / "a.pdf", tmp_path / "stored.h5")
+    assert seen[-1].dtype == np.float64 and seen[-1].tobytes() == stored.tobytes()
+    render_figure("fig1_device", default_config, tmp_path / "b.png", tmp_path / "b.pdf", path)
+    np.testing.assert_array_equal(seen[-1], notch_centres(default_config["device"]["geometry"]))
+    st.notch_x, st.geometry = None, dict(GEOMETRY, notch_width=40e-9)
+    assert len(stats_notches(st, default_config["device"]["geometry"])) == 7  # the file's own geometry first
 
 
 def test_bad_inputs_name_the_file(tmp_path):
@@ -311,8 +340,7 @@ def test_fig1_tolerates_expelled_walls(tmp_path, default_config):
     st.groups[0].dw_x[:5] = np.nan
     from dwsynapse.plots.figures import fig_device_distributions
 
-    s = fig_device_distributions(st, notch_positions({"first_notch": 60e-9, "notch_pitch": 75e-9, "length": 600e-9}),
-                                 tmp_path / "f.png", tmp_path / "f.pdf")
+    s = fig_device_distributions(st, notch_centres(GEOMETRY), tmp_path / "f.png", tmp_path / "f.pdf")
     assert s["series"] == [6, 5]
     _not_blank(tmp_path / "f.png")
 

@@ -13,6 +13,9 @@ Layout (docs/design.md "Device statistics file")::
                                  extra domains (their dw_x is not a wall position)
         hit_cap     bool (n_ok,) optional: the relaxation reached its cap before the wall came to rest
     /failed/<name>/ seed int64 (n_failed,), error str (n_failed,)
+    /geometry/notch_x float64 (n_notch,)  optional: notch centres [m] of the racetrack the instances
+                                 ran on (files without it: :func:`dwsynapse.geometry.notch_centres`
+                                 of the geometry attribute gives them)
 
 Everything downstream (training, figures) reads this file only, so it may also come from
 elsewhere as long as it follows the schema.
@@ -85,6 +88,7 @@ class DeviceStats:
     material: dict = field(default_factory=dict)
     geometry: dict = field(default_factory=dict)
     created_utc: str = ""
+    notch_x: np.ndarray | None = None  # (n_notch,) notch centres [m] of the simulated racetrack, if recorded
 
     def __post_init__(self) -> None:
         self.groups = sorted(self.groups, key=lambda g: g.ku)
@@ -114,6 +118,8 @@ def write_device_stats(path: str | Path, stats: DeviceStats) -> None:
             f.attrs["geometry"] = json.dumps(stats.geometry, sort_keys=True)
             ku_root = f.create_group("ku")
             failed_root = f.create_group("failed")
+            if stats.notch_x is not None:
+                f.create_group("geometry").create_dataset("notch_x", data=_notch_array(stats.notch_x, str(path)))
             for g in stats.groups:
                 _check_group_shapes(g, where=str(path))
                 grp = ku_root.create_group(g.name)
@@ -133,6 +139,15 @@ def write_device_stats(path: str | Path, stats: DeviceStats) -> None:
                 fgrp = failed_root.create_group(g.name)
                 fgrp.create_dataset("seed", data=np.asarray(g.failed_seed, np.int64))
                 fgrp.create_dataset("error", data=np.array(g.failed_error, dtype=h5py.string_dtype()))
+
+
+def _notch_array(notch_x, where: str) -> np.ndarray:
+    """``notch_x`` as a 1-D float64 array of finite positions [m]; raises naming ``where``."""
+    x = np.asarray(notch_x, np.float64)
+    if x.ndim != 1 or not np.all(np.isfinite(x)):
+        raise DeviceStatsError(f"{where}: geometry/notch_x must be a 1-D array of finite positions [m], "
+                               f"got shape {x.shape}")
+    return x
 
 
 def _check_group_shapes(g: KuStats, where: str) -> None:
@@ -210,6 +225,7 @@ def read_device_stats(path: str | Path) -> DeviceStats:
                 groups.append(g)
         except (KeyError, OSError) as exc:
             raise DeviceStatsError(f"{path}: corrupt or incomplete group ({exc})") from exc
+        notch_x = _notch_array(f["geometry/notch_x"][()], str(path)) if "geometry/notch_x" in f else None
         return DeviceStats(
             groups=groups,
             engine=str(f.attrs.get("engine", "")),
@@ -218,4 +234,5 @@ def read_device_stats(path: str | Path) -> DeviceStats:
             material=json.loads(f.attrs.get("material", "{}")),
             geometry=json.loads(f.attrs.get("geometry", "{}")),
             created_utc=str(f.attrs.get("created_utc", "")),
+            notch_x=notch_x,
         )

@@ -138,6 +138,24 @@ def edge_profiles(mask: np.ndarray, pad: int, ny_core: int, columns: np.ndarray)
     return bottom.astype(float), top.astype(float)
 
 
+def notch_centres(geometry_cfg: dict) -> np.ndarray:
+    """Notch centres [m] (float64): ``first_notch + k * notch_pitch`` for k = 0, 1, ... as long as
+    the whole notch (``notch_width`` wide) lies inside ``length``. The one rule for where the notches
+    are: :func:`build_racetrack` cuts them there (``Racetrack.notch_x``), and a device-statistics file
+    without recorded notch positions falls back to it."""
+    keys = ("first_notch", "notch_pitch", "notch_width", "length")
+    missing = [k for k in keys if k not in geometry_cfg or geometry_cfg[k] is None]
+    if missing:
+        raise GeometryError("device.geometry lacks " + ", ".join(missing) + " (needed for the notch positions)")
+    first, pitch, nwidth, length = (float(geometry_cfg[k]) for k in keys)
+    if pitch <= 0:
+        raise GeometryError(f"geometry.notch_pitch must be > 0, got {pitch:g}")
+    out = []
+    while first + len(out) * pitch + 0.5 * nwidth <= length + 1e-12:
+        out.append(first + len(out) * pitch)
+    return np.asarray(out, dtype=float)
+
+
 def build_racetrack(geometry_cfg: dict) -> Racetrack:
     """Build the racetrack mask from ``config["device"]["geometry"]``, seeded by its ``seed``.
 
@@ -177,16 +195,12 @@ def build_racetrack(geometry_cfg: dict) -> Racetrack:
     mask = np.zeros((ny, nx), dtype=bool)
     mask[pad : pad + ny_core, :nx_core] = True
 
-    notch_x = []
+    notch_x = notch_centres(g)
     x_centres = (np.arange(nx_core) + 0.5) * cell
     y_centres = (np.arange(ny) - pad + 0.5) * cell  # 0 at the nominal bottom edge
     cut_rows = (y_centres < depth) | (y_centres > width - depth)
     notch_cols = np.zeros(nx_core, dtype=bool)
-    k = 0
-    while True:
-        xc = first + k * pitch
-        if xc + 0.5 * nwidth > length + 1e-12:
-            break
+    for xc in notch_x:
         cols = (x_centres >= xc - 0.5 * nwidth) & (x_centres < xc + 0.5 * nwidth)
         if nwidth > 0 and depth > 0 and not cols.any():
             raise GeometryError(
@@ -194,8 +208,6 @@ def build_racetrack(geometry_cfg: dict) -> Racetrack:
             )
         if nwidth > 0 and depth > 0:
             notch_cols |= cols
-        notch_x.append(xc)
-        k += 1
     rough_cols = np.flatnonzero(~notch_cols)
     if rms > 0 and rough_cols.size:
         rng = np.random.default_rng(np.random.SeedSequence([int(g["seed"]), 0x6E6F7463]))
@@ -234,7 +246,7 @@ def build_racetrack(geometry_cfg: dict) -> Racetrack:
         mask=mask,
         cell_size=cell,
         thickness=float(g["thickness"]),
-        notch_x=np.asarray(notch_x, dtype=float),
+        notch_x=notch_x,
         start_x=first,
         measured_rms=measured,
     )

@@ -3,7 +3,8 @@
 Merging is a pure function of the chunk files and the config (:func:`merge_chunks`): every planned
 instance must appear exactly once with its planned seed, failed instances are recorded under
 ``/failed`` with their errors, and ``device.min_success_fraction`` decides whether the statistics can
-be trusted. The file also records the measured edge roughness of the racetrack the chunks ran on.
+be trusted. The file also records the racetrack the chunks were simulated on (its measured edge
+roughness, its notch centres).
 """
 
 from __future__ import annotations
@@ -96,13 +97,15 @@ def merge_chunks(config: dict, chunk_paths: Sequence[str | Path], out_path: str 
         groups.append(g)
     if problems:
         raise DeviceStageError("device stage failed:\n  " + "\n  ".join(problems))
+    racetrack = build_racetrack(dev["geometry"])  # the one every chunk ran on (same device_config_sha256)
     stats = DeviceStats(
         groups=groups,
         engine=chunks[0].engine,
         engine_version="; ".join(sorted({c.engine_version for c in chunks if c.engine_version})),
         config_sha256=sha,
         material=dict(dev["material"]),
-        geometry=dict(dev["geometry"], measured_rms=build_racetrack(dev["geometry"]).measured_rms),
+        geometry=dict(dev["geometry"], measured_rms=racetrack.measured_rms),
+        notch_x=racetrack.notch_x,
     )
     write_device_stats(out_path, stats)
     return stats

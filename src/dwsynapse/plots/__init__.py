@@ -15,7 +15,7 @@ import numpy as np
 
 from dwsynapse import devicemaps
 from dwsynapse.device.chunks import chunk_files
-from dwsynapse.geometry import build_racetrack
+from dwsynapse.geometry import GeometryError, build_racetrack, notch_centres
 from dwsynapse.layout import (DEVICE_FIGURES, FIGURES, all_alphas, chunk_dir, device_stats_path, energy_path,
                               figure_dir, initial_state_path, run_paths, trace_keys, wanted_figures)
 from dwsynapse.levels import level_probability_table
@@ -27,15 +27,21 @@ from dwsynapse.tabular import markdown_table, write_csv
 log = logging.getLogger(__name__)
 
 
-def notch_positions(geometry: dict) -> np.ndarray:
-    """Notch centres [m]: ``first_notch + k·notch_pitch`` inside ``length`` (docs/design.md "Device physics")."""
+NOTCH_KEYS = ("first_notch", "notch_pitch", "notch_width", "length")  # what geometry.notch_centres reads
+
+
+def stats_notches(stats, geometry: dict) -> np.ndarray:
+    """Notch centres [m] to mark on the figures of a device-statistics file: the positions it records
+    (``/geometry/notch_x``, the racetrack the instances ran on), else, for a file without them,
+    :func:`dwsynapse.geometry.notch_centres` of the file's geometry attribute when that has the keys,
+    else of ``geometry`` (the config's)."""
+    if stats.notch_x is not None:
+        return np.asarray(stats.notch_x, np.float64)
+    geom = stats.geometry if set(NOTCH_KEYS) <= set(stats.geometry) else geometry
     try:
-        first, pitch, length = float(geometry["first_notch"]), float(geometry["notch_pitch"]), float(geometry["length"])
-    except KeyError as exc:
-        raise ResultsError(f"geometry lacks {exc} needed to mark the notches") from None
-    if pitch <= 0:
-        raise ResultsError(f"geometry notch_pitch must be > 0, got {pitch}")
-    return np.arange(first, length, pitch)
+        return notch_centres(geom)
+    except GeometryError as exc:
+        raise ResultsError(f"cannot mark the notches: {exc}") from None
 
 
 def render_figure(name: str, config: dict, png: str | Path, pdf: str | Path, stats_path: str | Path | None = None) -> dict:
@@ -66,9 +72,7 @@ def _render(name: str, config: dict, png, pdf, stats_path) -> dict:
             raise ResultsError(f"figure '{name}' needs the device-statistics file")
         stats = read_device_stats(stats_path)
         if name == "fig1_device":
-            geom = stats.geometry if {"first_notch", "notch_pitch", "length"} <= set(stats.geometry) \
-                else config["device"]["geometry"]
-            return figures.fig_device_distributions(stats, notch_positions(geom), png, pdf)
+            return figures.fig_device_distributions(stats, stats_notches(stats, geom), png, pdf)
         alphas = all_alphas(config)
         if not alphas:
             raise ResultsError("figure 'fig7_cdf' needs a noise margin: the config has no train alphas")
@@ -90,11 +94,11 @@ def _render(name: str, config: dict, png, pdf, stats_path) -> dict:
         return figures.fig_offline_epochs({k: load_metrics(d / "metrics.json") for k, d in rp.exsitu.items()}, png, pdf)
     if name == "fig1a_racetrack":
         initial = devicemaps.read_initial_states(initial_state_path(config))
-        return figures.fig_racetrack(initial, notch_positions(geom), png, pdf,
-                                     roughness_rms=build_racetrack(geom).measured_rms)
+        racetrack = build_racetrack(geom)  # the one the initial states were relaxed on
+        return figures.fig_racetrack(initial, racetrack.notch_x, png, pdf, roughness_rms=racetrack.measured_rms)
     if name == "figS2_final_maps":
         final = devicemaps.read_final_states(chunk_files(config, chunk_dir(config)))
-        return figures.fig_final_maps(final, notch_positions(geom), float(geom["notch_width"]), png, pdf)
+        return figures.fig_final_maps(final, build_racetrack(geom).notch_x, float(geom["notch_width"]), png, pdf)
     if name == "figS5_energy":
         return figures.fig_energy_breakdown(_read_csv(energy_path(config, "system_csv")),
                                             config["energy"]["per_op"]["citation"], png, pdf)
@@ -148,4 +152,4 @@ def _cli(args) -> int:
     return 0
 
 
-__all__ = ["render_figure", "notch_positions", "write_level_table", "register"]
+__all__ = ["render_figure", "stats_notches", "write_level_table", "register"]
