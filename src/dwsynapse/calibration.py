@@ -179,7 +179,8 @@ def calibrate(config: dict, workdir: str | Path, ku_values: Sequence[float] | No
     """
     import copy
 
-    from .devicestage import chunk_seeds, get_engine, plan_chunks
+    from .device.chunks import chunk_seeds, plan_chunks
+    from .device.engine import get_engine
     from .geometry import build_racetrack
 
     cfg = copy.deepcopy(config)
