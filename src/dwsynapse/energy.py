@@ -327,13 +327,10 @@ def run_energy(config: dict, stats_path: str | Path | None, out: dict) -> dict:
 
 def register(sub) -> None:
     """``dwsynapse energy``: energy tables (CSV + Markdown) from a config and its results."""
-    from dwsynapse.command import add_common_arguments
+    from dwsynapse.command import add_report_command
 
-    p = sub.add_parser("energy", help="energy per write, programming energy and system energy tables")
-    add_common_arguments(p)
-    p.add_argument("--stats", default=None, help="device_stats.h5 (for the ex-situ worst case)")
-    p.add_argument("--outdir", default=None, help="output folder (default: <results_dir>/report/energy)")
-    p.set_defaults(func=_cli)
+    add_report_command(sub, "energy", "energy per write, programming energy and system energy tables", _cli,
+                       "<results_dir>/report/energy")
 
 
 def _cli(args) -> int:

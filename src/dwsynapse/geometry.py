@@ -50,13 +50,8 @@ class Racetrack:
     start_x: float
     measured_rms: float
 
-    @property
-    def ny(self) -> int:
-        return int(self.mask.shape[0])
-
-    @property
-    def nx(self) -> int:
-        return int(self.mask.shape[1])
+    ny = property(lambda self: int(self.mask.shape[0]), doc="cells across the strip (y)")
+    nx = property(lambda self: int(self.mask.shape[1]), doc="cells along the strip (x)")
 
     @property
     def n_magnetic(self) -> int:

@@ -322,14 +322,10 @@ def write_workflow_summary(config: dict, reproduction_csv, stats_path, summary_p
 
 def register(sub) -> None:
     """``dwsynapse report``: the paper-vs-reproduction table (Markdown + CSV)."""
-    from dwsynapse.command import add_common_arguments
+    from dwsynapse.command import add_report_command
 
-    p = sub.add_parser("report", help="paper-vs-reproduction table from the results")
-    add_common_arguments(p)
-    p.add_argument("--stats", default=None, help="device_stats.h5 (default: the device stage's file)")
+    p = add_report_command(sub, "report", "paper-vs-reproduction table from the results", _cli, "<results_dir>/report")
     p.add_argument("--energy-json", default=None, help="energy.json of `dwsynapse energy` (default: under results)")
-    p.add_argument("--outdir", default=None, help="output folder (default: <results_dir>/report)")
-    p.set_defaults(func=_cli)
 
 
 def _cli(args) -> int:

@@ -129,14 +129,11 @@ def write_level_table(stats_path: str | Path, alphas, csv_path: str | Path, md_p
 
 def register(sub) -> None:
     """``dwsynapse figures``: render every figure a config can produce."""
-    from dwsynapse.command import add_common_arguments
+    from dwsynapse.command import add_report_command
 
-    p = sub.add_parser("figures", help="render the paper's figures (PNG + PDF) from the results")
-    add_common_arguments(p)
-    p.add_argument("--stats", default=None, help="device_stats.h5 (default: the device stage's file)")
-    p.add_argument("--outdir", default=None, help="output folder (default: <results_dir>/report/figures)")
+    p = add_report_command(sub, "figures", "render the paper's figures (PNG + PDF) from the results", _cli,
+                           "<results_dir>/report/figures")
     p.add_argument("--only", nargs="*", choices=sorted(FIGURES), help="render only these figures")
-    p.set_defaults(func=_cli)
 
 
 def _cli(args) -> int:
