@@ -37,23 +37,36 @@ def _read_schema(path: Path) -> dict:
         return yaml.safe_load(fh)
 
 
-def _fill_defaults(node: Any, schema: dict) -> None:
-    """Set the schema's ``default`` of every absent key in ``node``, recursively (in place)."""
+def _resolve(sub: dict, root: dict) -> dict:
+    """``sub`` with a local ``$ref`` (``#/definitions/<name>``) replaced by what it points to."""
+    ref = sub.get("$ref")
+    if not ref:
+        return sub
+    node: Any = root
+    for part in ref.removeprefix("#/").split("/"):
+        node = node[part]
+    return node
+
+
+def _fill_defaults(node: Any, schema: dict, root: dict) -> None:
+    """Set the schema's ``default`` of every absent key in ``node``, recursively (in place), also in
+    sections described by a ``$ref`` (as ``snakemake.utils.validate`` does)."""
     if not isinstance(node, dict):
         return
-    for key, sub in schema.get("properties", {}).items():
+    for key, sub in _resolve(schema, root).get("properties", {}).items():
         if key not in node and "default" in sub:
             node[key] = copy.deepcopy(sub["default"])
         if key in node:
-            _fill_defaults(node[key], sub)
+            _fill_defaults(node[key], sub, root)
 
 
 def with_defaults(config: dict, schema: dict | None = None) -> dict:
     """A copy of ``config`` with the schema's defaults filled in where a key is absent: the same
-    values ``snakemake.utils.validate`` puts into the workflow's config, and the one source of
-    defaults for both engines (e.g. ``device.solver.rest_velocity``)."""
+    values ``snakemake.utils.validate`` puts into the workflow's config. The schema is the one place
+    a config default lives (docs/design.md "Data flow"): code reads every key plainly."""
     out = copy.deepcopy(config)
-    _fill_defaults(out, _read_schema(SCHEMA_PATH) if schema is None else schema)
+    schema = _read_schema(SCHEMA_PATH) if schema is None else schema
+    _fill_defaults(out, schema, schema)
     return out
 
 
