@@ -8,13 +8,14 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
-import yaml  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
 def default_config() -> dict:
-    """The embedded default config.yaml as a dict (a fresh copy per test)."""
-    with open(REPO / "config.yaml") as fh:
-        return yaml.safe_load(fh)
+    """The default config.yaml as the code sees it (a fresh copy per test): validated, with the schema's
+    defaults filled in (``load_config``, as the Snakefile's ``validate``); code has no defaults of its own."""
+    from dwsynapse.config import load_config
+
+    return load_config(REPO / "config.yaml")

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import yaml
 
+from dwsynapse.config import load_config
 from dwsynapse.devicemaps import (
     DeviceMapsError,
     drive_off,
@@ -26,8 +26,7 @@ from tests.test_workflow import TINY
 
 @pytest.fixture
 def tiny_config(tmp_path) -> dict:
-    with open(TINY) as fh:
-        cfg = yaml.safe_load(fh)
+    cfg = load_config(TINY)
     cfg["results_dir"] = str(tmp_path / "results")
     cfg["device"]["ku_values"] = [8.0e5]
     return cfg

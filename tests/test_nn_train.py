@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from dwsynapse.cli import main
+from dwsynapse.config import with_defaults
 from dwsynapse.devicestats import write_device_stats
 from dwsynapse.mnist import load_mnist, make_synthetic_mnist
 from dwsynapse.nn import kernels as K
@@ -51,7 +52,7 @@ def config(default_config, tmp_path):
     c = copy.deepcopy(default_config)
     c["results_dir"] = str(tmp_path / "results")
     c["train"].update(seed=3, epochs=3, eta0=0.2, hidden=[32, 16],
-                      trace_synapse={"layer": 1, "count": 6, "images": 50})
+                      trace_synapse={"layer": 1, "count": 6, "images": 50, "every": 1})
     c["train"]["exsitu"]["programming_trials"] = 3
     return c
 
@@ -263,12 +264,16 @@ def test_traced_synapses_are_seeded_and_reproducible():
 
 
 def test_trace_spec_from_config():
-    assert trace_spec({"train": {}}) is None
-    assert trace_spec({"train": {"trace_synapse": {"layer": 2, "count": 32, "images": 2000}}}) == TraceSpec(2, 32, 2000)
+    assert trace_spec(with_defaults({"train": {}})) is None  # the schema's default: no trace
+    assert trace_spec({"train": {"trace_synapse": None}}) is None
+    ts = {"layer": 2, "count": 32, "images": 2000, "every": 3}
+    assert trace_spec({"train": {"trace_synapse": ts}}) == TraceSpec(2, 32, 2000, 3)
+    with pytest.raises(ValueError, match=r"\['every'\] missing"):
+        trace_spec({"train": {"trace_synapse": {"layer": 2, "count": 32, "images": 2000}}})
     with pytest.raises(ValueError, match="no longer used.*count"):
         trace_spec({"train": {"trace_synapse": {"layer": 2, "row": 0, "col": 0, "images": 5}}})
     with pytest.raises(ValueError, match="count must be an integer"):
-        trace_spec({"train": {"trace_synapse": {"layer": 2, "count": 2.5, "images": 5}}})
+        trace_spec({"train": {"trace_synapse": {"layer": 2, "count": 2.5, "images": 5, "every": 1}}})
 
 
 def test_tracing_changes_no_other_draw(data):

@@ -11,6 +11,7 @@ import matplotlib.image as mpimg
 import numpy as np
 import pytest
 
+from dwsynapse.config import with_defaults
 from dwsynapse.devicestats import DeviceStats, KuStats, write_device_stats
 from dwsynapse.layout import FIGURES, run_paths, wanted_figures
 from dwsynapse.levels import level_probability_table, level_targets
@@ -231,7 +232,7 @@ def test_every_figure_renders(synthetic, name):
 
 def test_reduced_grid_only_asks_for_what_it_runs(synthetic):
     cfg, stats, tmp = synthetic
-    cfg["train"]["insitu"] = {"states": [5], "alphas": [0.25]}
+    cfg["train"]["insitu"].update(states=[5], alphas=[0.25])
     cfg["train"]["exsitu"]["methods"] = ["stochastic"]
     cfg["train"]["exsitu"]["alphas"] = [0.25]
     names = wanted_figures(cfg)
@@ -241,13 +242,13 @@ def test_reduced_grid_only_asks_for_what_it_runs(synthetic):
     s = render_figure("fig6_exsitu", cfg, tmp / "b.png", tmp / "b.pdf")
     assert s["panels"] == 1
     assert figure_inputs(cfg, "fig5_weights") == [str(run_paths(cfg).insitu[(5, 0.25)] / "trace.csv")]
-    cfg["train"]["insitu"] = {"states": [], "alphas": []}
+    cfg["train"]["insitu"].update(states=[], alphas=[])
     assert "fig3_insitu" not in wanted_figures(cfg)
 
 
 def test_grid_exclude_removes_runs(synthetic):
     cfg, _, _ = synthetic
-    cfg["train"]["insitu"] = {"states": [2, 5], "alphas": [0.15, 0.25], "exclude": [{"states": 2, "alpha": 0.15}]}
+    cfg["train"]["insitu"].update(states=[2, 5], alphas=[0.15, 0.25], exclude=[{"states": 2, "alpha": 0.15}])
     cfg["train"]["exsitu"].update(methods=["float", "stochastic"], states=[3, 5], alphas=[0.15, 0.25],
                                   exclude=[{"states": 3, "alpha": 0.25}])
     rp = run_paths(cfg)
@@ -328,7 +329,7 @@ def test_bad_inputs_name_the_file(tmp_path):
     with pytest.raises(ResultsError, match="'row' must hold non-negative integers"):
         load_trace(t)
     with pytest.raises(ResultsError, match="unknown figure"):
-        figure_inputs({"results_dir": "r", "train": {}}, "fig99")
+        figure_inputs(with_defaults({"results_dir": "r", "train": {}}), "fig99")
 
 
 def test_fig1_tolerates_expelled_walls(tmp_path, default_config):

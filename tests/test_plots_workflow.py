@@ -47,7 +47,7 @@ def _snakemake(wd: Path, cfg: dict, *extra: str, timeout: int = 120) -> subproce
 
 def test_reduced_grid_dag_has_only_configured_figures(tmp_path, default_config):
     cfg = default_config
-    cfg["train"]["insitu"] = {"states": [5], "alphas": [0.25]}
+    cfg["train"]["insitu"].update(states=[5], alphas=[0.25])
     cfg["train"]["exsitu"].update(methods=["stochastic"], states=[5], alphas=[0.25])
     wd = _workdir(tmp_path, cfg)
     r = _snakemake(wd, cfg, "-n")

@@ -44,7 +44,7 @@ def test_every_paper_number_gets_ours_from_results(produced):
 
 def test_reduced_grid_leaves_unproduced_numbers_empty(produced):
     cfg, stats, ej, tmp = produced
-    cfg["train"]["insitu"] = {"states": [2], "alphas": [0.25]}
+    cfg["train"]["insitu"].update(states=[2], alphas=[0.25])
     rows = reproduction_rows(cfg, stats, None)
     by_q = {r["quantity"]: r for r in rows}
     assert by_q["in-situ 5-state α=0.15 test accuracy"]["ours"] is None

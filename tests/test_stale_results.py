@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dwsynapse.config import RULE_CONFIG, config_digest
+from dwsynapse.config import RULE_CONFIG, config_digest, load_config
 from dwsynapse.device.chunks import device_config_sha256
 from dwsynapse.layout import GENERATED_PLOT_RULES
 
@@ -82,7 +82,7 @@ def _digests(cfg: dict) -> dict[str, str]:
 
 @pytest.mark.parametrize("key,value,direct,_", CHANGES, ids=[c[0] for c in CHANGES])
 def test_a_value_changes_the_hash_of_exactly_the_rules_reading_it(key, value, direct, _):
-    cfg = yaml.safe_load(TINY.read_text())
+    cfg = load_config(TINY)  # as the Snakefile sees it (schema defaults filled in)
     before, after = _digests(cfg), _digests(_set(cfg, key, value))
     assert {name for name in before if before[name] != after[name]} == direct
 

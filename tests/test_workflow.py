@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import yaml
 
-from dwsynapse.config import deep_update, validate_config
+from dwsynapse.config import deep_update, load_config, validate_config
 from dwsynapse.mnist import make_synthetic_mnist
 from dwsynapse.layout import SUPPLEMENTARY
 
@@ -288,8 +288,7 @@ def test_statistics_do_not_depend_on_the_chunk_layout(killed_and_resumed, tmp_pa
     from dwsynapse.devicestats import read_device_stats
 
     torch.set_num_threads(1)
-    with open(killed_and_resumed["config"]) as fh:
-        cfg = yaml.safe_load(fh)
+    cfg = load_config(killed_and_resumed["config"])
     cfg["device"]["chunk_size"] = 2
     paths = []
     for ch in plan_chunks(cfg):

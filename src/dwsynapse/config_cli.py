@@ -22,7 +22,7 @@ def register(sub) -> None:
 def _run(args) -> int:
     config = check_setup(load_config(args.config))
     dev = config["device"]
-    if dev["engine"] == "mumax3" and not dev.get("stats_file"):
+    if dev["engine"] == "mumax3" and not dev["stats_file"]:
         from dwsynapse.mx3 import RenderError, check_renderable
 
         try:

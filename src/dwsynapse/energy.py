@@ -220,7 +220,7 @@ def energy_tables(config: dict, insitu_metrics: dict, exsitu_metrics: dict, leve
         {"quantity": "energy per write", "value": we.total, "unit": "J", "formula": "1/2 C V^2 + I^2 R t"},
     ]
     prog_rows = []
-    prun = ecfg.get("dw_system", {}).get("programming_run")
+    prun = ecfg["dw_system"]["programming_run"]
     prog_inf = None  # programming energy per inference of the run named by dw_system.programming_run
 
     def programming_row(scenario: str, pulses: float, metrics: dict, path) -> dict:

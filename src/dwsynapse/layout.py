@@ -94,7 +94,7 @@ def control_reproduction_path(config: dict) -> Path:
 def device_stats_path(config: dict) -> Path:
     """The device-statistics file a config's training reads: ``device.stats_file`` if set, else
     the device stage's ``<results_dir>/device/device_stats.h5``."""
-    return Path(config["device"].get("stats_file") or results_path(config, "device", "device_stats.h5"))
+    return Path(config["device"]["stats_file"] or results_path(config, "device", "device_stats.h5"))
 
 
 def chunk_dir(config: dict) -> Path:
@@ -128,7 +128,7 @@ class RunPaths:
 
 def _excluded(section: dict) -> set[tuple[int, float]]:
     """(states, alpha) pairs that ``section['exclude']`` removes from a training grid."""
-    return {(int(e["states"]), float(e["alpha"])) for e in section.get("exclude", []) or []}
+    return {(int(e["states"]), float(e["alpha"])) for e in section["exclude"]}
 
 
 def run_paths(config: dict) -> RunPaths:
@@ -139,16 +139,15 @@ def run_paths(config: dict) -> RunPaths:
     """
     root = results_path(config, "train")
     tr = config["train"]
-    ins = tr.get("insitu", {}) or {}
-    exs = tr.get("exsitu", {}) or {}
+    ins, exs = tr["insitu"], tr["exsitu"]
     ins_skip, exs_skip = _excluded(ins), _excluded(exs)
     insitu = {
         (int(s), float(a)): root / "insitu" / run_name(s, a)
-        for s in ins.get("states", []) for a in ins.get("alphas", []) if (int(s), float(a)) not in ins_skip
+        for s in ins["states"] for a in ins["alphas"] if (int(s), float(a)) not in ins_skip
     }
     exsitu = {
         (m, int(s), float(a)): root / "exsitu" / m / run_name(s, a)
-        for m in exs.get("methods", []) for s in exs.get("states", []) for a in exs.get("alphas", [])
+        for m in exs["methods"] for s in exs["states"] for a in exs["alphas"]
         if (int(s), float(a)) not in exs_skip
     }
     return RunPaths(baseline=root / "baseline", insitu=insitu, exsitu=exsitu)
@@ -157,8 +156,7 @@ def run_paths(config: dict) -> RunPaths:
 def all_alphas(config: dict) -> list[float]:
     """Every noise margin of the config's in-situ and ex-situ grids, sorted."""
     tr = config["train"]
-    return sorted({float(a) for a in tr.get("exsitu", {}).get("alphas", [])}
-                  | {float(a) for a in tr.get("insitu", {}).get("alphas", [])})
+    return sorted({float(a) for a in tr["exsitu"]["alphas"]} | {float(a) for a in tr["insitu"]["alphas"]})
 
 
 def training_metric_paths(config: dict) -> list[str]:
@@ -181,7 +179,7 @@ def wanted_figures(config: dict) -> list[str]:
     m_z maps only when it runs the device stage itself). Not the supplementary ones (S1)."""
     rp = run_paths(config)
     names = ["fig1_device", "fig7_cdf", "figS5_energy"]
-    if not config["device"].get("stats_file"):
+    if not config["device"]["stats_file"]:
         names += list(MAP_FIGURES)
     if rp.insitu:
         names += ["fig3_insitu", "fig4_writes", "fig5_weights"]

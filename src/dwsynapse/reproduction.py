@@ -38,7 +38,7 @@ def compute_ours(config: dict, stats_path: str | Path | None, energy_json: str |
     """
     rp = run_paths(config)
     tr = config["train"]
-    grid = f"epochs={tr['epochs']}, n_train={config['mnist'].get('n_train') or 60000}"
+    grid = f"epochs={tr['epochs']}, n_train={config['mnist']['n_train'] or 60000}"
     ours: dict[str, tuple[float, str]] = {}
 
     def prov(path: Path, m: dict) -> str:
@@ -206,8 +206,8 @@ def write_reproduction(config: dict, stats_path, energy_json, md_path, csv_path,
         "# Paper vs reproduction\n\n"
         f"{n_have} of {len(rows)} headline numbers of the paper have a value from this run. "
         f"Config: engine={d['engine']}, instances_per_ku={d['instances_per_ku']}, cell_size={d['geometry']['cell_size']:g} m, "
-        f"epochs={config['train']['epochs']}, n_train={config['mnist'].get('n_train') or 60000}, "
-        f"n_test={config['mnist'].get('n_test') or 10000}. Accuracies are in percent; for energies, "
+        f"epochs={config['train']['epochs']}, n_train={config['mnist']['n_train'] or 60000}, "
+        f"n_test={config['mnist']['n_test'] or 10000}. Accuracies are in percent; for energies, "
         "capacitance and pulse counts the last numeric column is the ratio ours/paper.\n\n"
     )
     if control is not None:
@@ -247,8 +247,8 @@ def run_facts(config: dict, stats_path: str | Path) -> list[str]:
     geom = dev["geometry"]
     rt = build_racetrack(geom)
     n_ok = ", ".join(f"{g.n_ok}/{g.n_requested}" for g in stats.groups)
-    ins, exs = tr.get("insitu", {}) or {}, tr.get("exsitu", {}) or {}
-    source = (f"read from ``{dev['stats_file']}`` (device stage not run)" if dev.get("stats_file") else
+    ins, exs = tr["insitu"], tr["exsitu"]
+    source = (f"read from ``{dev['stats_file']}`` (device stage not run)" if dev["stats_file"] else
               f"simulated by this run, engine **{stats.engine}** ({stats.engine_version or 'version not recorded'})")
     return [
         f"- **Device statistics**: {source}; Ku = {_ku_list(stats.ku_values)} J/m³, thermal instances per Ku "
@@ -256,15 +256,15 @@ def run_facts(config: dict, stats_path: str | Path) -> list[str]:
         f"- **Mesh**: {rt.nx} × {rt.ny} cells of {rt.cell_size * 1e9:g} × {rt.cell_size * 1e9:g} × "
         f"{rt.thickness * 1e9:g} nm ({geom['length'] * 1e9:g} × {geom['width'] * 1e9:g} nm strip, notches every "
         f"{geom['notch_pitch'] * 1e9:g} nm from {geom['first_notch'] * 1e9:g} nm, edge roughness "
-        f"{rt.measured_rms * 1e9:.2f} nm rms measured); demag {dev['solver'].get('demag', 'newell')}, "
+        f"{rt.measured_rms * 1e9:.2f} nm rms measured); demag {dev['solver']['demag']}, "
         f"Gilbert damping {dev['material']['alpha']:g}, T = {dev['drive']['temperature']:g} K, "
         f"{dev['drive']['pulse_duration'] * 1e9:g} ns pulse of {dev['drive']['current_density']:.3g} A/m².",
         f"- **Training**: {'-'.join(str(n) for n in (N_INPUT, *tr['hidden'], N_CLASSES))}, η0 = {tr['eta0']:g}, "
-        f"{tr['epochs']} epoch(s) on {config['mnist'].get('n_train') or 60000} / {config['mnist'].get('n_test') or 10000} "
-        f"train/test images; in-situ states {_join(ins.get('states'))} × noise margin α {_join(ins.get('alphas'))}; "
-        f"ex-situ {_join(exs.get('methods'))} × states {_join(exs.get('states'))} × α {_join(exs.get('alphas'))}.",
+        f"{tr['epochs']} epoch(s) on {config['mnist']['n_train'] or 60000} / {config['mnist']['n_test'] or 10000} "
+        f"train/test images; in-situ states {_join(ins['states'])} × noise margin α {_join(ins['alphas'])}; "
+        f"ex-situ {_join(exs['methods'])} × states {_join(exs['states'])} × α {_join(exs['alphas'])}.",
         f"- **Device levels hard to program** (one pulse within ±α; the runs go on: in-situ re-pulses such a device, "
-        f"ex-situ stops at {int(exs.get('max_program_attempts', 100))} attempts): {level_warnings(config, stats)}",
+        f"ex-situ stops at {int(exs['max_program_attempts'])} attempts): {level_warnings(config, stats)}",
     ]
 
 

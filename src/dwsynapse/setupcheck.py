@@ -56,7 +56,7 @@ def _geometry(config: dict) -> str | None:
     """The racetrack mask can be built: the cell size divides the strip, notches fit."""
     from dwsynapse.geometry import GeometryError, build_racetrack
 
-    if config["device"].get("stats_file"):
+    if config["device"]["stats_file"]:
         return None  # no simulation: the geometry is not used
     try:
         build_racetrack(config["device"]["geometry"])
@@ -69,7 +69,7 @@ def _stats_file(config: dict) -> str | None:
     """A configured ``device.stats_file`` exists and is a valid device-statistics file."""
     from dwsynapse.devicestats import DeviceStatsError, read_device_stats
 
-    path = config["device"].get("stats_file")
+    path = config["device"]["stats_file"]
     if not path:
         return None
     try:
@@ -85,10 +85,10 @@ def _ku_values(config: dict) -> str | None:
     from dwsynapse.levels import ku_for_states
 
     tr = config["train"]
-    states = set(tr.get("insitu", {}).get("states") or [])
-    if tr.get("exsitu", {}).get("methods"):
-        states |= set(tr["exsitu"].get("states") or [])
-    path = config["device"].get("stats_file")
+    states = set(tr["insitu"]["states"])
+    if tr["exsitu"]["methods"]:
+        states |= set(tr["exsitu"]["states"])
+    path = config["device"]["stats_file"]
     if path:
         try:
             have, where = read_device_stats(path).ku_values, f"the groups of {path}"

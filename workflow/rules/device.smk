@@ -16,7 +16,7 @@ rule device_check:
         res("device", "engine.json"),
     params:
         engine=config["device"]["engine"],
-        mumax3=config["device"].get("mumax3"),
+        mumax3=config["device"]["mumax3"],
     log:
         res("logs", "device", "check.log"),
     threads: 1
@@ -65,7 +65,7 @@ rule device_merge:
         res("device", "device_stats.h5"),
     params:
         device=device_config_sha256(config),
-        min_success_fraction=config["device"].get("min_success_fraction"),
+        min_success_fraction=config["device"]["min_success_fraction"],
     log:
         res("logs", "device", "merge.log"),
     threads: 1

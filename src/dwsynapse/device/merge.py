@@ -48,7 +48,7 @@ def merge_chunks(config: dict, chunk_paths: Sequence[str | Path], out_path: str 
     dev = config["device"]
     chunks = [read_chunk(p) for p in chunk_paths]
     n_req = int(dev["instances_per_ku"])
-    min_frac = float(dev.get("min_success_fraction", 1.0))
+    min_frac = float(dev["min_success_fraction"])
     sha = device_config_sha256(config)
     engines = {c.engine for c in chunks}
     if len(engines) > 1:

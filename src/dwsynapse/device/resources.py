@@ -23,12 +23,12 @@ CHUNK_MARGIN_MIN = 5  # minutes of a chunk job's wall-time request beyond its ch
 def chunk_uses_gpu(config: dict) -> bool:
     """Whether a chunk job needs a GPU: engine mumax3, or torch with device.torch.device: cuda."""
     dev = config["device"]
-    return dev["engine"] == "mumax3" or (dev.get("torch") or {}).get("device") == "cuda"
+    return dev["engine"] == "mumax3" or dev["torch"]["device"] == "cuda"
 
 
 def chunk_retries(config: dict) -> int:
     """How often a failed chunk job is tried again (``device.chunk_retries``, default 2)."""
-    return check_count(config["device"].get("chunk_retries", 2), "device.chunk_retries", error=DeviceStageError)
+    return check_count(config["device"]["chunk_retries"], "device.chunk_retries", error=DeviceStageError)
 
 
 def _estimated_chunk_seconds(config: dict) -> float:
@@ -55,7 +55,7 @@ def chunk_timeout_s(config: dict, attempt: int = 1) -> float:
     (1-based): ``attempt`` times ``device.chunk_timeout_s``, or times the runtime estimate of one
     chunk when that is null, so a chunk that was merely slow gets more time on its next try."""
     check_count(attempt, "attempt", 1, error=DeviceStageError)
-    base = config["device"].get("chunk_timeout_s")
+    base = config["device"]["chunk_timeout_s"]
     if base is None:
         base = _estimated_chunk_seconds(config)
     elif isinstance(base, bool) or not isinstance(base, (int, float)) or not base > 0:

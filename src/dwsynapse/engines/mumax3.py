@@ -68,7 +68,7 @@ def find_binary(config: dict) -> Path:
 
     Raises :class:`Mumax3NotFound` with installation advice when none is usable."""
     mcfg = with_defaults(config)["device"]["mumax3"]
-    for source, value in (("device.mumax3.binary", mcfg.get("binary")), ("MUMAX3", os.environ.get("MUMAX3"))):
+    for source, value in (("device.mumax3.binary", mcfg["binary"]), ("MUMAX3", os.environ.get("MUMAX3"))):
         if value:
             found = shutil.which(str(value))
             if found:

@@ -16,18 +16,18 @@ def device_config(config: dict, states: int, alpha: float) -> DeviceConfig:
     (``train.device_variant``: instances, spread_scale, level0_shift; resampling seeded by train.seed)
     from ``config['train']`` and the programming Ku values from ``device.ku_values``."""
     t = config["train"]
-    v = t.get("device_variant") or {}
-    variant = DeviceVariant(instances=v.get("instances"), spread_scale=float(v.get("spread_scale", 1.0)),
-                            level0_shift=float(v.get("level0_shift", 0.0)), seed=int(t["seed"]))
-    return DeviceConfig(states=int(states), alpha=float(alpha), sampling=t.get("device_sampling", "empirical"),
-                        max_program_attempts=int(t.get("exsitu", {}).get("max_program_attempts", 100)),
+    v = t["device_variant"]
+    variant = DeviceVariant(instances=v["instances"], spread_scale=float(v["spread_scale"]),
+                            level0_shift=float(v["level0_shift"]), seed=int(t["seed"]))
+    return DeviceConfig(states=int(states), alpha=float(alpha), sampling=t["device_sampling"],
+                        max_program_attempts=int(t["exsitu"]["max_program_attempts"]),
                         variant=variant, ku_values=tuple(float(k) for k in config["device"]["ku_values"]))
 
 
 def configured_initial_programming(config: dict) -> str:
     """How devices start (``train.initial_programming``: 'program', the default, or 'ideal'; see
     :class:`dwsynapse.nn.synapse.DeviceSynapse`): the one place the key is read."""
-    return check_initial_programming(config["train"].get("initial_programming", "program"))
+    return check_initial_programming(config["train"]["initial_programming"])
 
 
 def device_synapse(config: dict, stats_path: str | Path, states: int, alpha: float) -> DeviceSynapse:
@@ -42,7 +42,7 @@ def trace_spec(config: dict) -> TraceSpec | None:
 
     Which synapses of the layer are traced follows from ``train.seed``
     (:func:`dwsynapse.nn.trainer.trace_synapses`)."""
-    ts = config["train"].get("trace_synapse")
+    ts = config["train"]["trace_synapse"]
     if not ts:
         return None
     stale = sorted(set(ts) & {"row", "col"})
@@ -53,8 +53,10 @@ def trace_spec(config: dict) -> TraceSpec | None:
     if unknown:
         raise ValueError(f"train.trace_synapse: unknown keys {unknown}; expected layer, count, images, every")
     # TraceSpec checks the values (integers, ranges) with messages naming the config key
-    return TraceSpec(**{name: ts.get(name, default)
-                        for name, default in (("layer", 2), ("count", 32), ("images", 2000), ("every", 1))})
+    missing = [name for name in ("layer", "count", "images", "every") if name not in ts]
+    if missing:
+        raise ValueError(f"train.trace_synapse: {missing} missing; give layer, count, images and every")
+    return TraceSpec(**ts)
 
 
 def run_header(method: str, settings: TrainSettings, result: TrainResult, n_train: int, n_test: int,

@@ -46,7 +46,7 @@ def run_insitu(config: dict, data: Data, stats_path: str | Path, states: int, al
         "total_pulses": int(result.initial_pulses + train_pulses),
         "initial_programming": synapse.initial_programming,
         "device": device.summary(),
-        "trace_synapse": config["train"].get("trace_synapse"),
+        "trace_synapse": config["train"]["trace_synapse"],
         "traced_synapses": result.trace_synapses.tolist() if result.trace_synapses is not None else None,
     })
     save_weights(out_dir / "weights.npz", result.layout, w_fp=result.w_fp, w_dev=result.w_use)

@@ -32,7 +32,7 @@ def point_name(layers: int, ratio: float, eta0: float) -> str:
 def grid(config: dict) -> list[tuple[int, float, float]]:
     """(layers, ratio, eta0) of every point of the configured grid (``selection.grid``)."""
     sel = config["selection"]
-    g = sel[sel.get("grid", "full")]
+    g = sel[sel["grid"]]
     return [(int(n), float(r), float(e)) for n in g["hidden_layers"] for r in g["size_ratios"] for e in g["eta0s"]]
 
 

@@ -78,16 +78,16 @@ class StudyPoint:
 
 def init_label(train: dict) -> str:
     """``fan_in`` or the fixed sigma of a ``train`` config section, as :attr:`StudyPoint.init`."""
-    return "fan_in" if train.get("init", "normal_fan_in") == "normal_fan_in" else f"{float(train['init_std']):g}"
+    return "fan_in" if train["init"] == "normal_fan_in" else f"{float(train['init_std']):g}"
 
 
 def _reference(config: dict) -> dict:
     """The config's values of every choice: the centre of the one-at-a-time sweeps."""
     t = config["train"]
-    v = t.get("device_variant") or {}
-    return {"init": init_label(t), "initial_programming": t.get("initial_programming", "program"),
-            "device_sampling": t.get("device_sampling", "empirical"), "instances": v.get("instances"),
-            "spread_scale": float(v.get("spread_scale", 1.0)), "level0_shift": float(v.get("level0_shift", 0.0))}
+    v = t["device_variant"]
+    return {"init": init_label(t), "initial_programming": t["initial_programming"],
+            "device_sampling": t["device_sampling"], "instances": v["instances"],
+            "spread_scale": float(v["spread_scale"]), "level0_shift": float(v["level0_shift"])}
 
 
 def study_settings(config: dict, study: str) -> dict:
@@ -95,7 +95,7 @@ def study_settings(config: dict, study: str) -> dict:
     if study not in STUDIES:
         raise ValueError(f"study must be one of {STUDIES}, got {study!r}")
     s = config["study"]
-    return s[s.get("grid", "full")] if study == "learning" else s["sensitivity"]
+    return s[s["grid"]] if study == "learning" else s["sensitivity"]
 
 
 def grid(config: dict, study: str) -> list[tuple[str, StudyPoint]]:
@@ -113,7 +113,7 @@ def grid(config: dict, study: str) -> list[tuple[str, StudyPoint]]:
     for seed in g["seeds"]:
         base = {k: ref[k] for k in FACTORS}
         for factor in FACTORS:
-            values = [str(v) if factor == "init" else v for v in g.get(factor) or []]
+            values = [str(v) if factor == "init" else v for v in g[factor]]
             # every sweep holds the reference run (the config's value), the rule's baseline
             for v in values if ref[factor] in values else [ref[factor], *values]:
                 chosen = {**base, factor: v}
@@ -151,7 +151,7 @@ def point_config(config: dict, study: str, point: StudyPoint) -> dict:
              device_sampling=point.device_sampling, trace_synapse=None,
              device_variant={"instances": point.instances, "spread_scale": point.spread_scale,
                              "level0_shift": point.level0_shift})
-    if g.get("n_train") is not None:
+    if g["n_train"] is not None:
         cfg["mnist"]["n_train"] = int(g["n_train"])
     return cfg
 

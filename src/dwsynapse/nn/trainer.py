@@ -72,10 +72,10 @@ class TrainSettings:
             eta0=float(train["eta0"]),
             eta_decay=float(train["eta_decay"]),
             hidden=tuple(int(h) for h in train["hidden"]),
-            backprop=train.get("backprop", "paper"),
-            init=train.get("init", "normal_fan_in"),
-            init_std=train.get("init_std"),
-            batch_size=int(train.get("batch_size", 1)),
+            backprop=train["backprop"],
+            init=train["init"],
+            init_std=train["init_std"],
+            batch_size=int(train["batch_size"]),
         )
 
     def eta(self, epoch: int) -> float:
@@ -111,7 +111,7 @@ class Data:
 def load_data(config: dict, mnist_dir: str | Path) -> Data:
     """Load MNIST from ``mnist_dir`` with the config's threshold and subset sizes."""
     m = config["mnist"]
-    return Data.from_mnist(load_mnist(mnist_dir, int(m["binarize_threshold"]), m.get("n_train"), m.get("n_test")))
+    return Data.from_mnist(load_mnist(mnist_dir, int(m["binarize_threshold"]), m["n_train"], m["n_test"]))
 
 
 def accuracy(layout: Layout, W: np.ndarray, x: np.ndarray, y: np.ndarray) -> float:

@@ -85,7 +85,8 @@ def _render(name: str, config: dict, png, pdf, stats_path) -> dict:
     if name == "fig4_writes":
         return figures.fig_device_writes({k: load_metrics(d / "metrics.json") for k, d in rp.insitu.items()}, png, pdf)
     if name == "fig5_weights":
-        layer = (config["train"].get("trace_synapse") or {}).get("layer")
+        ts = config["train"]["trace_synapse"]
+        layer = ts["layer"] if ts else None
         return figures.fig_weight_evolution({k: load_trace(rp.insitu[k] / "trace.csv") for k in trace_keys(config)},
                                             png, pdf, layer=layer)
     if name == "fig6_exsitu":

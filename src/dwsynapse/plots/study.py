@@ -23,7 +23,7 @@ def write_study(config: dict, study: str, table_csv, table_md, summary_md, png, 
            "test accuracy (%)": f"{pct(r['acc_mean'])} ± {pct(r['acc_std'])}",
            "(c) software (%)": "" if r["software_acc_mean"] is None else pct(r["software_acc_mean"]),
            "W_q alone (%)": "" if r["wq_acc_mean"] is None else pct(r["wq_acc_mean"])} for r in agg]
-    head = (f"# Study: {study}\n\n{g['epochs']} epoch(s), n_train = {g.get('n_train') or config['mnist'].get('n_train') or 60000}, "
+    head = (f"# Study: {study}\n\n{g['epochs']} epoch(s), n_train = {g['n_train'] or config['mnist']['n_train'] or 60000}, "
             f"seeds {list(g['seeds'])}; mean ± std over seeds. Ex-situ (c) = the in-situ network programmed "
             f"{config['study']['programming_trials']} times (read-verify-write within ±α).\n\n")
     write_text(head + markdown_table(md, list(md[0])), table_md)

@@ -131,7 +131,7 @@ def run_instances(config: dict, racetrack, ku: float, seeds: Sequence[int], work
     dtype = resolve_dtype(tcfg["dtype"])
     mesh = Mesh(racetrack.mask, racetrack.cell_size, racetrack.cell_size, racetrack.thickness, device, dtype)
     material = Material(ms=float(mat_cfg["Ms"]), aex=float(mat_cfg["Aex"]), alpha=float(mat_cfg["alpha"]),
-                        dind=float(mat_cfg.get("Dind", 0.0)), ku=float(ku))
+                        dind=float(mat_cfg["Dind"]), ku=float(ku))
     system = LLGSystem(mesh, material, demag=solver_cfg["demag"])
     stepper = Stepper(system, compile=compile_requested(tcfg["compile"]))
     dt = float(solver_cfg["dt"])
