@@ -212,8 +212,7 @@ def test_program_verify_is_capped_and_counts_attempts():
     levels = np.full(n, 1, np.int64)  # level -0.5, spread 0.1: a pulse lands within +-0.02 with p ~16 %
     w = np.empty(n)
     att = np.empty(n, np.int64)
-    at_cap = K.program_verify(levels, dm.targets, 0.02, 5, np.uint64(3), dm.samples, dm.counts, dm.bandwidth,
-                              0, w, att)
+    at_cap = K.program_verify(levels, 0.02, 5, np.uint64(3), *dm.kernel_tables, w, att)
     assert att.max() == 5 and att.min() >= 1
     assert at_cap == np.sum(np.abs(w + 0.5) > 0.02) > 0
     np.testing.assert_array_equal(att[np.abs(w + 0.5) > 0.02], 5)
@@ -221,12 +220,12 @@ def test_program_verify_is_capped_and_counts_attempts():
     short = {**PAPER_TARGETS, 7.0e5: 0.8}  # level +1 ends near 0.8: never within 0.05 of its target 1
     impossible = build_device_model(synthetic_device_stats(0, spread=0.001, means=short), DeviceConfig(states=5, alpha=0.05))
     assert impossible.hit_probability[4] == 0.0
-    at_cap = K.program_verify(np.full(100, 4, np.int64), impossible.targets, 0.05, 30, np.uint64(1),
-                              impossible.samples, impossible.counts, impossible.bandwidth, 0, w[:100], att[:100])
+    at_cap = K.program_verify(np.full(100, 4, np.int64), 0.05, 30, np.uint64(1), *impossible.kernel_tables,
+                              w[:100], att[:100])
     assert at_cap == 100 and np.all(att[:100] == 30)
     # a reachable level: the mean number of attempts is 1 / hit probability
     lv = np.full(n, 2, np.int64)
-    K.program_verify(lv, dm.targets, 0.02, 1000, np.uint64(5), dm.samples, dm.counts, dm.bandwidth, 0, w, att)
+    K.program_verify(lv, 0.02, 1000, np.uint64(5), *dm.kernel_tables, w, att)
     assert att.mean() == pytest.approx(1 / dm.hit_probability[2], rel=0.05)
     assert np.all(np.abs(w) <= 0.02)
 

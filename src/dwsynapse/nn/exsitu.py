@@ -82,9 +82,8 @@ def program_trials(layout: Layout, w_fp: np.ndarray, device: DeviceModel, data: 
     attempts = np.empty(w_fp.shape, np.int64)
     accs, totals, at_cap = [], [], []
     for t in range(int(trials)):
-        n_cap = K.program_verify(levels, device.targets, cfg.alpha, cfg.max_program_attempts,
-                                 seed_key(seed, _TRIAL_PURPOSE + t), device.samples, device.counts, device.bandwidth,
-                                 device.sampling_code, w_dev, attempts)
+        n_cap = K.program_verify(levels, cfg.alpha, cfg.max_program_attempts, seed_key(seed, _TRIAL_PURPOSE + t),
+                                 *device.kernel_tables, w_dev, attempts)
         accs.append(accuracy(layout, w_dev, data.x_test, data.y_test))
         totals.append(int(attempts.sum()))
         at_cap.append(int(n_cap))

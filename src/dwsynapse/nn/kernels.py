@@ -283,9 +283,10 @@ def program_all(levels_flat, n_levels, seed_key, dev_count, samples, counts, ban
 
 
 @njit(cache=True)
-def program_verify(levels_flat, targets, alpha, cap, seed_key, samples, counts, bandwidth, sampling,
+def program_verify(levels_flat, alpha, cap, seed_key, targets, samples, counts, bandwidth, sampling,
                    W_dev, attempts):
     """Read-verify-write: pulse each device until within +-alpha of its level's target or ``cap`` pulses.
+    ``targets ... sampling`` are :attr:`DeviceModel.kernel_tables`.
 
     Fills ``W_dev`` and ``attempts`` (pulses used per device); returns the number of devices at the cap
     that are still outside the tolerance.
