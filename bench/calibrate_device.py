@@ -15,6 +15,9 @@ Two modes (logic in :mod:`dwsynapse.calibration`):
     # acceptance A1-A5 of a finished device stage, A7 (admissible, wall held 5 ns at T = 0 and J = 0)
     python bench/calibrate_device.py check --config config.yaml --stats results/device/device_stats.h5
 
+    # A6 (converged): the stage's final states relaxed 3 ns more, and the stage's first seeds rerun at dt/2
+    python bench/calibrate_device.py converge --config config.yaml --extension-per-ku 16 --half-dt-per-ku 16
+
 ``calibrate`` writes ``calibration.json`` (every instance) and ``calibration.md`` (the table) into
 ``--out``; docs/calibration.md quotes that table. ``study`` appends every trial to ``--csv`` as it ends
 and resumes from it (:mod:`dwsynapse.calibration_study`).
@@ -43,7 +46,7 @@ def _parse_sets(items: list[str]) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("mode", choices=["explore", "calibrate", "study", "check"])
+    parser.add_argument("mode", choices=["explore", "calibrate", "study", "check", "converge"])
     parser.add_argument("--config", default="config.yaml")
     parser.add_argument("--set", action="append", default=[], help="material.<key>=<v> or geometry.<key>=<v>")
     parser.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "1")))
@@ -61,6 +64,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--start", action="append", default=[], help="study: a JSON dict of knob values to try first")
     parser.add_argument("--stats", default=None, help="check: device_stats.h5 (default: the config's)")
     parser.add_argument("--no-hold", action="store_true", help="check: skip the 5 ns T = 0 hold run")
+    parser.add_argument("--extension-per-ku", type=int, default=16,
+                        help="converge: final states per Ku relaxed 3 ns more (0: skip)")
+    parser.add_argument("--extra-time", type=float, default=3e-9, help="converge: s of extra relaxation")
+    parser.add_argument("--half-dt-per-ku", type=int, default=16,
+                        help="converge: instances per Ku rerun at dt/2 for the KS test (0: skip)")
+    parser.add_argument("--json", default=None, help="converge: also write the report to this file")
     args = parser.parse_args(argv)
 
     import torch
@@ -87,6 +96,27 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_hold:
             report["hold"] = hold_check(dev)
         print(json.dumps(report, indent=1, default=float))
+        return 0
+    if args.mode == "converge":
+        import json
+
+        from dwsynapse.calibration_study import extension_check, half_step_check
+        from dwsynapse.devicestats import default_stats_path
+        from dwsynapse.layout import chunk_dir
+
+        stats = args.stats or default_stats_path(config)
+        report = {"stats": str(stats)}
+        if args.extension_per_ku > 0:
+            chunks = sorted(chunk_dir(config).glob("*/chunk_*.h5"))
+            if not chunks:
+                raise SystemExit(f"converge: no chunk files under {chunk_dir(config)} (run the device stage first)")
+            report["extension"] = extension_check(dev, chunks, args.extension_per_ku, args.extra_time)
+        if args.half_dt_per_ku > 0:
+            report["half_dt"] = half_step_check(config, stats, args.half_dt_per_ku, Path(args.out) / "half_dt")
+        text = json.dumps(report, indent=1, default=float)
+        print(text)
+        if args.json:
+            write_text(text + "\n", args.json)
         return 0
     if args.mode == "study":
         import json

@@ -184,3 +184,17 @@ def test_preset_time_step_is_stable_for_the_fastest_exchange_mode(preset):
     assert heun_exchange_growth(mat, mesh, dev["solver"]["dt"]) < 1.0
     steps = dev["drive"]["pulse_duration"] / dev["solver"]["dt"]
     assert steps == pytest.approx(round(steps), abs=1e-6)  # the pulse is a whole number of steps
+
+
+def test_explore_continues_from_given_states_as_one_longer_run():
+    mat = {"Ms": 1.0e6, "Aex": 1.5e-11, "alpha": 0.1, "Dind": 0.8e-3, "theta_sh": 0.1}
+    kw = dict(dt=2e-13, dtype="float64")
+    whole = explore(mat, _short_geometry(), [7.5e5], pulse_duration=0.04e-9, relax_time=0.04e-9, **kw)
+    first = explore(mat, _short_geometry(), [7.5e5], pulse_duration=0.04e-9, relax_time=0.0, **kw)
+    rest = explore(mat, _short_geometry(), [7.5e5], pulse_duration=0.0, current_density=0.0, relax_time=0.04e-9,
+                   m_start=first["m_final"], **kw)
+    np.testing.assert_allclose(rest["m_final"], whole["m_final"], atol=1e-12)
+    with pytest.raises(ValueError, match="m_start has shape"):
+        explore(mat, _short_geometry(), [7.5e5, 8e5], m_start=first["m_final"], **kw)
+    with pytest.raises(ValueError, match="non-finite"):
+        explore(mat, _short_geometry(), [7.5e5], m_start=np.full_like(first["m_final"], np.nan), **kw)

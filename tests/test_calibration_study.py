@@ -1,5 +1,7 @@
 """Calibration study: acceptance criteria A1-A5, the loss built from them, the trial log and its resume."""
 
+import math
+
 import numpy as np
 import pytest
 
@@ -122,3 +124,56 @@ def test_screen_keeps_materials_where_8e5_holds_and_7e5_leaves(default_config):
     assert cs.screen_passes([61e-9, 62e-9, 59e-9, 285e-9, 280e-9], geo)
     assert not cs.screen_passes([205e-9, 284e-9, 278e-9, 324e-9, 336e-9], geo)  # 8.0e5 not held
     assert not cs.screen_passes([60e-9, 60e-9, 60e-9, 60e-9, 100e-9], geo)  # 7.0e5 does not leave
+
+
+def test_ks_two_sample_statistic_and_p_value():
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(0, 1, 200), rng.normal(0, 1, 150)
+    d, p = cs.ks_two_sample(a, b)
+    assert 0 < d < 0.2 and p > 0.05  # same distribution
+    d, p = cs.ks_two_sample(a, b + 1.0)
+    assert d > 0.3 and p < 1e-6  # shifted by one standard deviation
+    assert cs.ks_two_sample([1, 2, 3], [1, 2, 3]) == (0.0, 1.0)
+    # disjoint samples of 10 each: D = 1, lambda = sqrt 5 + 0.12 + 0.11 / sqrt 5, p ~ 2 exp(-2 lambda^2); the
+    # exact permutation p is 2 / C(20, 10) = 1.08e-5
+    d, p = cs.ks_two_sample(np.arange(10), np.arange(10) + 100)
+    lam = math.sqrt(5) + 0.12 + 0.11 / math.sqrt(5)
+    assert d == 1.0 and p == pytest.approx(2 * math.exp(-2 * lam**2), rel=1e-6)
+    assert 1.08e-5 < p < 2 * 1.08e-5
+    with pytest.raises(ValueError, match="non-empty"):
+        cs.ks_two_sample([], [1.0])
+
+
+def _tiny_stage(default_config, tmp_path):
+    """A real two-Ku device stage of 2 instances each (6 nm cells, 20 ps pulse), its chunk files and merged stats."""
+    from dwsynapse.device import chunks as dplan
+    from dwsynapse.device import engine as dengine
+    from dwsynapse.device import merge as dmerge
+
+    c = default_config
+    c["device"].update(engine="torch", instances_per_ku=2, chunk_size=2, ku_values=[7.0e5, 8.0e5])
+    c["device"]["geometry"].update(cell_size=6e-9, notch_width=12e-9, notch_depth=12e-9)
+    c["device"]["drive"]["pulse_duration"] = 2e-11
+    c["device"]["solver"].update(relax_max_time=1e-11, rest_window=1e-11, dt=1e-13, initial_relax_time=1e-11)
+    c["device"]["torch"].update(device="cpu", compile=False)
+    paths = []
+    for ch in dplan.plan_chunks(c):
+        p = tmp_path / "chunks" / ch.group / f"chunk_{ch.chunk_index}.h5"
+        dengine.run_chunk(c, ch.group, ch.chunk_index, p, tmp_path / "w" / ch.group, progress=False)
+        paths.append(p)
+    dmerge.merge_chunks(c, paths, tmp_path / "d.h5")
+    return c, paths, tmp_path / "d.h5"
+
+
+def test_extension_continues_the_final_states_and_half_dt_reruns_the_stage_seeds(default_config, tmp_path):
+    c, chunks, stats = _tiny_stage(default_config, tmp_path)
+    ext = cs.extension_check(c["device"], chunks, per_ku=2, extra_time=1e-12, compile=False)
+    # 10 steps at 300 K barely move a wall: nothing counts as unconverged, and the states were the stage's
+    assert ext["n_per_ku"] == 2 and set(ext["moved_fraction_per_ku"]) == {"7e+05", "8e+05"}
+    assert ext["moved_fraction"] == 0.0 and ext["pass"] and ext["max_change"] < 0.05
+    half = cs.half_step_check(c, stats, per_ku=2, workdir=tmp_path / "half")
+    assert half["dt_half_s"] == pytest.approx(5e-14)
+    for row in half["per_ku"].values():
+        assert row["n_half"] == 2 and 0.0 <= row["ks_p"] <= 1.0
+        assert abs(row["mean_half"] - row["mean_stage"]) < 0.2  # same seeds, same protocol, half the step
+    assert (tmp_path / "half" / "ku_7.000e+05" / "torchfd_run.json").exists()

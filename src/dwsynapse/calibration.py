@@ -70,13 +70,17 @@ def explore(material: dict, geometry_cfg: dict, ku_values: Sequence[float], *, n
             temperature: float = 0.0, current_density: float = 3.5e11, pulse_duration: float = 1e-9,
             relax_time: float = 1e-9, dt: float = 1e-13, demag: str = "thin_film", seed: int = 0,
             initial_relax_time: float = 0.0,
-            dtype: str = "float32", compile: bool = False, sample_interval: float = 10e-12) -> dict:
+            dtype: str = "float32", compile: bool = False, sample_interval: float = 10e-12,
+            m_start: np.ndarray | None = None) -> dict:
     """Integrate every Ku (x ``n_per_ku`` thermal instances) as one batch of the embedded engine.
 
     Units: Ku J/m^3, temperature K, current_density A/m^2, pulse_duration / relax_time / dt /
     sample_interval / initial_relax_time s. The walls first relax at T = 0 for ``initial_relax_time``
     (as in the device stage), the pulse is followed by a fixed relaxation of ``relax_time`` (no rest
-    detection). Thermal seeds are ``seed * 1000 + row``. Returns a dict with ``ku`` (rows,),
+    detection). ``m_start`` (rows, 3, ny, nx), one row per entry of ``ku_values`` x ``n_per_ku``, replaces
+    the relaxed initial wall (a run that continues from given states, e.g. the final states of a device
+    stage; ``initial_relax_time`` is then not used). Thermal seeds are ``seed * 1000 + row``. Returns a
+    dict with ``ku`` (rows,),
     ``mz`` / ``dw_x`` [m] final values per row, ``t`` [s] and ``mz_t`` (rows, n_t) traces,
     ``finite`` per row, ``wall_time_s`` and ``instance_steps``.
     """
@@ -108,11 +112,19 @@ def explore(material: dict, geometry_cfg: dict, ku_values: Sequence[float], *, n
     def per_row(values):  # Ku per batch row, shaped for the anisotropy field
         return torch.as_tensor(values, dtype=tdtype).view(-1, 1, 1)
 
-    # all instances of a Ku start from the same relaxed wall: relax one row per Ku, then repeat it
-    walls = torch.cat([initial_wall(mesh, material_at(float(k)), rt.start_x) for k in ku_each], dim=0)
-    walls = relax_initial_state(LLGSystem(mesh, material_at(per_row(ku_each)), demag=demag), walls, dt,
-                                initial_relax_time)
-    m = walls.repeat_interleave(n_per_ku, dim=0)
+    if m_start is not None:
+        if np.shape(m_start) != (n, 3) + rt.mask.shape:
+            raise ValueError(f"m_start has shape {np.shape(m_start)}, expected {(n, 3) + rt.mask.shape} "
+                             "(one state per Ku and instance on this racetrack)")
+        if not np.isfinite(m_start).all():
+            raise ValueError("m_start holds non-finite values (a failed instance)")
+        m = torch.as_tensor(np.asarray(m_start), dtype=tdtype) * mesh.mask
+    else:
+        # all instances of a Ku start from the same relaxed wall: relax one row per Ku, then repeat it
+        walls = torch.cat([initial_wall(mesh, material_at(float(k)), rt.start_x) for k in ku_each], dim=0)
+        walls = relax_initial_state(LLGSystem(mesh, material_at(per_row(ku_each)), demag=demag), walls, dt,
+                                    initial_relax_time)
+        m = walls.repeat_interleave(n_per_ku, dim=0)
     system = LLGSystem(mesh, material_at(per_row(kus)), demag=demag)
     stepper = Stepper(system, compile=compile)
     a_dl = damping_like_coefficient(current_density, float(material["theta_sh"]), ms, mesh.dz)

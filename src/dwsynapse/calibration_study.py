@@ -426,3 +426,110 @@ def admissible(device: dict) -> dict:
     inside = {k.name: k.low * (1 - 1e-9) <= values[k.name] <= k.high * (1 + 1e-9) for k in KNOBS}
     inside["Dind"] = D_RANGE[0] <= float(mat["Dind"]) <= D_RANGE[1]
     return {"values": values, "inside": inside, "pass": all(inside.values()) and d_over_dc <= 0.75}
+
+
+EXTENSION_MOVE = 0.1  # A6: <mz> change that counts as "not converged" after the extra relaxation
+HALF_STEP_KS_P = 0.05  # A6: the dt/2 outcome distribution must not differ at this level
+
+
+def ks_two_sample(a: Sequence[float], b: Sequence[float]) -> tuple[float, float]:
+    """Two-sample Kolmogorov-Smirnov test: (D, p) with D the largest difference of the two empirical
+    CDFs and p from the Kolmogorov distribution at (sqrt(ne) + 0.12 + 0.11 / sqrt(ne)) D, ne = n m / (n + m)
+    (Stephens' small-sample correction, as in Numerical Recipes' ``kstwo``)."""
+    a, b = np.sort(np.asarray(a, float)), np.sort(np.asarray(b, float))
+    if a.size == 0 or b.size == 0:
+        raise ValueError("ks_two_sample needs two non-empty samples")
+    grid = np.concatenate([a, b])
+    d = float(np.max(np.abs(np.searchsorted(a, grid, side="right") / a.size
+                            - np.searchsorted(b, grid, side="right") / b.size)))
+    en = math.sqrt(a.size * b.size / (a.size + b.size))
+    lam = (en + 0.12 + 0.11 / en) * d
+    if lam < 1e-3:
+        return d, 1.0
+    j = np.arange(1, 101)
+    p = float(2.0 * np.sum((-1.0) ** (j - 1) * np.exp(-2.0 * (j * lam) ** 2)))
+    return d, min(1.0, max(0.0, p))
+
+
+def _final_states(chunk_paths: Sequence[str | Path], per_ku: int | None) -> dict[float, tuple[np.ndarray, np.ndarray]]:
+    """Ku [J/m^3] -> (final magnetizations (n, 3, ny, nx), their <mz>) of the ok instances in the device
+    stage's chunk files, in instance order, the first ``per_ku`` of each Ku (all when None)."""
+    import h5py
+
+    from .device.chunkfile import read_chunk
+
+    by_ku: dict[float, list[tuple[int, np.ndarray, float]]] = {}
+    for path in chunk_paths:
+        data = read_chunk(path)
+        with h5py.File(path, "r") as f:
+            m_final = f["m_final"][()]
+        for j in np.flatnonzero(data.ok):
+            by_ku.setdefault(data.ku, []).append((int(data.index[j]), m_final[j], float(data.mz[j])))
+    out = {}
+    for ku, rows in sorted(by_ku.items()):
+        rows.sort(key=lambda r: r[0])
+        rows = rows[:per_ku] if per_ku else rows
+        out[ku] = (np.stack([r[1] for r in rows]), np.asarray([r[2] for r in rows]))
+    return out
+
+
+def extension_check(device: dict, chunk_paths: Sequence[str | Path], per_ku: int | None = None,
+                    extra_time: float = 3e-9, compile: bool = True) -> dict:
+    """A6's first half: the final states of a device stage (its chunk files) relaxed ``extra_time`` [s]
+    more at the stage's temperature, without current, with a thermal stream other than the stage's
+    (seed ``thermal_seed + 1``). Per Ku and overall, the fraction of instances whose <mz> moves by more
+    than :data:`EXTENSION_MOVE`; passes at <= 5 %."""
+    from .calibration import explore
+
+    states = _final_states(chunk_paths, per_ku)
+    if not states:
+        raise ValueError("extension_check: no ok instance in the chunk files")
+    kus = list(states)
+    n = min(len(states[k][1]) for k in kus)
+    m_start = np.concatenate([states[k][0][:n] for k in kus])
+    before = np.concatenate([states[k][1][:n] for k in kus])
+    solver, drive = device["solver"], device["drive"]
+    res = explore(device["material"], device["geometry"], kus, n_per_ku=n, temperature=float(drive["temperature"]),
+                  current_density=0.0, pulse_duration=0.0, relax_time=extra_time, dt=float(solver["dt"]),
+                  demag=solver["demag"], seed=int(device["thermal_seed"]) + 1,
+                  dtype=device["torch"]["dtype"], compile=compile, m_start=m_start)
+    moved = np.abs(res["mz"] - before) > EXTENSION_MOVE
+    per = {f"{k:.4g}": float(moved[i * n:(i + 1) * n].mean()) for i, k in enumerate(kus)}
+    frac = float(moved.mean())
+    return {"extra_time_s": extra_time, "n_per_ku": n, "moved_fraction_per_ku": per, "moved_fraction": frac,
+            "max_change": float(np.max(np.abs(res["mz"] - before))), "pass": frac <= 0.05,
+            "wall_time_s": res["wall_time_s"]}
+
+
+def half_step_check(config: dict, stats_path: str | Path, per_ku: int, workdir: str | Path) -> dict:
+    """A6's second half: ``per_ku`` instances of every Ku run exactly as the device stage runs them
+    (rest detection, cap) but with ``solver.dt / 2``, compared per Ku with the stage's outcomes in
+    ``stats_path`` by a two-sample KS test on <mz>; passes when every p > :data:`HALF_STEP_KS_P`."""
+    import copy
+
+    from .devicestats import read_device_stats
+    from .engines import instance_seed
+    from .engines.torchfd.racetrack import run_instances
+    from .geometry import build_racetrack
+
+    cfg = copy.deepcopy(config)
+    dev = cfg["device"]
+    dev["solver"]["dt"] = 0.5 * float(dev["solver"]["dt"])
+    racetrack = build_racetrack(dev["geometry"])
+    stats = read_device_stats(stats_path)
+    rows, ok = {}, True
+    kus = [float(v) for v in dev["ku_values"]]
+    for g in stats.groups:
+        matches = [j for j, v in enumerate(kus) if math.isclose(v, g.ku, rel_tol=1e-9)]
+        if not matches:
+            raise ValueError(f"{stats_path}: Ku {g.ku:g} J/m^3 is not in the config's device.ku_values {kus}")
+        # the stage's own seeds of its first per_ku instances (instance_seed of the Ku's index in the config)
+        seeds = [instance_seed(int(dev["thermal_seed"]), matches[0], i) for i in range(per_ku)]
+        wdir = Path(workdir) / f"ku_{g.ku:.3e}"
+        wdir.mkdir(parents=True, exist_ok=True)
+        half = np.asarray([r.mz for r in run_instances(cfg, racetrack, g.ku, seeds, wdir) if r.ok], float)
+        d, p = ks_two_sample(g.mz, half)
+        rows[f"{g.ku:.4g}"] = {"n_stage": int(g.n_ok), "n_half": int(half.size), "mean_stage": float(g.mz.mean()),
+                               "mean_half": float(half.mean()) if half.size else float("nan"), "ks_d": d, "ks_p": p}
+        ok = ok and p > HALF_STEP_KS_P
+    return {"dt_half_s": float(dev["solver"]["dt"]), "per_ku": rows, "pass": ok}
