@@ -16,6 +16,7 @@ Two modes (logic in :mod:`dwsynapse.calibration`):
     python bench/calibrate_device.py check --config config.yaml --stats results/device/device_stats.h5
 
     # A6 (converged): the stage's final states relaxed 3 ns more, and the stage's first seeds rerun at dt/2
+    # (--refresh-per-ku N --refresh 1: also rerun them with the full demag in every Heun stage)
     python bench/calibrate_device.py converge --config config.yaml --extension-per-ku 16 --half-dt-per-ku 16
 
 ``calibrate`` writes ``calibration.json`` (every instance) and ``calibration.md`` (the table) into
@@ -69,6 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--extra-time", type=float, default=3e-9, help="converge: s of extra relaxation")
     parser.add_argument("--half-dt-per-ku", type=int, default=16,
                         help="converge: instances per Ku rerun at dt/2 for the KS test (0: skip)")
+    parser.add_argument("--refresh-per-ku", type=int, default=0,
+                        help="converge: instances per Ku rerun with --refresh (device.torch.demag_refresh_steps) for a KS test (0: skip)")
+    parser.add_argument("--refresh", type=int, default=1, help="converge: the demag_refresh_steps of that rerun")
     parser.add_argument("--json", default=None, help="converge: also write the report to this file")
     args = parser.parse_args(argv)
 
@@ -100,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.mode == "converge":
         import json
 
-        from dwsynapse.calibration_study import extension_check, half_step_check
+        from dwsynapse.calibration_study import extension_check, rerun_check
         from dwsynapse.devicestats import default_stats_path
         from dwsynapse.layout import chunk_dir
 
@@ -112,7 +116,11 @@ def main(argv: list[str] | None = None) -> int:
                 raise SystemExit(f"converge: no chunk files under {chunk_dir(config)} (run the device stage first)")
             report["extension"] = extension_check(dev, chunks, args.extension_per_ku, args.extra_time)
         if args.half_dt_per_ku > 0:
-            report["half_dt"] = half_step_check(config, stats, args.half_dt_per_ku, Path(args.out) / "half_dt")
+            half = {"solver": {"dt": 0.5 * float(dev["solver"]["dt"])}}
+            report["half_dt"] = rerun_check(config, stats, args.half_dt_per_ku, Path(args.out) / "half_dt", half)
+        if args.refresh_per_ku > 0:
+            other = {"torch": {"demag_refresh_steps": args.refresh}}
+            report["refresh"] = rerun_check(config, stats, args.refresh_per_ku, Path(args.out) / "refresh", other)
         text = json.dumps(report, indent=1, default=float)
         print(text)
         if args.json:

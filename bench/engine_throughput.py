@@ -34,11 +34,12 @@ sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO / "bench"))
 
 
-def make_case(engine, config, track, ku, batch, dtype, compiled, device="cpu"):
+def make_case(engine, config, track, ku, batch, dtype, compiled, device="cpu", demag_refresh=1):
     """(step, state): ``step(state)`` advances ``state["m"]`` (batch, 3, ny, nx) by one Heun step of the
     ``engine`` (``current`` | ``baseline``) on ``track`` (a :class:`dwsynapse.geometry.Racetrack`) with
     the material of ``config``, Ku [J/m^3], 300 K noise and the configured SOT current on, on torch
-    device ``device``. ``state["compiled"]`` says what runs."""
+    device ``device``; the current engine holds the far demag field for ``demag_refresh`` steps
+    (``device.torch.demag_refresh_steps``). ``state["compiled"]`` says what runs."""
     import torch
 
     from baseline_engine import BaselineNoise, BaselineSystem
@@ -69,7 +70,7 @@ def make_case(engine, config, track, ku, batch, dtype, compiled, device="cpu"):
         noise = BaselineNoise(range(batch), mesh, sigma)
         state["compiled"] = compiled
     else:
-        stepper = Stepper(LLGSystem(mesh, material, demag="newell"), compile=compiled)
+        stepper = Stepper(LLGSystem(mesh, material, demag="newell"), compile=compiled, demag_refresh_steps=demag_refresh)
         fn = stepper
         noise = ThermalNoise(range(batch), mesh, sigma)
         state["compiled"] = stepper.compiled
@@ -91,13 +92,13 @@ def time_steps(step, state, steps, sync):
     return (time.perf_counter() - t0) / steps, (time.process_time() - c0) / steps
 
 
-def time_torchfd(config, track, ku, batch, steps, dtype, compiled, warmup=3, device="cpu"):
+def time_torchfd(config, track, ku, batch, steps, dtype, compiled, warmup=3, device="cpu", demag_refresh=1):
     """(wall seconds, CPU seconds, compiled?, warm-up seconds) per Heun step of the current engine for a
     batch of ``batch`` instances on ``track`` (CUDA is synchronized before each clock reading)."""
     import torch
 
     sync = torch.cuda.synchronize if torch.device(device).type == "cuda" else (lambda: None)
-    step, state = make_case("current", config, track, ku, batch, dtype, compiled, device)
+    step, state = make_case("current", config, track, ku, batch, dtype, compiled, device, demag_refresh)
     t0 = time.perf_counter()
     for _ in range(warmup):
         step(state)
@@ -107,7 +108,7 @@ def time_torchfd(config, track, ku, batch, steps, dtype, compiled, warmup=3, dev
     return per_step, cpu_per_step, state["compiled"], t_warm
 
 
-def compare(config, track, ku, batch, steps, rounds, dtype, compiled, device="cpu"):
+def compare(config, track, ku, batch, steps, rounds, dtype, compiled, device="cpu", demag_refresh=1):
     """Interleaved timing of the baseline and the current engine: dict with the per-round seconds per
     step of each (``baseline``, ``current``; ``*_cpu``: CPU seconds), the warm-up seconds and whether each ran compiled."""
     import torch
@@ -116,7 +117,7 @@ def compare(config, track, ku, batch, steps, rounds, dtype, compiled, device="cp
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     cases, warm = {}, {}
     for engine in ("baseline", "current"):
-        step, state = make_case(engine, config, track, ku, batch, dtype, compiled, device)
+        step, state = make_case(engine, config, track, ku, batch, dtype, compiled, device, demag_refresh)
         t0 = time.perf_counter()
         for _ in range(3):
             step(state)
@@ -175,20 +176,22 @@ def main(argv=None) -> int:
     ap.add_argument("--ku", type=float, default=7.5e5)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-magnumnp", action="store_true")
+    ap.add_argument("--demag-refresh", type=int, default=None, metavar="K",
+                    help="current engine: far demag field held for K steps (default: config.yaml's device.torch.demag_refresh_steps)")
     ap.add_argument("--agreement", type=int, default=0, metavar="STEPS",
                     help="first compare float64 <m_z> of the two engines after STEPS steps (B = 8, same seeds)")
     args = ap.parse_args(argv)
     import torch
-    import yaml
 
+    from dwsynapse.config import load_config
     from dwsynapse.geometry import build_racetrack
 
     torch.set_num_threads(args.threads)
-    with open(REPO / "config.yaml") as fh:
-        config = yaml.safe_load(fh)
+    config = load_config(REPO / "config.yaml")
+    refresh = int(config["device"]["torch"]["demag_refresh_steps"]) if args.demag_refresh is None else args.demag_refresh
     py = None if args.no_magnumnp else magnumnp_python()
     print(f"torch {torch.__version__}, {args.threads} threads, dtype {args.dtype}, {args.rounds} interleaved rounds "
-          f"of {args.steps} steps; magnum.np: {py or 'not installed'}")
+          f"of {args.steps} steps; current engine: far demag held {refresh} step(s); magnum.np: {py or 'not installed'}")
     tracks = {cell: build_racetrack(dict(config["device"]["geometry"], cell_size=cell)) for cell in args.cells}
     if args.agreement:
         for cell in args.cells:
@@ -203,7 +206,8 @@ def main(argv=None) -> int:
         rows = []
         for mode in args.mode:
             for b in args.batches:
-                r = compare(config, track, args.ku, b, args.steps, args.rounds, args.dtype, mode == "compiled")
+                r = compare(config, track, args.ku, b, args.steps, args.rounds, args.dtype, mode == "compiled",
+                            demag_refresh=refresh)
                 rows.append((mode, b, r))
                 base, cur = statistics.median(r["baseline"]), statistics.median(r["current"])
                 ratios = [bs / cs for bs, cs in zip(r["baseline"], r["current"])]

@@ -1,11 +1,13 @@
 """Calibration study: acceptance criteria A1-A5, the loss built from them, the trial log and its resume."""
 
+import json
 import math
 
 import numpy as np
 import pytest
 
 from dwsynapse import calibration_study as cs
+from dwsynapse.devicestats import read_device_stats
 
 KUS = [8.0e5, 7.75e5, 7.5e5, 7.25e5, 7.0e5]
 
@@ -171,9 +173,10 @@ def test_extension_continues_the_final_states_and_half_dt_reruns_the_stage_seeds
     # 10 steps at 300 K barely move a wall: nothing counts as unconverged, and the states were the stage's
     assert ext["n_per_ku"] == 2 and set(ext["moved_fraction_per_ku"]) == {"7e+05", "8e+05"}
     assert ext["moved_fraction"] == 0.0 and ext["pass"] and ext["max_change"] < 0.05
-    half = cs.half_step_check(c, stats, per_ku=2, workdir=tmp_path / "half")
-    assert half["dt_half_s"] == pytest.approx(5e-14)
+    half = cs.rerun_check(c, stats, per_ku=2, workdir=tmp_path / "half", overrides={"solver": {"dt": 5e-14}})
     for row in half["per_ku"].values():
-        assert row["n_half"] == 2 and 0.0 <= row["ks_p"] <= 1.0
-        assert abs(row["mean_half"] - row["mean_stage"]) < 0.2  # same seeds, same protocol, half the step
-    assert (tmp_path / "half" / "ku_7.000e+05" / "torchfd_run.json").exists()
+        assert row["n_rerun"] == 2 and 0.0 <= row["ks_p"] <= 1.0
+        assert abs(row["mean_rerun"] - row["mean_stage"]) < 0.2  # same seeds, same protocol, half the step
+    run = json.loads((tmp_path / "half" / "ku_7.000e+05" / "torchfd_run.json").read_text())
+    assert run["seeds"] == [int(s) for s in read_device_stats(stats).by_ku(7.0e5).seed[:2]]  # the stage's seeds
+    assert c["device"]["solver"]["dt"] == 1e-13  # the caller's config is not changed

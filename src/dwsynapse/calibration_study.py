@@ -33,6 +33,7 @@ ones, so an interrupted study resumes where it stopped.
 
 from __future__ import annotations
 
+import collections
 import csv
 import json
 import logging
@@ -238,7 +239,7 @@ def evaluate(params: dict, base: dict, *, n_per_ku: int, temperature: float, rel
              seed: int, compile: bool = True) -> dict:
     """Run one stage of a trial with :func:`dwsynapse.calibration.explore` (every Ku, ``n_per_ku``
     instances each, one batch, Newell demag, float32) on ``base`` (the config's ``device`` section:
-    geometry, drive, solver). Returns the acceptance metrics plus ``screen_loss``, the final
+    geometry, drive, solver, torch.demag_refresh_steps). Returns the acceptance metrics plus ``screen_loss``, the final
     positions per Ku and the cost."""
     from .calibration import explore
 
@@ -249,7 +250,7 @@ def evaluate(params: dict, base: dict, *, n_per_ku: int, temperature: float, rel
                   current_density=float(base["drive"]["current_density"]),
                   pulse_duration=float(base["drive"]["pulse_duration"]), relax_time=relax_time, dt=dt,
                   demag="newell", seed=seed, initial_relax_time=float(base["solver"]["initial_relax_time"]),
-                  dtype="float32", compile=compile)
+                  dtype="float32", compile=compile, demag_refresh_steps=int(base["torch"]["demag_refresh_steps"]))
     from .geometry import build_racetrack
 
     mask = build_racetrack(geometry).mask
@@ -407,7 +408,7 @@ def hold_check(device: dict, duration: float = 5e-9, compile: bool = True) -> di
     res = explore(device["material"], geo, kus, temperature=0.0, current_density=0.0, pulse_duration=0.0,
                   relax_time=duration, dt=float(device["solver"]["dt"]), demag=device["solver"]["demag"],
                   initial_relax_time=float(device["solver"]["initial_relax_time"]), dtype="float32",
-                  compile=compile)
+                  compile=compile, demag_refresh_steps=int(device["torch"]["demag_refresh_steps"]))
     x0 = float(build_racetrack(geo).start_x)
     held = [bool(abs(x - x0) <= max(float(geo["notch_width"]), float(geo["cell_size"]))) for x in res["dw_x"]]
     return {"ku": kus, "dw_x_nm": [float(x) * 1e9 for x in res["dw_x"]], "start_nm": x0 * 1e9, "held": held,
@@ -458,13 +459,13 @@ def _final_states(chunk_paths: Sequence[str | Path], per_ku: int | None) -> dict
 
     from .device.chunkfile import read_chunk
 
-    by_ku: dict[float, list[tuple[int, np.ndarray, float]]] = {}
+    by_ku: dict[float, list[tuple[int, np.ndarray, float]]] = collections.defaultdict(list)
     for path in chunk_paths:
         data = read_chunk(path)
         with h5py.File(path, "r") as f:
             m_final = f["m_final"][()]
         for j in np.flatnonzero(data.ok):
-            by_ku.setdefault(data.ku, []).append((int(data.index[j]), m_final[j], float(data.mz[j])))
+            by_ku[data.ku].append((int(data.index[j]), m_final[j], float(data.mz[j])))
     out = {}
     for ku, rows in sorted(by_ku.items()):
         rows.sort(key=lambda r: r[0])
@@ -491,8 +492,8 @@ def extension_check(device: dict, chunk_paths: Sequence[str | Path], per_ku: int
     solver, drive = device["solver"], device["drive"]
     res = explore(device["material"], device["geometry"], kus, n_per_ku=n, temperature=float(drive["temperature"]),
                   current_density=0.0, pulse_duration=0.0, relax_time=extra_time, dt=float(solver["dt"]),
-                  demag=solver["demag"], seed=int(device["thermal_seed"]) + 1,
-                  dtype=device["torch"]["dtype"], compile=compile, m_start=m_start)
+                  demag=solver["demag"], seed=int(device["thermal_seed"]) + 1, dtype=device["torch"]["dtype"],
+                  compile=compile, m_start=m_start, demag_refresh_steps=int(device["torch"]["demag_refresh_steps"]))
     moved = np.abs(res["mz"] - before) > EXTENSION_MOVE
     per = {f"{k:.4g}": float(moved[i * n:(i + 1) * n].mean()) for i, k in enumerate(kus)}
     frac = float(moved.mean())
@@ -501,20 +502,19 @@ def extension_check(device: dict, chunk_paths: Sequence[str | Path], per_ku: int
             "wall_time_s": res["wall_time_s"]}
 
 
-def half_step_check(config: dict, stats_path: str | Path, per_ku: int, workdir: str | Path) -> dict:
-    """A6's second half: ``per_ku`` instances of every Ku run exactly as the device stage runs them
-    (rest detection, cap) but with ``solver.dt / 2``, compared per Ku with the stage's outcomes in
-    ``stats_path`` by a two-sample KS test on <mz>; passes when every p > :data:`HALF_STEP_KS_P`."""
-    import copy
-
+def rerun_check(config: dict, stats_path: str | Path, per_ku: int, workdir: str | Path, overrides: dict) -> dict:
+    """The stage's first ``per_ku`` seeds of every Ku run again exactly as the device stage runs them (rest
+    detection, cap) with the config changed by ``overrides`` (nested, e.g. ``{"solver": {"dt": 3e-14}}``
+    for the ``device`` section), compared per Ku with the stage's outcomes in ``stats_path`` by a two-sample
+    KS test on <mz>; passes when every p > :data:`HALF_STEP_KS_P`. A6 uses it with dt / 2."""
+    from .config import deep_update
     from .devicestats import read_device_stats
     from .engines import instance_seed
     from .engines.torchfd.racetrack import run_instances
     from .geometry import build_racetrack
 
-    cfg = copy.deepcopy(config)
+    cfg = dict(config, device=deep_update(config["device"], overrides))
     dev = cfg["device"]
-    dev["solver"]["dt"] = 0.5 * float(dev["solver"]["dt"])
     racetrack = build_racetrack(dev["geometry"])
     stats = read_device_stats(stats_path)
     rows, ok = {}, True
@@ -527,9 +527,11 @@ def half_step_check(config: dict, stats_path: str | Path, per_ku: int, workdir: 
         seeds = [instance_seed(int(dev["thermal_seed"]), matches[0], i) for i in range(per_ku)]
         wdir = Path(workdir) / f"ku_{g.ku:.3e}"
         wdir.mkdir(parents=True, exist_ok=True)
-        half = np.asarray([r.mz for r in run_instances(cfg, racetrack, g.ku, seeds, wdir) if r.ok], float)
-        d, p = ks_two_sample(g.mz, half)
-        rows[f"{g.ku:.4g}"] = {"n_stage": int(g.n_ok), "n_half": int(half.size), "mean_stage": float(g.mz.mean()),
-                               "mean_half": float(half.mean()) if half.size else float("nan"), "ks_d": d, "ks_p": p}
+        again = np.asarray([r.mz for r in run_instances(cfg, racetrack, g.ku, seeds, wdir) if r.ok], float)
+        d, p = ks_two_sample(g.mz, again)
+        rows[f"{g.ku:.4g}"] = {"n_stage": int(g.n_ok), "n_rerun": int(again.size), "mean_stage": float(g.mz.mean()),
+                               "mean_rerun": float(again.mean()) if again.size else float("nan"),
+                               "first_stage": [float(v) for v in g.mz[:per_ku]], "rerun": [float(v) for v in again],
+                               "ks_d": d, "ks_p": p}
         ok = ok and p > HALF_STEP_KS_P
-    return {"dt_half_s": float(dev["solver"]["dt"]), "per_ku": rows, "pass": ok}
+    return {"overrides": overrides, "per_ku": rows, "pass": ok}

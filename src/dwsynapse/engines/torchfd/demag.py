@@ -240,6 +240,9 @@ class NewellDemag:
             # transposed and flattened to (3 kx, 2 ny, 2 ny) for the row-vector product of _y_matrix
             k = np.swapaxes(mats, -1, -2).reshape(-1, 2 * ny, 2 * ny)
         self.kernel = torch.as_tensor(np.ascontiguousarray(k), dtype=mesh.dtype, device=mesh.device)
+        nxx, nyy, nzz, _ = newell_tensor(np.zeros(1), np.zeros(1), mesh.dx, mesh.dy, mesh.dz)
+        # the field of a cell on itself, B_self = -mu0 Ms N(0) m (N(0) diagonal): [T] per component
+        self.self_coef = tuple(float(-MU0 * ms * n[0]) for n in (nxx, nyy, nzz))
 
     def __call__(self, m: torch.Tensor) -> torch.Tensor:
         """Demag field [T] of ``m`` (B, 3, ny, nx) (m is 0 outside the mask)."""
@@ -275,6 +278,12 @@ class NewellDemag:
                          torch.stack((o[:, 1, ny:], o[:, 0, ny:]), dim=-1),
                          torch.stack((o[:, 2, :ny], o[:, 2, ny:]), dim=-1)), dim=1)  # (B, 3, ny, kx, 2)
         return torch.view_as_complex(b.contiguous())
+
+    def far_field(self, m: torch.Tensor) -> torch.Tensor:
+        """The demag field [T] of ``m`` without each cell's field on itself: B - B_self, with
+        B_self = -mu0 Ms diag(N_xx(0), N_yy(0), N_zz(0)) m (:attr:`self_coef`). Shape (B, 3, ny, nx)."""
+        coef = torch.tensor(self.self_coef, dtype=m.dtype, device=m.device).view(1, 3, 1, 1)
+        return self(m) - coef * m * self.mesh.mask
 
     def energy(self, m: torch.Tensor) -> torch.Tensor:
         """Magnetostatic energy [J] per instance, shape (B,): E = -(Ms V / 2) sum_cells m . B_demag."""

@@ -119,7 +119,8 @@ def run_instances(config: dict, racetrack, ku: float, seeds: Sequence[int], work
 
     Reads ``config["device"]``: material (Ms A/m, Aex J/m, alpha, Dind J/m^2, theta_sh), drive
     (current_density A/m^2, pulse_duration s, temperature K), solver (dt s, demag, initial_relax_time s,
-    relax_max_time s, rest_velocity m/s, rest_window s, save_traces) and torch (device, dtype, compile). Writes a run
+    relax_max_time s, rest_velocity m/s, rest_window s, save_traces) and torch (device, dtype, compile,
+    demag_refresh_steps). Writes a run
     summary ``torchfd_run.json`` into ``workdir``. Returns one :class:`InstanceResult` per seed, in order.
     """
     dev = with_defaults(config)["device"]  # the schema's defaults, shared with the mumax3 renderer
@@ -133,7 +134,8 @@ def run_instances(config: dict, racetrack, ku: float, seeds: Sequence[int], work
     material = Material(ms=float(mat_cfg["Ms"]), aex=float(mat_cfg["Aex"]), alpha=float(mat_cfg["alpha"]),
                         dind=float(mat_cfg["Dind"]), ku=float(ku))
     system = LLGSystem(mesh, material, demag=solver_cfg["demag"])
-    stepper = Stepper(system, compile=compile_requested(tcfg["compile"]))
+    stepper = Stepper(system, compile=compile_requested(tcfg["compile"]),
+                      demag_refresh_steps=int(tcfg["demag_refresh_steps"]))
     dt = float(solver_cfg["dt"])
     growth = heun_exchange_growth(material, mesh, dt)
     if growth >= 1.0:
@@ -168,7 +170,7 @@ def run_instances(config: dict, racetrack, ku: float, seeds: Sequence[int], work
         return [run_instances(config, racetrack, ku, [s], workdir, progress)[0] for s in seeds]
     wall = time.perf_counter() - t_start
     summary = dict(engine="torch", ku=float(ku), seeds=seeds, device=str(device), dtype=str(dtype).replace("torch.", ""),
-                   compiled=stepper.compiled, demag=solver_cfg["demag"], a_dl_T=a_dl,
+                   compiled=stepper.compiled, demag=solver_cfg["demag"], demag_refresh_steps=stepper.refresh, a_dl_T=a_dl,
                    thermal_sigma_T=sigma, instance_steps=steps_done, wall_time_s=wall,
                    instance_steps_per_s=steps_done / wall if wall > 0 else None,
                    n_ok=sum(r.ok for r in results), stop_time_s=[float(r.t[-1]) if r.t is not None and len(r.t) else None
@@ -247,6 +249,7 @@ def _run_batch(system: LLGSystem, stepper: Stepper, seeds: list[int], p: dict, p
             m = m[keep].contiguous()
             if noise is not None:
                 noise.select(keep)
+            stepper.select(keep)
             slots = [slots[r] for r in keep]
             active = [True] * len(keep)
         now = time.perf_counter()

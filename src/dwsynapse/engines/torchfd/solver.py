@@ -96,9 +96,11 @@ class LLGSystem:
         stacked tensor (see :meth:`field_components`)."""
         return torch.stack(self.field_components(m, b_th, a_dl, a_fl), dim=1)
 
-    def field_components(self, m: torch.Tensor, b_th, a_dl, a_fl):
+    def field_components(self, m: torch.Tensor, b_th, a_dl, a_fl, b_far=None):
         """(bx, by, bz) [T], each (B, ny, nx): all terms in one expression per component, so that a
-        compiled step reads m once per Heun stage instead of once per term.
+        compiled step reads m once per Heun stage instead of once per term. ``b_far`` (B, 3, ny, nx),
+        when given, replaces the Newell demag field of ``m`` by its far part held from an earlier state
+        (:meth:`NewellDemag.far_field`) plus each cell's field on itself from ``m`` (:class:`Stepper`).
 
         Requires m = 0 outside the mask (what :meth:`normalize` keeps). Then a neighbour value
         ``m_+x`` etc. taken with zero fill beyond the array is ``have_xp * m_+x``, and on magnetic
@@ -131,7 +133,10 @@ class LLGSystem:
             bz = bz + cx * sx[:, 2] + cy * sy[:, 2] - kx * ax[:, 0] - ky * ay[:, 1]
         th = b_th if b_th.dim() else b_th.expand(1, 3, 1, 1)  # (B, 3, ny, nx) noise or a 0-d zero
         bx, by, bz = bx + th[:, 0], by + th[:, 1], bz + th[:, 2]
-        if isinstance(self.demag, NewellDemag):
+        if b_far is not None:
+            sx, sy, sz = self.demag.self_coef
+            bx, by, bz = bx + b_far[:, 0] + sx * mx, by + b_far[:, 1] + sy * my, bz + b_far[:, 2] + sz * mz
+        elif isinstance(self.demag, NewellDemag):
             bd = self.demag(m)
             bx, by, bz = bx + bd[:, 0], by + bd[:, 1], bz + bd[:, 2]
         if self.has_ext:
@@ -180,9 +185,9 @@ class LLGSystem:
         """Total energy [J] per instance, shape (B,): the sum of :meth:`energy_terms`."""
         return sum(self.energy_terms(m).values())
 
-    def rhs(self, m, b_th, a_dl, a_fl):
+    def rhs(self, m, b_th, a_dl, a_fl, b_far=None):
         """dm/dt [1/s] from the LLG equation in Landau-Lifshitz form, component by component."""
-        bx, by, bz = self.field_components(m, b_th, a_dl, a_fl)
+        bx, by, bz = self.field_components(m, b_th, a_dl, a_fl, b_far)
         mx, my, mz = m[:, 0], m[:, 1], m[:, 2]
         cx, cy, cz = my * bz - mz * by, mz * bx - mx * bz, mx * by - my * bx  # m x B
         a, p = self.mat.alpha, self.pref
@@ -194,11 +199,12 @@ class LLGSystem:
         n2 = (m * m).sum(dim=1, keepdim=True)
         return m * torch.rsqrt(n2.clamp_min(1e-30)) * self.mesh.mask
 
-    def heun_step(self, m, b_th, a_dl, a_fl, dt):
-        """One Heun step of length ``dt`` [s] (0-d tensor) with thermal field ``b_th`` [T]."""
-        k1 = self.rhs(m, b_th, a_dl, a_fl)
+    def heun_step(self, m, b_th, a_dl, a_fl, dt, b_far=None):
+        """One Heun step of length ``dt`` [s] (0-d tensor) with thermal field ``b_th`` [T]; ``b_far``
+        [T]: the held far demag field of :meth:`field_components` (None: the full demag in both stages)."""
+        k1 = self.rhs(m, b_th, a_dl, a_fl, b_far)
         m1 = self.normalize(m + dt * k1)
-        k2 = self.rhs(m1, b_th, a_dl, a_fl)
+        k2 = self.rhs(m1, b_th, a_dl, a_fl, b_far)
         return self.normalize(m + (0.5 * dt) * (k1 + k2))
 
 
@@ -212,28 +218,71 @@ def compile_requested(config_value: bool | None) -> bool:
 
 class Stepper:
     """Callable ``(m, b_th, a_dl, a_fl, dt) -> m_next`` running ``system.heun_step``, compiled with
-    ``torch.compile`` when requested and possible, otherwise eager. ``compiled`` says which ran."""
+    ``torch.compile`` when requested and possible, otherwise eager. ``compiled`` says which ran.
 
-    def __init__(self, system: LLGSystem, compile: bool = False):
+    ``demag_refresh_steps`` = K > 1 (Newell demag only): the far part of the demag field (all but each
+    cell's field on itself) is computed from m at every K-th step, B_r at step r K, and extrapolated
+    linearly in between: step r K + j (j = 0 ... K-1) uses B_r + (j + 1/2) (B_r - B_(r-1)) / K, the
+    estimate at the step's midpoint, in both Heun stages (second order in K dt, as Heun itself; holding
+    B_r alone would lag the field by ~K dt / 2, which acts as a negative damping of slow wall modes).
+    The self part, -mu0 Ms N(0) m, follows m in every stage. The demag FFTs, most of a step's cost, then
+    run once per K steps instead of twice per step (docs/engine.md, "Far demag field every K steps").
+    K = 1: the full demag in every stage."""
+
+    def __init__(self, system: LLGSystem, compile: bool = False, demag_refresh_steps: int = 1):
+        if int(demag_refresh_steps) < 1:
+            raise ValueError(f"demag_refresh_steps must be >= 1, got {demag_refresh_steps!r}")
         self.system = system
         self.compiled = False
         self._fn = system.heun_step
+        self.refresh = int(demag_refresh_steps) if isinstance(system.demag, NewellDemag) else 1
+        self._far_fn = system.demag.far_field if self.refresh > 1 else None
+        self._b_far = self._slope = None  # B_r and (B_r - B_(r-1)) / K
+        self._calls = 0
         if compile:
             # the demag FFTs have complex inputs/outputs, which inductor runs as library calls (the
             # intended path); its warning about complex code generation would be repeated in every log
             warnings.filterwarnings("ignore", message="Torchinductor does not support code generation for complex")
             try:
                 self._fn = torch.compile(system.heun_step, dynamic=None)
+                if self._far_fn is not None:
+                    self._far_fn = torch.compile(system.demag.far_field, dynamic=None)
                 self.compiled = True
             except Exception as exc:  # noqa: BLE001 - any compiler problem means "run eager"
                 log.warning("torch.compile unavailable (%s); running eager", exc)
 
     def __call__(self, m, b_th, a_dl, a_fl, dt):
+        args = (m, b_th, a_dl, a_fl, dt)
+        if self.refresh > 1:
+            j = self._calls % self.refresh
+            if j == 0:
+                b_new = self._run("_far_fn", self.system.demag.far_field, m)
+                if self._b_far is not None:
+                    self._slope = (b_new - self._b_far) / self.refresh
+                self._b_far = b_new
+            self._calls += 1
+            # the first K steps have no earlier refresh to extrapolate from: B_0 is held
+            b = self._b_far if self._slope is None else self._b_far + (j + 0.5) * self._slope
+            args = args + (b,)
+        return self._run("_fn", self.system.heun_step, *args)
+
+    def select(self, keep) -> None:
+        """Keep only the batch rows ``keep`` of the far field's state (the caller dropped the others from m)."""
+        if self._b_far is not None:
+            self._b_far = self._b_far[keep].contiguous()
+        if self._slope is not None:
+            self._slope = self._slope[keep].contiguous()
+
+    def _run(self, name: str, eager, *args):
+        """``self.<name>(*args)``; a compiled function that fails switches both functions to eager once."""
         if self.compiled:
             try:
-                return self._fn(m, b_th, a_dl, a_fl, dt)
+                return getattr(self, name)(*args)
             except Exception as exc:  # noqa: BLE001 - fall back once, keep running
                 log.warning("compiled step failed (%s: %s); falling back to eager", type(exc).__name__, exc)
                 self.compiled = False
                 self._fn = self.system.heun_step
-        return self._fn(m, b_th, a_dl, a_fl, dt)
+                if self._far_fn is not None:
+                    self._far_fn = self.system.demag.far_field
+                return eager(*args)
+        return getattr(self, name)(*args)
