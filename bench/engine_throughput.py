@@ -38,7 +38,7 @@ def make_case(engine, config, track, ku, batch, dtype, compiled, device="cpu", d
     """(step, state): ``step(state)`` advances ``state["m"]`` (batch, 3, ny, nx) by one Heun step of the
     ``engine`` (``current`` | ``baseline``) on ``track`` (a :class:`dwsynapse.geometry.Racetrack`) with
     the material of ``config``, Ku [J/m^3], 300 K noise and the configured SOT current on, on torch
-    device ``device``; the current engine holds the far demag field for ``demag_refresh`` steps
+    device ``device``; the current engine computes the far demag field every ``demag_refresh`` steps
     (``device.torch.demag_refresh_steps``). ``state["compiled"]`` says what runs."""
     import torch
 
@@ -177,7 +177,7 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-magnumnp", action="store_true")
     ap.add_argument("--demag-refresh", type=int, default=None, metavar="K",
-                    help="current engine: far demag field held for K steps (default: config.yaml's device.torch.demag_refresh_steps)")
+                    help="current engine: far demag field every K steps (default: config.yaml's device.torch.demag_refresh_steps)")
     ap.add_argument("--agreement", type=int, default=0, metavar="STEPS",
                     help="first compare float64 <m_z> of the two engines after STEPS steps (B = 8, same seeds)")
     args = ap.parse_args(argv)
@@ -191,7 +191,7 @@ def main(argv=None) -> int:
     refresh = int(config["device"]["torch"]["demag_refresh_steps"]) if args.demag_refresh is None else args.demag_refresh
     py = None if args.no_magnumnp else magnumnp_python()
     print(f"torch {torch.__version__}, {args.threads} threads, dtype {args.dtype}, {args.rounds} interleaved rounds "
-          f"of {args.steps} steps; current engine: far demag held {refresh} step(s); magnum.np: {py or 'not installed'}")
+          f"of {args.steps} steps; current engine: far demag every {refresh} step(s); magnum.np: {py or 'not installed'}")
     tracks = {cell: build_racetrack(dict(config["device"]["geometry"], cell_size=cell)) for cell in args.cells}
     if args.agreement:
         for cell in args.cells:

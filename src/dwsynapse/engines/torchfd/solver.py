@@ -99,8 +99,8 @@ class LLGSystem:
     def field_components(self, m: torch.Tensor, b_th, a_dl, a_fl, b_far=None):
         """(bx, by, bz) [T], each (B, ny, nx): all terms in one expression per component, so that a
         compiled step reads m once per Heun stage instead of once per term. ``b_far`` (B, 3, ny, nx),
-        when given, replaces the Newell demag field of ``m`` by its far part held from an earlier state
-        (:meth:`NewellDemag.far_field`) plus each cell's field on itself from ``m`` (:class:`Stepper`).
+        when given, replaces the Newell demag field of ``m`` by a far part (:meth:`NewellDemag.far_field`)
+        that :class:`Stepper` extrapolated from earlier states, plus each cell's field on itself from ``m``.
 
         Requires m = 0 outside the mask (what :meth:`normalize` keeps). Then a neighbour value
         ``m_+x`` etc. taken with zero fill beyond the array is ``have_xp * m_+x``, and on magnetic
@@ -201,7 +201,7 @@ class LLGSystem:
 
     def heun_step(self, m, b_th, a_dl, a_fl, dt, b_far=None):
         """One Heun step of length ``dt`` [s] (0-d tensor) with thermal field ``b_th`` [T]; ``b_far``
-        [T]: the held far demag field of :meth:`field_components` (None: the full demag in both stages)."""
+        [T]: the far demag field of :meth:`field_components` (None: the full demag in both stages)."""
         k1 = self.rhs(m, b_th, a_dl, a_fl, b_far)
         m1 = self.normalize(m + dt * k1)
         k2 = self.rhs(m1, b_th, a_dl, a_fl, b_far)
