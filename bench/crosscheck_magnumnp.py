@@ -105,10 +105,11 @@ def run_magnumnp(config, track, ku, m0, steps, a_on_steps, time_only=False):
     return np.transpose(m, (2, 1, 0)), per_step
 
 
-def run_torchfd(config, track, ku, steps, a_on_steps, relax_steps=0, dmi_surface="ghost"):
+def run_torchfd(config, track, ku, steps, a_on_steps, relax_steps=0, dmi_surface="ghost", demag_refresh=1):
     """Same experiment with the embedded engine; returns (initial m, final m, seconds per step).
     The initial m is the analytic Neel wall at ``track.start_x`` relaxed for ``relax_steps`` steps
-    without current (so that neither engine starts with the wall-profile transient).
+    without current (so that neither engine starts with the wall-profile transient). ``demag_refresh``:
+    the engine's ``device.torch.demag_refresh_steps`` (1: the full demag in every Heun stage).
 
     ``dmi_surface``: ``ghost`` is the engine as it runs (mumax3's ghost cells at free faces); ``bond``
     drops the ghost cells' self-term D^2/(2 A Ms) per free face from the field's diagonal, which leaves
@@ -118,7 +119,7 @@ def run_torchfd(config, track, ku, steps, a_on_steps, relax_steps=0, dmi_surface
 
     from dwsynapse.engines.torchfd.mesh import Mesh
     from dwsynapse.engines.torchfd.racetrack import initial_wall
-    from dwsynapse.engines.torchfd.solver import LLGSystem, Material
+    from dwsynapse.engines.torchfd.solver import LLGSystem, Material, Stepper
     from dwsynapse.engines.torchfd.sot import damping_like_coefficient
 
     dev = config["device"]
@@ -134,12 +135,13 @@ def run_torchfd(config, track, ku, steps, a_on_steps, relax_steps=0, dmi_surface
     a = torch.tensor(damping_like_coefficient(float(dev["drive"]["current_density"]), float(mat["theta_sh"]),
                                               material.ms, mesh.dz), dtype=torch.float64)
     dt = torch.tensor(float(dev["solver"]["dt"]), dtype=torch.float64)
+    stepper = Stepper(system, demag_refresh_steps=demag_refresh)
     for _ in range(relax_steps):
-        m = system.heun_step(m, z, z, z, dt)
+        m = stepper(m, z, z, z, dt)
     m0 = m[0].numpy().copy()
     t0 = time.perf_counter()
     for k in range(steps):
-        m = system.heun_step(m, z, a if k < a_on_steps else z, z, dt)
+        m = stepper(m, z, a if k < a_on_steps else z, z, dt)
     return m0, m[0].numpy(), (time.perf_counter() - t0) / steps
 
 
@@ -163,6 +165,9 @@ def main(argv=None) -> int:
     ap.add_argument("--torch-dmi-surface", choices=["ghost", "bond"], default="ghost",
                     help="ghost: the engine's own stencil (the gate); bond: without the ghost cells' D^2/(2A Ms) "
                          "self-term, i.e. magnum.np's bond-sum DMI (diagnostic of where the codes differ)")
+    ap.add_argument("--demag-refresh", type=int, default=None, metavar="K",
+                    help="torch engine: far demag field every K steps (default: config.yaml's "
+                         "device.torch.demag_refresh_steps; 1: the full demag in every Heun stage)")
     args = ap.parse_args(argv)
     try:
         import torch
@@ -186,8 +191,10 @@ def main(argv=None) -> int:
         return 0
     n_on = int(round(args.pulse / dt))
     steps = n_on + int(round(args.relax / dt))
+    refresh = int(config["device"]["torch"]["demag_refresh_steps"]) if args.demag_refresh is None else args.demag_refresh
     m0, m_t, s_t = run_torchfd(config, track, args.ku, steps, n_on, int(round(args.pre_relax / dt)),
-                               args.torch_dmi_surface)
+                               args.torch_dmi_surface, refresh)
+    print(f"torch engine: far demag every {refresh} step(s)")
     m_m, s_m = run_magnumnp(config, track, args.ku, m0, steps, n_on)
     mask = track.mask
     x0 = wall_position(m0[2], mask, track.cell_size)
