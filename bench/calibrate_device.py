@@ -1,6 +1,6 @@
-"""Calibrate the racetrack device against the paper's <m_z> levels (issue 5).
+"""Calibrate the racetrack device against the paper's device facts (docs/calibration.md).
 
-Two modes (logic in :mod:`dwsynapse.calibration`):
+Modes (logic in :mod:`dwsynapse.calibration` and :mod:`dwsynapse.calibration_study`):
 
     # quick parameter scan: all Ku in one batch, fixed relaxation, a few instances each
     python bench/calibrate_device.py explore --config config.yaml --n-per-ku 2 --temperature 300 \

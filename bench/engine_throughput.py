@@ -14,6 +14,9 @@ Only ratios measured in one run mean anything on a shared machine.
     .venv/bin/python bench/engine_throughput.py [--cells 4e-9 2e-9] [--batches 1 16 64]
         [--steps 20] [--rounds 5] [--mode compiled] [--dtype float32] [--threads 2] [--agreement STEPS]
 
+``--cases 4e-9:64 2e-9:16`` times only those (cell size, B) pairs instead of every cell x batch: the
+two cases of the engine's acceptance (docs/engine.md) in one run.
+
 ``--agreement STEPS`` first runs both engines in float64 for STEPS steps from the same state with
 the same seeds (eager) and prints the largest per-instance difference of <m_z>.
 """
@@ -165,10 +168,21 @@ def time_magnumnp(python: str, cell: float, steps: int, threads: int) -> float |
     return None
 
 
+def _case(text: str) -> tuple[float, int]:
+    """``CELL:B`` (e.g. ``2e-9:16``) as (cell size [m], batch size)."""
+    try:
+        cell, batch = text.split(":")
+        return float(cell), int(batch)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected CELL:B such as 2e-9:16, got {text!r}") from None
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--cells", type=float, nargs="+", default=[4e-9, 2e-9])
     ap.add_argument("--batches", type=int, nargs="+", default=[1, 16, 64])
+    ap.add_argument("--cases", type=_case, nargs="+", default=None, metavar="CELL:B",
+                    help="only these (cell size [m], batch size) pairs, e.g. 4e-9:64 2e-9:16 (replaces --cells x --batches)")
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--mode", nargs="+", choices=["eager", "compiled"], default=["compiled"])
@@ -186,6 +200,12 @@ def main(argv=None) -> int:
     from dwsynapse.config import load_config
     from dwsynapse.geometry import build_racetrack
 
+    batches_of = {cell: list(args.batches) for cell in args.cells}
+    if args.cases:
+        batches_of = {}
+        for cell, b in args.cases:
+            batches_of.setdefault(cell, []).append(b)
+        args.cells = list(batches_of)
     torch.set_num_threads(args.threads)
     config = load_config(REPO / "config.yaml")
     refresh = int(config["device"]["torch"]["demag_refresh_steps"]) if args.demag_refresh is None else args.demag_refresh
@@ -205,7 +225,7 @@ def main(argv=None) -> int:
         refs = [time_magnumnp(py, cell, max(10, args.steps), args.threads)] if py else []
         rows = []
         for mode in args.mode:
-            for b in args.batches:
+            for b in batches_of[cell]:
                 r = compare(config, track, args.ku, b, args.steps, args.rounds, args.dtype, mode == "compiled",
                             demag_refresh=refresh)
                 rows.append((mode, b, r))
