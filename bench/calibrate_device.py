@@ -16,7 +16,8 @@ Modes (logic in :mod:`dwsynapse.calibration` and :mod:`dwsynapse.calibration_stu
     python bench/calibrate_device.py check --config config.yaml --stats results/device/device_stats.h5
 
     # A6 (converged): the stage's final states relaxed 3 ns more, and the stage's first seeds rerun at dt/2
-    # (--refresh-per-ku N --refresh 1: also rerun them with the full demag in every Heun stage)
+    # (--rerun-per-ku N --rerun-set torch.demag_refresh_steps=1: also rerun them with another setting, e.g.
+    # the full demag in every stage, or --rerun-set solver.integrator=heun --rerun-set solver.dt=6.25e-14)
     python bench/calibrate_device.py converge --config config.yaml --extension-per-ku 16 --half-dt-per-ku 16
 
 ``calibrate`` writes ``calibration.json`` (every instance) and ``calibration.md`` (the table) into
@@ -45,6 +46,23 @@ def _parse_sets(items: list[str]) -> dict:
     return out
 
 
+def _parse_rerun_sets(items: list[str]) -> dict:
+    """``--rerun-set solver.dt=3e-14`` ... as the nested overrides of the device section (values read as
+    YAML scalars: numbers, booleans or words)."""
+    import yaml
+
+    out: dict = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        section, _, name = key.partition(".")
+        if not section or not name or not value:
+            raise SystemExit(f"--rerun-set {item!r}: expected <section>.<key>=<value>, e.g. solver.integrator=heun")
+        out.setdefault(section, {})[name] = yaml.safe_load(value)
+    if not out:
+        raise SystemExit("converge: --rerun-per-ku needs at least one --rerun-set")
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("mode", choices=["explore", "calibrate", "study", "check", "converge"])
@@ -70,9 +88,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--extra-time", type=float, default=3e-9, help="converge: s of extra relaxation")
     parser.add_argument("--half-dt-per-ku", type=int, default=16,
                         help="converge: instances per Ku rerun at dt/2 for the KS test (0: skip)")
-    parser.add_argument("--refresh-per-ku", type=int, default=0,
-                        help="converge: instances per Ku rerun with --refresh (device.torch.demag_refresh_steps) for a KS test (0: skip)")
-    parser.add_argument("--refresh", type=int, default=1, help="converge: the demag_refresh_steps of that rerun")
+    parser.add_argument("--rerun-per-ku", type=int, default=0,
+                        help="converge: instances per Ku rerun with the --rerun-set values for a KS test (0: skip)")
+    parser.add_argument("--rerun-set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="converge: a device setting of that rerun, e.g. torch.demag_refresh_steps=1, "
+                             "solver.integrator=heun, solver.dt=6.25e-14 (repeatable)")
+    parser.add_argument("--rerun-ku", type=float, action="append", default=None, metavar="KU",
+                        help="converge: rerun only this Ku [J/m^3] (repeatable; default: every Ku of the stage)")
     parser.add_argument("--json", default=None, help="converge: also write the report to this file")
     args = parser.parse_args(argv)
 
@@ -118,9 +140,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.half_dt_per_ku > 0:
             half = {"solver": {"dt": 0.5 * float(dev["solver"]["dt"])}}
             report["half_dt"] = rerun_check(config, stats, args.half_dt_per_ku, Path(args.out) / "half_dt", half)
-        if args.refresh_per_ku > 0:
-            other = {"torch": {"demag_refresh_steps": args.refresh}}
-            report["refresh"] = rerun_check(config, stats, args.refresh_per_ku, Path(args.out) / "refresh", other)
+        if args.rerun_per_ku > 0:
+            other = _parse_rerun_sets(args.rerun_set)
+            report["rerun"] = rerun_check(config, stats, args.rerun_per_ku, Path(args.out) / "rerun", other,
+                                          kus=args.rerun_ku)
         text = json.dumps(report, indent=1, default=float)
         print(text)
         if args.json:

@@ -37,12 +37,14 @@ sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO / "bench"))
 
 
-def make_case(engine, config, track, ku, batch, dtype, compiled, device="cpu", demag_refresh=1):
-    """(step, state): ``step(state)`` advances ``state["m"]`` (batch, 3, ny, nx) by one Heun step of the
+def make_case(engine, config, track, ku, batch, dtype, compiled, device="cpu", demag_refresh=1, integrator="heun",
+              dt=None):
+    """(step, state): ``step(state)`` advances ``state["m"]`` (batch, 3, ny, nx) by one step of the
     ``engine`` (``current`` | ``baseline``) on ``track`` (a :class:`dwsynapse.geometry.Racetrack`) with
     the material of ``config``, Ku [J/m^3], 300 K noise and the configured SOT current on, on torch
-    device ``device``; the current engine computes the far demag field every ``demag_refresh`` steps
-    (``device.torch.demag_refresh_steps``). ``state["compiled"]`` says what runs."""
+    device ``device``; the baseline takes Heun steps, the current engine steps of ``integrator`` and
+    computes the far demag field every ``demag_refresh`` steps (``device.torch.demag_refresh_steps``).
+    ``dt`` [s]: the step (default: :func:`case_dt` of the config). ``state["compiled"]`` says what runs."""
     import torch
 
     from baseline_engine import BaselineNoise, BaselineSystem
@@ -54,9 +56,7 @@ def make_case(engine, config, track, ku, batch, dtype, compiled, device="cpu", d
 
     dev = config["device"]
     mat = dev["material"]
-    # the config's dt scaled with the cell area, so that Heun stays stable for the exchange modes of a finer
-    # mesh (as config/paper.yaml does: 1.6e-13 s at 4 nm -> 4e-14 s at 2 nm)
-    dt_val = float(dev["solver"]["dt"]) * (track.cell_size / float(dev["geometry"]["cell_size"])) ** 2
+    dt_val = case_dt(config, track) if dt is None else float(dt)
     tdtype = resolve_dtype(dtype)
     device = torch.device(device)
     mesh = Mesh(track.mask, track.cell_size, track.cell_size, track.thickness, device, tdtype)
@@ -73,7 +73,8 @@ def make_case(engine, config, track, ku, batch, dtype, compiled, device="cpu", d
         noise = BaselineNoise(range(batch), mesh, sigma)
         state["compiled"] = compiled
     else:
-        stepper = Stepper(LLGSystem(mesh, material, demag="newell"), compile=compiled, demag_refresh_steps=demag_refresh)
+        stepper = Stepper(LLGSystem(mesh, material, demag="newell"), compile=compiled, demag_refresh_steps=demag_refresh,
+                          integrator=integrator)
         fn = stepper
         noise = ThermalNoise(range(batch), mesh, sigma)
         state["compiled"] = stepper.compiled
@@ -82,6 +83,26 @@ def make_case(engine, config, track, ku, batch, dtype, compiled, device="cpu", d
         st["m"] = fn(st["m"], noise.next(), a, z, dt)
 
     return step, state
+
+
+def case_dt(config, track) -> float:
+    """The config's step [s] scaled with the cell area of ``track``, so that the step stays as stable for
+    the exchange modes of a finer mesh (as config/paper.yaml's: a quarter at 2 nm)."""
+    return float(config["device"]["solver"]["dt"]) * (track.cell_size / float(config["device"]["geometry"]["cell_size"])) ** 2
+
+
+def heun_dt(config, track) -> float:
+    """The baseline's Heun step [s] on ``track``: the config's step when the config runs Heun, else
+    HEUN_MARGIN of the largest step for which Heun does not amplify the fastest exchange mode (the
+    fraction config.yaml's Heun step had)."""
+    if config["device"]["solver"]["integrator"] == "heun":
+        return case_dt(config, track)
+    from dwsynapse.calibration_study import stable_dt
+
+    return stable_dt(config["device"]["material"], track.cell_size, dt_max=1.0, margin=HEUN_MARGIN)
+
+
+HEUN_MARGIN = 0.74  # config.yaml's Heun step (6.25e-14 s at 4 nm, alpha 0.01) / Heun's stability limit
 
 
 def time_steps(step, state, steps, sync):
@@ -96,12 +117,13 @@ def time_steps(step, state, steps, sync):
 
 
 def time_torchfd(config, track, ku, batch, steps, dtype, compiled, warmup=3, device="cpu", demag_refresh=1):
-    """(wall seconds, CPU seconds, compiled?, warm-up seconds) per Heun step of the current engine for a
+    """(wall seconds, CPU seconds, compiled?, warm-up seconds) per step (the config's integrator) of the current engine for a
     batch of ``batch`` instances on ``track`` (CUDA is synchronized before each clock reading)."""
     import torch
 
     sync = torch.cuda.synchronize if torch.device(device).type == "cuda" else (lambda: None)
-    step, state = make_case("current", config, track, ku, batch, dtype, compiled, device, demag_refresh)
+    step, state = make_case("current", config, track, ku, batch, dtype, compiled, device, demag_refresh,
+                            config["device"]["solver"]["integrator"])
     t0 = time.perf_counter()
     for _ in range(warmup):
         step(state)
@@ -111,16 +133,19 @@ def time_torchfd(config, track, ku, batch, steps, dtype, compiled, warmup=3, dev
     return per_step, cpu_per_step, state["compiled"], t_warm
 
 
-def compare(config, track, ku, batch, steps, rounds, dtype, compiled, device="cpu", demag_refresh=1):
-    """Interleaved timing of the baseline and the current engine: dict with the per-round seconds per
-    step of each (``baseline``, ``current``; ``*_cpu``: CPU seconds), the warm-up seconds and whether each ran compiled."""
+def compare(config, track, ku, batch, steps, rounds, dtype, compiled, device="cpu", demag_refresh=1, integrator="heun",
+            dts=(None, None)):
+    """Interleaved timing of the baseline (Heun, step ``dts[0]``) and the current engine (``integrator``,
+    step ``dts[1]``): dict with the per-round seconds per step of each (``baseline``, ``current``; ``*_cpu``:
+    CPU seconds), the warm-up seconds and whether each ran compiled."""
     import torch
 
     torch._dynamo.reset()  # each case compiles with static shapes, as a production chunk does
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     cases, warm = {}, {}
-    for engine in ("baseline", "current"):
-        step, state = make_case(engine, config, track, ku, batch, dtype, compiled, device, demag_refresh)
+    for engine, dt in zip(("baseline", "current"), dts):
+        step, state = make_case(engine, config, track, ku, batch, dtype, compiled, device, demag_refresh,
+                                integrator if engine == "current" else "heun", dt)
         t0 = time.perf_counter()
         for _ in range(3):
             step(state)
@@ -192,6 +217,10 @@ def main(argv=None) -> int:
     ap.add_argument("--no-magnumnp", action="store_true")
     ap.add_argument("--demag-refresh", type=int, default=None, metavar="K",
                     help="current engine: far demag field every K steps (default: config.yaml's device.torch.demag_refresh_steps)")
+    ap.add_argument("--integrator", choices=["heun", "rk4"], default=None,
+                    help="current engine's integrator (default: config.yaml's device.solver.integrator); the baseline runs Heun")
+    ap.add_argument("--dt", type=float, default=None,
+                    help="current engine's step [s] at config.yaml's cell size, scaled with the cell area (default: the config's)")
     ap.add_argument("--agreement", type=int, default=0, metavar="STEPS",
                     help="first compare float64 <m_z> of the two engines after STEPS steps (B = 8, same seeds)")
     args = ap.parse_args(argv)
@@ -209,9 +238,11 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     config = load_config(REPO / "config.yaml")
     refresh = int(config["device"]["torch"]["demag_refresh_steps"]) if args.demag_refresh is None else args.demag_refresh
+    integrator = args.integrator or config["device"]["solver"]["integrator"]
     py = None if args.no_magnumnp else magnumnp_python()
     print(f"torch {torch.__version__}, {args.threads} threads, dtype {args.dtype}, {args.rounds} interleaved rounds "
-          f"of {args.steps} steps; current engine: far demag every {refresh} step(s); magnum.np: {py or 'not installed'}")
+          f"of {args.steps} steps; current engine: {integrator}, far demag every {refresh} step(s); "
+          f"magnum.np: {py or 'not installed'}")
     tracks = {cell: build_racetrack(dict(config["device"]["geometry"], cell_size=cell)) for cell in args.cells}
     if args.agreement:
         for cell in args.cells:
@@ -221,13 +252,17 @@ def main(argv=None) -> int:
                   f"{', '.join(f'{v:+.6f}' for v in mz.tolist())})", flush=True)
     for cell in args.cells:
         track = tracks[cell]
-        print(f"cell {cell * 1e9:g} nm ({track.nx} x {track.ny} cells)", flush=True)
+        scale = (cell / float(config["device"]["geometry"]["cell_size"])) ** 2
+        dts = (heun_dt(config, track), args.dt * scale if args.dt else case_dt(config, track))
+        gain = dts[1] / dts[0]  # simulated time per step, current / baseline
+        print(f"cell {cell * 1e9:g} nm ({track.nx} x {track.ny} cells); steps: baseline Heun {dts[0]:.4g} s, "
+              f"current {integrator} {dts[1]:.4g} s", flush=True)
         refs = [time_magnumnp(py, cell, max(10, args.steps), args.threads)] if py else []
         rows = []
         for mode in args.mode:
             for b in batches_of[cell]:
                 r = compare(config, track, args.ku, b, args.steps, args.rounds, args.dtype, mode == "compiled",
-                            demag_refresh=refresh)
+                            demag_refresh=refresh, integrator=integrator, dts=dts)
                 rows.append((mode, b, r))
                 base, cur = statistics.median(r["baseline"]), statistics.median(r["current"])
                 ratios = [bs / cs for bs, cs in zip(r["baseline"], r["current"])]
@@ -237,6 +272,9 @@ def main(argv=None) -> int:
                       f"(rounds {min(ratios):.2f}-{max(ratios):.2f}, best round of each x{min(r['baseline']) / min(r['current']):.2f}; CPU time x{statistics.median(cpu_ratios):.2f}, "
                       f"{min(cpu_ratios):.2f}-{max(cpu_ratios):.2f}; compiled {r['compiled']['current']}, "
                       f"warm-up {r['warm']['baseline']:.0f} / {r['warm']['current']:.0f} s)", flush=True)
+                if gain != 1.0:
+                    print(f"  {mode:8s} B={b:3d}: simulated time per second, current/baseline x{statistics.median(ratios) * gain:.2f} "
+                          f"(rounds {min(ratios) * gain:.2f}-{max(ratios) * gain:.2f}; {gain:.2f} x the baseline's step)", flush=True)
         if py:
             refs.append(time_magnumnp(py, cell, max(10, args.steps), args.threads))
         refs = [x for x in refs if x]

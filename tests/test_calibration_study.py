@@ -74,11 +74,11 @@ def test_trial_device_sets_d_from_d_over_dc_and_rejects_d_outside_its_range(defa
         cs.trial_device({**params, "Ms": 1.4e6}, geo)
 
 
-def test_stable_dt_keeps_heun_below_unit_growth():
+def test_stable_dt_keeps_each_integrator_below_unit_growth():
     import torch
 
     from dwsynapse.engines.torchfd.mesh import Mesh
-    from dwsynapse.engines.torchfd.racetrack import heun_exchange_growth
+    from dwsynapse.engines.torchfd.racetrack import exchange_mode_growth
     from dwsynapse.engines.torchfd.solver import Material
 
     mesh = Mesh(np.ones((2, 2), bool), 4e-9, 4e-9, 1e-9, torch.device("cpu"), torch.float64)
@@ -86,9 +86,14 @@ def test_stable_dt_keeps_heun_below_unit_growth():
         mat = {"Ms": 1e6, "Aex": 3e-11, "alpha": alpha}
         dt = cs.stable_dt(mat, 4e-9)
         assert 0 < dt <= 2e-13
-        assert heun_exchange_growth(Material(1e6, 3e-11, alpha), mesh, dt) < 1
+        assert exchange_mode_growth(Material(1e6, 3e-11, alpha), mesh, dt) < 1
     assert cs.stable_dt({"Ms": 1e6, "Aex": 3e-11, "alpha": 0.01}, 4e-9) < cs.stable_dt(
         {"Ms": 1e6, "Aex": 3e-11, "alpha": 0.3}, 4e-9)  # weak damping needs a smaller step
+    # RK4's stability region reaches ~6x further along the imaginary axis: a larger step at weak damping
+    mat = {"Ms": 1e6, "Aex": 3e-11, "alpha": 0.01}
+    dt_rk4 = cs.stable_dt(mat, 4e-9, integrator="rk4", **cs.STUDY_STEP["rk4"])
+    assert exchange_mode_growth(Material(1e6, 3e-11, 0.01), mesh, dt_rk4, "rk4") < 1
+    assert dt_rk4 > 1.5 * cs.stable_dt(mat, 4e-9, **cs.STUDY_STEP["heun"])
 
 
 def test_trial_log_is_appended_and_resumed(tmp_path, default_config, monkeypatch):
@@ -180,3 +185,7 @@ def test_extension_continues_the_final_states_and_half_dt_reruns_the_stage_seeds
     run = json.loads((tmp_path / "half" / "ku_7.000e+05" / "torchfd_run.json").read_text())
     assert run["seeds"] == [int(s) for s in read_device_stats(stats).by_ku(7.0e5).seed[:2]]  # the stage's seeds
     assert c["device"]["solver"]["dt"] == 1e-13  # the caller's config is not changed
+    one = cs.rerun_check(c, stats, per_ku=1, workdir=tmp_path / "rk4", kus=[8.0e5],
+                         overrides={"solver": {"integrator": "rk4"}})
+    assert list(one["per_ku"]) == ["8e+05"] and one["overrides"] == {"solver": {"integrator": "rk4"}}
+    assert json.loads((tmp_path / "rk4" / "ku_8.000e+05" / "torchfd_run.json").read_text())["integrator"] == "rk4"

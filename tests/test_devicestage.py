@@ -272,17 +272,22 @@ def test_extra_domains_and_capped_relaxations_are_flagged(cfg, tmp_path, monkeyp
         assert float(r["dw_x_mean_m"]) == pytest.approx(np.mean(g.dw_x[g.single_wall]))
 
 
-def test_demag_refresh_enters_the_chunk_hash_only_when_it_changes_the_physics(cfg):
+def test_demag_refresh_and_integrator_enter_the_chunk_hash_only_when_they_change_the_physics(cfg):
     import copy
 
     from dwsynapse.config import config_sha256
 
-    one, four = copy.deepcopy(cfg), copy.deepcopy(cfg)
+    one = copy.deepcopy(cfg)
     one["device"]["torch"]["demag_refresh_steps"] = 1
-    four["device"]["torch"]["demag_refresh_steps"] = 4
-    # the hash as it was computed before the key existed: earlier runs stay valid
+    one["device"]["solver"]["integrator"] = "heun"
+    # the hash as it was computed before the two keys existed: earlier runs stay valid
     before = {k: v for k, v in one["device"].items() if k not in ("stats_file", "min_success_fraction",
                                                                  "chunk_retries", "chunk_timeout_s")}
     before["torch"] = {k: v for k, v in before["torch"].items() if k != "demag_refresh_steps"}
+    before["solver"] = {k: v for k, v in before["solver"].items() if k != "integrator"}
     assert dplan.device_config_sha256(one) == config_sha256(before)
-    assert dplan.device_config_sha256(four) != dplan.device_config_sha256(one)
+    four, rk4 = copy.deepcopy(one), copy.deepcopy(one)
+    four["device"]["torch"]["demag_refresh_steps"] = 4
+    rk4["device"]["solver"]["integrator"] = "rk4"
+    hashes = {dplan.device_config_sha256(c) for c in (one, four, rk4)}
+    assert len(hashes) == 3

@@ -11,7 +11,7 @@ from dwsynapse.mx3 import render_script
 
 from .conftest import REPO
 
-OPTIONAL_SOLVER = ("demag", "initial_relax_time", "relax_max_time", "rest_velocity", "rest_window", "save_traces")
+OPTIONAL_SOLVER = ("integrator", "demag", "initial_relax_time", "relax_max_time", "rest_velocity", "rest_window", "save_traces")
 
 
 @pytest.fixture
@@ -31,6 +31,7 @@ def test_defaults_come_from_the_schema(bare_config):
     for key in OPTIONAL_SOLVER:
         assert dev["solver"][key] == schema["solver"]["properties"][key]["default"]
     assert dev["solver"]["rest_velocity"] == 2.0 and dev["solver"]["demag"] == "newell"
+    assert dev["solver"]["integrator"] == "heun"
     assert dev["torch"] == {"device": "auto", "dtype": "float32", "compile": False, "demag_refresh_steps": 1}
     assert dev["mumax3"]["processes"] >= 1 and dev["mumax3"]["binary"] is None
     assert "rest_velocity" not in bare_config["device"]["solver"]  # the input is not changed

@@ -79,7 +79,8 @@ def test_script_structure(default_config, tmp_path):
     assert _value(s, "EpsilonPrime") == "0" and _value(s, "DisableZhangLiTorque") == "true"
     assert _value(s, "FixedLayer") == "vector({:g}, {:g}, {:g})".format(*SOT_POLARIZATION)
     assert float(_value(s, "FreeLayerThickness")) == dev["geometry"]["thickness"]
-    assert "SetSolver(2)" in s and float(_value(s, "FixDt")) == dev["solver"]["dt"]
+    assert f"SetSolver({ {'heun': 2, 'rk4': 4}[dev['solver']['integrator']] })" in s
+    assert float(_value(s, "FixDt")) == dev["solver"]["dt"]
     assert f'ext_InitGeomFromOVF("{GEOMETRY_FILE}")' in s
     # one instance: its own seed set once after the T = 0 relaxation, the temperature, the pulse, its output
     assert re.findall(r"ThermSeed\((\d+)\)", s) == [str(seed)]

@@ -77,6 +77,20 @@ def test_wall_moves_towards_plus_x_then_rest_stops_the_run(small, tmp_path):
     assert speed < config["device"]["solver"]["rest_velocity"]
 
 
+def test_rk4_at_twice_the_step_ends_where_heun_ends(small, tmp_path):
+    """T = 0, the pulse and the rest detection of the stage: RK4 at 4e-13 s (``solver.integrator: rk4``)
+    leaves the wall where Heun at 2e-13 s does, to 0.5 nm, and says so in the run summary."""
+    config, track = small
+    config["device"]["drive"]["temperature"] = 0.0
+    (heun,) = run_instances(config, track, 7.5e5, [1], tmp_path / "heun", progress=False)
+    config["device"]["solver"].update(integrator="rk4", dt=4e-13)
+    (rk4,) = run_instances(config, track, 7.5e5, [1], tmp_path / "rk4", progress=False)
+    assert heun.ok and rk4.ok
+    assert rk4.dw_x > track.start_x + 4e-9
+    assert rk4.dw_x == pytest.approx(heun.dw_x, abs=0.5e-9)
+    assert json.loads((tmp_path / "rk4" / "torchfd_run.json").read_text())["integrator"] == "rk4"
+
+
 def _system(config, track, ku):
     mat = config["device"]["material"]
     mesh = Mesh(track.mask, track.cell_size, track.cell_size, track.thickness, torch.device("cpu"), torch.float64)

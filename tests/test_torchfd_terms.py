@@ -119,12 +119,12 @@ def test_bad_inputs_have_clear_errors(monkeypatch):
 
 
 def test_heun_stability_check_for_the_exchange_mode():
-    from dwsynapse.engines.torchfd.racetrack import heun_exchange_growth
+    from dwsynapse.engines.torchfd.racetrack import exchange_mode_growth
 
     mat = Material(MS, AEX, 0.3, D, 8e5)
-    assert heun_exchange_growth(mat, strip(2, 2, 2e-9), 1e-13) < 1  # the paper's 2 nm mesh
-    assert heun_exchange_growth(mat, strip(2, 2, 1e-9), 1e-13) > 1  # 1 nm needs a smaller step
-    assert heun_exchange_growth(mat, strip(2, 2, 1e-9), 2e-14) < 1
+    assert exchange_mode_growth(mat, strip(2, 2, 2e-9), 1e-13) < 1  # the paper's 2 nm mesh
+    assert exchange_mode_growth(mat, strip(2, 2, 1e-9), 1e-13) > 1  # 1 nm needs a smaller step
+    assert exchange_mode_growth(mat, strip(2, 2, 1e-9), 2e-14) < 1
 
 
 @pytest.mark.slow

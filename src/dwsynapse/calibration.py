@@ -71,7 +71,7 @@ def explore(material: dict, geometry_cfg: dict, ku_values: Sequence[float], *, n
             relax_time: float = 1e-9, dt: float = 1e-13, demag: str = "thin_film", seed: int = 0,
             initial_relax_time: float = 0.0,
             dtype: str = "float32", compile: bool = False, sample_interval: float = 10e-12,
-            m_start: np.ndarray | None = None, demag_refresh_steps: int = 1) -> dict:
+            m_start: np.ndarray | None = None, demag_refresh_steps: int = 1, integrator: str = "heun") -> dict:
     """Integrate every Ku (x ``n_per_ku`` thermal instances) as one batch of the embedded engine.
 
     Units: Ku J/m^3, temperature K, current_density A/m^2, pulse_duration / relax_time / dt /
@@ -80,7 +80,8 @@ def explore(material: dict, geometry_cfg: dict, ku_values: Sequence[float], *, n
     detection). ``m_start`` (rows, 3, ny, nx), one row per entry of ``ku_values`` x ``n_per_ku``, replaces
     the relaxed initial wall (a run that continues from given states, e.g. the final states of a device
     stage; ``initial_relax_time`` is then not used). ``demag_refresh_steps``: as the device stage's
-    ``device.torch.demag_refresh_steps`` (:class:`Stepper`). Thermal seeds are ``seed * 1000 + row``. Returns a
+    ``device.torch.demag_refresh_steps`` (:class:`Stepper`), ``integrator`` as ``device.solver.integrator``
+    (heun | rk4). Thermal seeds are ``seed * 1000 + row``. Returns a
     dict with ``ku`` (rows,),
     ``mz`` / ``dw_x`` [m] final values per row, ``t`` [s] and ``mz_t`` (rows, n_t) traces,
     ``finite`` per row, ``wall_time_s`` and ``instance_steps``.
@@ -124,10 +125,10 @@ def explore(material: dict, geometry_cfg: dict, ku_values: Sequence[float], *, n
         # all instances of a Ku start from the same relaxed wall: relax one row per Ku, then repeat it
         walls = torch.cat([initial_wall(mesh, material_at(float(k)), rt.start_x) for k in ku_each], dim=0)
         walls = relax_initial_state(LLGSystem(mesh, material_at(per_row(ku_each)), demag=demag), walls, dt,
-                                    initial_relax_time)
+                                    initial_relax_time, integrator)
         m = walls.repeat_interleave(n_per_ku, dim=0)
     system = LLGSystem(mesh, material_at(per_row(kus)), demag=demag)
-    stepper = Stepper(system, compile=compile, demag_refresh_steps=demag_refresh_steps)
+    stepper = Stepper(system, compile=compile, demag_refresh_steps=demag_refresh_steps, integrator=integrator)
     a_dl = damping_like_coefficient(current_density, float(material["theta_sh"]), ms, mesh.dz)
     sigma = thermal_sigma(alpha, temperature, ms, mesh.cell_volume, dt)
     noise = ThermalNoise([seed * 1000 + i for i in range(n)], mesh, sigma) if sigma > 0 else None

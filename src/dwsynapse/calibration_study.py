@@ -82,6 +82,11 @@ KNOBS = (
     Knob("notch_width", 8e-9, 16e-9, False, "m; at least two 4 nm cells"),
 )
 D_RANGE = (0.5e-3, 2.2e-3)  # J/m^2, the cited DMI range (a trial outside it is rejected)
+# a trial's fixed step (stable_dt) per device.solver.integrator: a fraction of the exchange mode's stability
+# limit, at most dt_max [s]. RK4 takes a quarter of its ~6x larger limit, where it damps the fastest exchange
+# mode within ~10 % of alpha as it should (exchange_mode_extra_damping; at half its limit the 300 K outcomes
+# changed, docs/engine.md)
+STUDY_STEP = {"heun": {"margin": 0.8, "dt_max": 2e-13}, "rk4": {"margin": 0.25, "dt_max": 2e-13}}
 
 
 def strip_demag_factors(geometry: dict, ms: float) -> tuple[float, float]:
@@ -215,15 +220,16 @@ def screen_passes(dw_x: Sequence[float], geometry: dict) -> bool:
     return bool(abs(dw_x[0] - start) <= max(width, float(geometry["cell_size"])) and dw_x[-1] - start >= pitch)
 
 
-def stable_dt(material: dict, cell: float, dt_max: float = 2e-13, margin: float = 0.8) -> float:
-    """Fixed Heun step [s]: ``margin`` times the largest step for which Heun does not amplify the
-    fastest exchange mode (:func:`dwsynapse.engines.torchfd.racetrack.heun_exchange_growth` < 1), at
-    most ``dt_max``, rounded down to 0.1 fs. (With weak damping Heun never damps that mode much, so
-    the limit is growth < 1, not a fixed growth below it.)"""
+def stable_dt(material: dict, cell: float, dt_max: float = 2e-13, margin: float = 0.8,
+              integrator: str = "heun") -> float:
+    """Fixed step [s] of ``integrator``: ``margin`` times the largest step for which it does not amplify
+    the fastest exchange mode (:func:`dwsynapse.engines.torchfd.racetrack.exchange_mode_growth` < 1), at
+    most ``dt_max``, rounded down to 0.1 fs. (With weak damping neither Heun nor RK4 damps that mode much,
+    so the limit is growth < 1, not a fixed growth below it.)"""
     import torch
 
     from .engines.torchfd.mesh import Mesh
-    from .engines.torchfd.racetrack import heun_exchange_growth
+    from .engines.torchfd.racetrack import exchange_mode_growth
     from .engines.torchfd.solver import Material
 
     mesh = Mesh(np.ones((2, 2), bool), cell, cell, 1e-9, torch.device("cpu"), torch.float64)
@@ -231,7 +237,7 @@ def stable_dt(material: dict, cell: float, dt_max: float = 2e-13, margin: float 
     lo, hi = 0.0, 1e-11  # growth < 1 at lo (-> 0), >= 1 at hi for any damping <= 1 and cells >= 0.1 nm
     for _ in range(60):
         mid = 0.5 * (lo + hi)
-        lo, hi = (mid, hi) if heun_exchange_growth(mat, mesh, mid) < 1.0 else (lo, mid)
+        lo, hi = (mid, hi) if exchange_mode_growth(mat, mesh, mid, integrator) < 1.0 else (lo, mid)
     return math.floor(min(dt_max, margin * lo) * 1e16) / 1e16
 
 
@@ -239,18 +245,21 @@ def evaluate(params: dict, base: dict, *, n_per_ku: int, temperature: float, rel
              seed: int, compile: bool = True) -> dict:
     """Run one stage of a trial with :func:`dwsynapse.calibration.explore` (every Ku, ``n_per_ku``
     instances each, one batch, Newell demag, float32) on ``base`` (the config's ``device`` section:
-    geometry, drive, solver, torch.demag_refresh_steps). Returns the acceptance metrics plus ``screen_loss``, the final
+    geometry, drive, solver.integrator, torch.demag_refresh_steps; the step from :func:`stable_dt` and
+    :data:`STUDY_STEP`). Returns the acceptance metrics plus ``screen_loss``, the final
     positions per Ku and the cost."""
     from .calibration import explore
 
     material, geometry = trial_device(params, base["geometry"])
-    dt = stable_dt(material, float(geometry["cell_size"]))
+    dt = stable_dt(material, float(geometry["cell_size"]), integrator=base["solver"]["integrator"],
+                   **STUDY_STEP[base["solver"]["integrator"]])
     kus = list(KUS)
     res = explore(material, geometry, kus, n_per_ku=n_per_ku, temperature=temperature,
                   current_density=float(base["drive"]["current_density"]),
                   pulse_duration=float(base["drive"]["pulse_duration"]), relax_time=relax_time, dt=dt,
                   demag="newell", seed=seed, initial_relax_time=float(base["solver"]["initial_relax_time"]),
-                  dtype="float32", compile=compile, demag_refresh_steps=int(base["torch"]["demag_refresh_steps"]))
+                  dtype="float32", compile=compile, demag_refresh_steps=int(base["torch"]["demag_refresh_steps"]),
+                  integrator=base["solver"]["integrator"])
     from .geometry import build_racetrack
 
     mask = build_racetrack(geometry).mask
@@ -408,7 +417,8 @@ def hold_check(device: dict, duration: float = 5e-9, compile: bool = True) -> di
     res = explore(device["material"], geo, kus, temperature=0.0, current_density=0.0, pulse_duration=0.0,
                   relax_time=duration, dt=float(device["solver"]["dt"]), demag=device["solver"]["demag"],
                   initial_relax_time=float(device["solver"]["initial_relax_time"]), dtype="float32",
-                  compile=compile, demag_refresh_steps=int(device["torch"]["demag_refresh_steps"]))
+                  compile=compile, demag_refresh_steps=int(device["torch"]["demag_refresh_steps"]),
+                  integrator=device["solver"]["integrator"])
     x0 = float(build_racetrack(geo).start_x)
     held = [bool(abs(x - x0) <= max(float(geo["notch_width"]), float(geo["cell_size"]))) for x in res["dw_x"]]
     return {"ku": kus, "dw_x_nm": [float(x) * 1e9 for x in res["dw_x"]], "start_nm": x0 * 1e9, "held": held,
@@ -493,7 +503,8 @@ def extension_check(device: dict, chunk_paths: Sequence[str | Path], per_ku: int
     res = explore(device["material"], device["geometry"], kus, n_per_ku=n, temperature=float(drive["temperature"]),
                   current_density=0.0, pulse_duration=0.0, relax_time=extra_time, dt=float(solver["dt"]),
                   demag=solver["demag"], seed=int(device["thermal_seed"]) + 1, dtype=device["torch"]["dtype"],
-                  compile=compile, m_start=m_start, demag_refresh_steps=int(device["torch"]["demag_refresh_steps"]))
+                  compile=compile, m_start=m_start, demag_refresh_steps=int(device["torch"]["demag_refresh_steps"]),
+                  integrator=device["solver"]["integrator"])
     moved = np.abs(res["mz"] - before) > EXTENSION_MOVE
     per = {f"{k:.4g}": float(moved[i * n:(i + 1) * n].mean()) for i, k in enumerate(kus)}
     frac = float(moved.mean())
@@ -502,11 +513,13 @@ def extension_check(device: dict, chunk_paths: Sequence[str | Path], per_ku: int
             "wall_time_s": res["wall_time_s"]}
 
 
-def rerun_check(config: dict, stats_path: str | Path, per_ku: int, workdir: str | Path, overrides: dict) -> dict:
-    """The stage's first ``per_ku`` seeds of every Ku run again exactly as the device stage runs them (rest
-    detection, cap) with the config changed by ``overrides`` (nested, e.g. ``{"solver": {"dt": 3e-14}}``
-    for the ``device`` section), compared per Ku with the stage's outcomes in ``stats_path`` by a two-sample
-    KS test on <mz>; passes when every p > :data:`HALF_STEP_KS_P`. A6 uses it with dt / 2."""
+def rerun_check(config: dict, stats_path: str | Path, per_ku: int, workdir: str | Path, overrides: dict,
+                kus: Sequence[float] | None = None) -> dict:
+    """The stage's first ``per_ku`` seeds of every Ku (or of those in ``kus`` [J/m^3]) run again exactly as
+    the device stage runs them (rest detection, cap) with the config changed by ``overrides`` (nested, e.g.
+    ``{"solver": {"dt": 3e-14}}`` for the ``device`` section), compared per Ku with the stage's outcomes in
+    ``stats_path`` by a two-sample KS test on <mz>; passes when every p > :data:`HALF_STEP_KS_P`. A6 uses
+    it with dt / 2."""
     from .config import deep_update
     from .devicestats import read_device_stats
     from .engines import instance_seed
@@ -518,8 +531,11 @@ def rerun_check(config: dict, stats_path: str | Path, per_ku: int, workdir: str 
     racetrack = build_racetrack(dev["geometry"])
     stats = read_device_stats(stats_path)
     rows, ok = {}, True
+    only = None if kus is None else [float(v) for v in kus]
     kus = [float(v) for v in dev["ku_values"]]
     for g in stats.groups:
+        if only is not None and not any(math.isclose(v, g.ku, rel_tol=1e-9) for v in only):
+            continue
         matches = [j for j, v in enumerate(kus) if math.isclose(v, g.ku, rel_tol=1e-9)]
         if not matches:
             raise ValueError(f"{stats_path}: Ku {g.ku:g} J/m^3 is not in the config's device.ku_values {kus}")

@@ -32,6 +32,7 @@ TEMPLATE_DIR = Path(str(files("dwsynapse") / "resources" / "mumax_templates"))
 GEOMETRY_FILE = "geometry.ovf"
 SCRIPT_FILE = "racetrack.mx3"
 FINAL_NAME = "m_final"  # output name (without .ovf) of the final magnetization
+MUMAX3_SOLVER = {"heun": 2, "rk4": 4}  # device.solver.integrator -> mumax3's SetSolver (HEUN, RUNGEKUTTA)
 
 # Header keys mumax3's OVF reader accepts (github.com/mumax/3, oommf/oommf.go, 3.11); it panics on any other.
 MUMAX3_OVF_HEADER_KEYS = frozenset({
@@ -141,6 +142,8 @@ def render_script(config: dict, racetrack: Racetrack, ku: float, seed: int, temp
         sigma_y=_num(sigma[1]),
         sigma_z=_num(sigma[2]),
         dt=_num(dt),
+        integrator=solver["integrator"],
+        solver=MUMAX3_SOLVER[solver["integrator"]],
         instance=instance,
     )
 

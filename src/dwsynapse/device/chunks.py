@@ -74,8 +74,11 @@ def device_config_sha256(config: dict) -> str:
     failed jobs are handled)."""
     dev = {k: v for k, v in config["device"].items() if k not in ("stats_file", "min_success_fraction",
                                                              "chunk_retries", "chunk_timeout_s")}
+    # the values that give the engine as it was before their key existed are left out, so that the chunks
+    # of earlier runs keep their hash (and are not recomputed): demag_refresh_steps 1 (the full demag in
+    # every stage) and integrator heun
     if dev["torch"]["demag_refresh_steps"] == 1:
-        # 1 is the full demag in every stage, the engine as it was before the key existed: the chunks of
-        # earlier runs keep their hash (and are not recomputed)
         dev["torch"] = {k: v for k, v in dev["torch"].items() if k != "demag_refresh_steps"}
+    if dev["solver"]["integrator"] == "heun":
+        dev["solver"] = {k: v for k, v in dev["solver"].items() if k != "integrator"}
     return config_sha256(dev)

@@ -30,7 +30,7 @@ from ...dwpos import mean_mz, wall_position
 from ...io import write_json
 from .. import InstanceResult
 from .mesh import GAMMA_LL, MU0, Mesh
-from .solver import LLGSystem, Material, Stepper, compile_requested
+from .solver import INTEGRATORS, LLGSystem, Material, Stepper, compile_requested
 from .sot import damping_like_coefficient
 from .thermal import ThermalNoise, thermal_sigma
 
@@ -78,9 +78,11 @@ def initial_wall(mesh: Mesh, material: Material, x0: float) -> torch.Tensor:
 RELAX_ALPHA = 1.0  # Gilbert damping of the T = 0 relaxation before the pulse: overdamped, fast to settle
 
 
-def relax_initial_state(system: LLGSystem, m: torch.Tensor, dt: float, duration: float) -> torch.Tensor:
-    """Relax ``m`` (B, 3, ny, nx) at T = 0 without current for ``duration`` [s] in steps of ``dt`` [s],
-    with the LLG of ``system`` but Gilbert damping ``RELAX_ALPHA``: the analytic wall of
+def relax_initial_state(system: LLGSystem, m: torch.Tensor, dt: float, duration: float,
+                        integrator: str = "heun") -> torch.Tensor:
+    """Relax ``m`` (B, 3, ny, nx) at T = 0 without current for ``duration`` [s] in steps of ``dt`` [s]
+    of ``integrator`` (the run's, whose step ``dt`` is chosen for), with the LLG of ``system`` but Gilbert
+    damping ``RELAX_ALPHA``: the analytic wall of
     :func:`initial_wall` settles into the notch and the rough edges before the pulse (the torch
     counterpart of the ``Relax()`` that the mumax3 template runs before each instance). Eager steps:
     this runs once per Ku on one row (or one row per Ku in the calibration scan)."""
@@ -88,21 +90,47 @@ def relax_initial_state(system: LLGSystem, m: torch.Tensor, dt: float, duration:
     if n_steps <= 0:
         return m
     relax_system = system.with_damping(RELAX_ALPHA)
+    step = relax_system.rk4_step if integrator == "rk4" else relax_system.heun_step
     zero = torch.zeros((), dtype=m.dtype, device=m.device)
     dt_t = torch.tensor(dt, dtype=m.dtype, device=m.device)
     with torch.no_grad():
         for _ in range(n_steps):
-            m = relax_system.heun_step(m, zero, zero, zero, dt_t)
+            m = step(m, zero, zero, zero, dt_t)
     return m
 
 
-def heun_exchange_growth(material: Material, mesh: Mesh, dt: float) -> float:
-    """|R(z)| = |1 + z + z^2/2| of Heun for the fastest exchange mode of the grid, with
-    z = omega dt (-alpha + i) / (1 + alpha^2) and omega = gamma (2A/Ms)(4/dx^2 + 4/dy^2) [rad/s].
-    Below 1 the step is stable for that mode."""
+def _exchange_mode_z(material: Material, mesh: Mesh, dt: float, integrator: str) -> complex:
+    """z = omega dt (-alpha + i) / (1 + alpha^2) of the grid's fastest exchange mode,
+    omega = gamma (2A/Ms)(4/dx^2 + 4/dy^2) [rad/s]."""
+    if integrator not in INTEGRATORS:
+        raise ValueError(f"integrator must be one of {', '.join(INTEGRATORS)}, got {integrator!r}")
     omega = GAMMA_LL * 2.0 * material.aex / material.ms * (4.0 / mesh.dx**2 + 4.0 / mesh.dy**2)
-    z = omega * dt * complex(-material.alpha, 1.0) / (1.0 + material.alpha**2)
-    return abs(1.0 + z + 0.5 * z * z)
+    return omega * dt * complex(-material.alpha, 1.0) / (1.0 + material.alpha**2)
+
+
+def exchange_mode_growth(material: Material, mesh: Mesh, dt: float, integrator: str = "heun") -> float:
+    """|R(z)| of the integrator for the fastest exchange mode of the grid (:func:`_exchange_mode_z`):
+    R = 1 + z + z^2/2 (Heun), 1 + z + z^2/2 + z^3/6 + z^4/24 (RK4). Below 1 the step is stable for
+    that mode."""
+    z = _exchange_mode_z(material, mesh, dt, integrator)
+    order = 2 if integrator == "heun" else 4
+    return abs(sum(z**k / math.factorial(k) for k in range(order + 1)))
+
+
+def exchange_mode_extra_damping(material: Material, mesh: Mesh, dt: float, integrator: str = "heun") -> float:
+    """How much more (> 0) or less (< 0) the step damps the fastest exchange mode than the Gilbert damping
+    does, in units of alpha: ln|R(z)| / Re(z) - 1 (0: exact; -1: no damping left, the stability limit).
+
+    Why it matters at T > 0: the Brown field feeds every mode with a power set by alpha; a mode that the
+    step damps (1 + this) times as strongly settles at a temperature 1 / (1 + this) times T. At alpha
+    0.01 on 4 nm cells Heun at config.yaml's step gives -0.38 (-0.04 at half the step), RK4 at twice that
+    step +0.07 and at four times +2.1, where the start-notch depinning at 7.75e5 J/m^3 and 300 K changed
+    (docs/engine.md, "A larger step: RK4")."""
+    z = _exchange_mode_z(material, mesh, dt, integrator)
+    return math.log(exchange_mode_growth(material, mesh, dt, integrator)) / z.real - 1.0
+
+
+EXTRA_DAMPING_WARN = 0.5  # |exchange_mode_extra_damping| above which a thermal run is warned about
 
 
 def _rest_speed(t: np.ndarray, mz: np.ndarray, length: float) -> float:
@@ -134,13 +162,21 @@ def run_instances(config: dict, racetrack, ku: float, seeds: Sequence[int], work
     material = Material(ms=float(mat_cfg["Ms"]), aex=float(mat_cfg["Aex"]), alpha=float(mat_cfg["alpha"]),
                         dind=float(mat_cfg["Dind"]), ku=float(ku))
     system = LLGSystem(mesh, material, demag=solver_cfg["demag"])
+    integrator = solver_cfg["integrator"]
     stepper = Stepper(system, compile=compile_requested(tcfg["compile"]),
-                      demag_refresh_steps=int(tcfg["demag_refresh_steps"]))
+                      demag_refresh_steps=int(tcfg["demag_refresh_steps"]), integrator=integrator)
     dt = float(solver_cfg["dt"])
-    growth = heun_exchange_growth(material, mesh, dt)
+    growth = exchange_mode_growth(material, mesh, dt, integrator)
     if growth >= 1.0:
-        log.warning("solver.dt = %.3g s is too large for %.3g m cells: Heun amplifies the fastest exchange "
-                    "mode by %.2f per step (> 1); results will depend on dt", dt, mesh.dx, growth)
+        log.warning("solver.dt = %.3g s is too large for %.3g m cells: %s amplifies the fastest exchange "
+                    "mode by %.2f per step (> 1); results will depend on dt", dt, mesh.dx, integrator, growth)
+    elif float(drive["temperature"]) > 0:
+        extra = exchange_mode_extra_damping(material, mesh, dt, integrator)
+        if abs(extra) > EXTRA_DAMPING_WARN:
+            log.warning("solver.dt = %.3g s: %s damps the fastest exchange modes %+.0f %% of alpha = %g %s than "
+                        "the LLG does, so at %g K they settle at ~%.2f x that temperature; the outcome statistics "
+                        "depend on dt (docs/engine.md)", dt, integrator, 100 * extra, material.alpha,
+                        "more" if extra > 0 else "less", float(drive["temperature"]), 1.0 / (1.0 + extra))
     a_dl = damping_like_coefficient(float(drive["current_density"]), float(mat_cfg["theta_sh"]),
                                     material.ms, mesh.dz)
     sigma = thermal_sigma(material.alpha, float(drive["temperature"]), material.ms, mesh.cell_volume, dt)
@@ -170,7 +206,7 @@ def run_instances(config: dict, racetrack, ku: float, seeds: Sequence[int], work
         return [run_instances(config, racetrack, ku, [s], workdir, progress)[0] for s in seeds]
     wall = time.perf_counter() - t_start
     summary = dict(engine="torch", ku=float(ku), seeds=seeds, device=str(device), dtype=str(dtype).replace("torch.", ""),
-                   compiled=stepper.compiled, demag=solver_cfg["demag"], demag_refresh_steps=stepper.refresh, a_dl_T=a_dl,
+                   compiled=stepper.compiled, integrator=integrator, demag=solver_cfg["demag"], demag_refresh_steps=stepper.refresh, a_dl_T=a_dl,
                    thermal_sigma_T=sigma, instance_steps=steps_done, wall_time_s=wall,
                    instance_steps_per_s=steps_done / wall if wall > 0 else None,
                    n_ok=sum(r.ok for r in results), stop_time_s=[float(r.t[-1]) if r.t is not None and len(r.t) else None
@@ -183,7 +219,8 @@ def _run_batch(system: LLGSystem, stepper: Stepper, seeds: list[int], p: dict, p
     """Integrate all instances together; returns (results in seed order, instance-steps done)."""
     mesh = system.mesh
     n = len(seeds)
-    m = relax_initial_state(system, initial_wall(mesh, system.mat, p["x0"]), p["dt"], p["initial_relax_time"])
+    m = relax_initial_state(system, initial_wall(mesh, system.mat, p["x0"]), p["dt"], p["initial_relax_time"],
+                            stepper.integrator)
     m = m.repeat(n, 1, 1, 1)
     noise = ThermalNoise(seeds, mesh, p["sigma"]) if p["sigma"] > 0 else None
     zero_field = torch.zeros((), dtype=mesh.dtype, device=mesh.device)
@@ -204,8 +241,8 @@ def _run_batch(system: LLGSystem, stepper: Stepper, seeds: list[int], p: dict, p
     t_log = time.perf_counter()
     t0 = t_log
     level = logging.INFO if progress else logging.DEBUG
-    log.log(level, "torchfd: %d instances, %d x %d cells, pulse %d + relax <= %d steps of %.3g s, compiled=%s",
-            n, mesh.nx, mesh.ny, n_pulse, p["n_relax"], dt, stepper.compiled)
+    log.log(level, "torchfd: %d instances, %d x %d cells, pulse %d + relax <= %d %s steps of %.3g s, compiled=%s",
+            n, mesh.nx, mesh.ny, n_pulse, p["n_relax"], stepper.integrator, dt, stepper.compiled)
 
     def finish(row: int, state: torch.Tensor, why: str = "") -> None:
         idx = slots[row]
