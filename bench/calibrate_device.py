@@ -34,15 +34,17 @@ import sys
 from pathlib import Path
 
 
-def _parse_sets(items: list[str]) -> dict:
-    """``section.key=value`` -> {section: {key: float(value)}} for device.material / device.geometry."""
+def _parse_sets(items: list[str], option: str = "--set", sections=("material", "geometry"), value=float) -> dict:
+    """``section.key=value`` items of ``option`` -> {section: {key: value(text)}}; ``sections`` None allows
+    any section of the device config."""
     out: dict = {}
     for item in items:
-        key, _, value = item.partition("=")
+        key, _, text = item.partition("=")
         section, _, name = key.partition(".")
-        if section not in ("material", "geometry") or not name or not value:
-            raise SystemExit(f"--set {item!r}: expected material.<key>=<number> or geometry.<key>=<number>")
-        out.setdefault(section, {})[name] = float(value)
+        if not section or not name or not text or (sections is not None and section not in sections):
+            allowed = " or ".join(f"{s}.<key>" for s in sections) if sections else "<section>.<key>"
+            raise SystemExit(f"{option} {item!r}: expected {allowed}=<value>")
+        out.setdefault(section, {})[name] = value(text)
     return out
 
 
@@ -51,13 +53,7 @@ def _parse_rerun_sets(items: list[str]) -> dict:
     YAML scalars: numbers, booleans or words)."""
     import yaml
 
-    out: dict = {}
-    for item in items:
-        key, _, value = item.partition("=")
-        section, _, name = key.partition(".")
-        if not section or not name or not value:
-            raise SystemExit(f"--rerun-set {item!r}: expected <section>.<key>=<value>, e.g. solver.integrator=heun")
-        out.setdefault(section, {})[name] = yaml.safe_load(value)
+    out = _parse_sets(items, "--rerun-set", sections=None, value=yaml.safe_load)
     if not out:
         raise SystemExit("converge: --rerun-per-ku needs at least one --rerun-set")
     return out

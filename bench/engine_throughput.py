@@ -85,10 +85,12 @@ def make_case(engine, config, track, ku, batch, dtype, compiled, device="cpu", d
     return step, state
 
 
-def case_dt(config, track) -> float:
-    """The config's step [s] scaled with the cell area of ``track``, so that the step stays as stable for
-    the exchange modes of a finer mesh (as config/paper.yaml's: a quarter at 2 nm)."""
-    return float(config["device"]["solver"]["dt"]) * (track.cell_size / float(config["device"]["geometry"]["cell_size"])) ** 2
+def case_dt(config, track, dt=None) -> float:
+    """The step [s] ``dt`` at config.yaml's cell size (default: the config's) scaled with the cell area of
+    ``track``, so that the step stays as stable for the exchange modes of a finer mesh (as config/paper.yaml's:
+    a quarter at 2 nm)."""
+    base = float(config["device"]["solver"]["dt"]) if dt is None else float(dt)
+    return base * (track.cell_size / float(config["device"]["geometry"]["cell_size"])) ** 2
 
 
 def heun_dt(config, track) -> float:
@@ -252,8 +254,7 @@ def main(argv=None) -> int:
                   f"{', '.join(f'{v:+.6f}' for v in mz.tolist())})", flush=True)
     for cell in args.cells:
         track = tracks[cell]
-        scale = (cell / float(config["device"]["geometry"]["cell_size"])) ** 2
-        dts = (heun_dt(config, track), args.dt * scale if args.dt else case_dt(config, track))
+        dts = (heun_dt(config, track), case_dt(config, track, args.dt))
         gain = dts[1] / dts[0]  # simulated time per step, current / baseline
         print(f"cell {cell * 1e9:g} nm ({track.nx} x {track.ny} cells); steps: baseline Heun {dts[0]:.4g} s, "
               f"current {integrator} {dts[1]:.4g} s", flush=True)
