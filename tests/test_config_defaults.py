@@ -39,9 +39,7 @@ NOT_CONFIG = {
     "device/chunkfile.py": {"f.attrs"},
     "ovf.py": {"header"},
     "calibration_study.py": {"row", "r"},  # rows of docs/calibration_trials.csv
-    # outside this rule for now (the calibration modules are kept as they are): two config reads with the
-    # schema's own values (device.material.Dind is required, device.solver.demag defaults to newell)
-    "calibration.py": {"material", "dev['solver']", "r"},
+    "calibration.py": {"r"},
 }
 
 # Keys a shipped config sets that are neither required nor defaulted, on purpose: the supplementary sections

@@ -37,6 +37,7 @@ import numpy as np
 from .constants import HBAR, MU0, QE
 from .dwpos import mean_mz, wall_position
 from .paper import PAPER_TARGETS, target_for  # noqa: F401 (the calibration's targets; calibration_study reads them here)
+from .settings import device_settings
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ def material_summary(material: dict, ku_values: Sequence[float], thickness: floa
 
     ``material`` is ``config["device"]["material"]`` (Ms A/m, Aex J/m, Dind J/m^2, theta_sh)."""
     ms, aex = float(material["Ms"]), float(material["Aex"])
-    dind, theta = float(material.get("Dind", 0.0)), float(material["theta_sh"])
+    dind, theta = float(material["Dind"]), float(material["theta_sh"])
     if ms <= 0 or aex <= 0 or thickness <= 0:
         raise ValueError(f"Ms, Aex and thickness must be > 0 (got Ms={ms}, Aex={aex}, d={thickness})")
     a_dl = HBAR * theta * current_density / (2.0 * QE * ms * thickness)
@@ -106,7 +107,7 @@ def explore(material: dict, geometry_cfg: dict, ku_values: Sequence[float], *, n
     kus = np.repeat(ku_each, n_per_ku)
     n = kus.size
     ms, aex = float(material["Ms"]), float(material["Aex"])
-    alpha, dind = float(material["alpha"]), float(material.get("Dind", 0.0))
+    alpha, dind = float(material["alpha"]), float(material["Dind"])
 
     def material_at(ku):
         return Material(ms=ms, aex=aex, alpha=alpha, dind=dind, ku=ku)
@@ -205,10 +206,11 @@ def calibrate(config: dict, workdir: str | Path, ku_values: Sequence[float] | No
         if instances_per_ku < 1:
             raise ValueError(f"instances_per_ku must be >= 1, got {instances_per_ku}")
         dev["instances_per_ku"] = int(instances_per_ku)
-    run = get_engine(dev["engine"])
-    racetrack = build_racetrack(dev["geometry"])
-    per_ku: dict[float, list] = {float(k): [] for k in dev["ku_values"]}
-    times: dict[float, float] = {float(k): 0.0 for k in dev["ku_values"]}
+    settings = device_settings(cfg)
+    run = get_engine(settings.engine)
+    racetrack = build_racetrack(settings.geometry)
+    per_ku: dict[float, list] = {k: [] for k in settings.ku_values}
+    times: dict[float, float] = {k: 0.0 for k in settings.ku_values}
     t_all = time.perf_counter()
     for chunk in plan_chunks(cfg):
         wd = Path(workdir) / chunk.group / f"chunk_{chunk.chunk_index}"
@@ -225,9 +227,9 @@ def calibrate(config: dict, workdir: str | Path, ku_values: Sequence[float] | No
         rows.append(summarize(ku, [i[2] for i in ok], [i[3] for i in ok], n_requested=len(inst),
                               wall_time_s=times[ku]))
     return dict(rows=rows, instances={str(k): v for k, v in per_ku.items()},
-                wall_time_s=time.perf_counter() - t_all, cell_size=float(dev["geometry"]["cell_size"]),
-                instances_per_ku=int(dev["instances_per_ku"]), chunk_size=int(dev["chunk_size"]),
-                engine=dev["engine"], demag=dev["solver"].get("demag", "newell"), dt=float(dev["solver"]["dt"]),
+                wall_time_s=time.perf_counter() - t_all, cell_size=float(settings.geometry["cell_size"]),
+                instances_per_ku=settings.instances_per_ku, chunk_size=settings.chunk_size,
+                engine=settings.engine, demag=settings.solver.demag, dt=settings.solver.dt,
                 material=dict(dev["material"]), geometry=dict(dev["geometry"]),
                 measured_rms=float(racetrack.measured_rms))
 

@@ -47,6 +47,7 @@ import numpy as np
 
 from .calibration import PAPER_TARGETS
 from .dwpos import single_wall
+from .settings import device_settings
 
 log = logging.getLogger(__name__)
 
@@ -412,13 +413,13 @@ def hold_check(device: dict, duration: float = 5e-9, compile: bool = True) -> di
     from .calibration import explore
     from .geometry import build_racetrack
 
-    geo = device["geometry"]
+    s = device_settings({"device": device})
+    geo = s.geometry
     kus = list(KUS)
     res = explore(device["material"], geo, kus, temperature=0.0, current_density=0.0, pulse_duration=0.0,
-                  relax_time=duration, dt=float(device["solver"]["dt"]), demag=device["solver"]["demag"],
-                  initial_relax_time=float(device["solver"]["initial_relax_time"]), dtype="float32",
-                  compile=compile, demag_refresh_steps=int(device["torch"]["demag_refresh_steps"]),
-                  integrator=device["solver"]["integrator"])
+                  relax_time=duration, dt=s.solver.dt, demag=s.solver.demag,
+                  initial_relax_time=s.solver.initial_relax_time, dtype="float32", compile=compile,
+                  demag_refresh_steps=s.torch.demag_refresh_steps, integrator=s.solver.integrator)
     x0 = float(build_racetrack(geo).start_x)
     held = [bool(abs(x - x0) <= max(float(geo["notch_width"]), float(geo["cell_size"]))) for x in res["dw_x"]]
     return {"ku": kus, "dw_x_nm": [float(x) * 1e9 for x in res["dw_x"]], "start_nm": x0 * 1e9, "held": held,
@@ -428,14 +429,14 @@ def hold_check(device: dict, duration: float = 5e-9, compile: bool = True) -> di
 def admissible(device: dict) -> dict:
     """A7's range test: every searched knob inside its cited range (:data:`KNOBS`, D within
     :data:`D_RANGE`) and D <= 0.75 Dc at 7.0e5 J/m^3 (Newell Keff). Returns the values and ``pass``."""
-    mat, geo = device["material"], device["geometry"]
-    keff = newell_keff(7.0e5, float(mat["Ms"]), geo)
-    d_over_dc = float(mat["Dind"]) / critical_dmi(float(mat["Aex"]), keff)
-    values = {"Ms": float(mat["Ms"]), "Aex": float(mat["Aex"]), "alpha": float(mat["alpha"]),
-              "d_over_dc": d_over_dc, "theta_sh": float(mat["theta_sh"]),
+    s = device_settings({"device": device})
+    mat, geo = s.material, s.geometry
+    keff = newell_keff(7.0e5, mat.ms, geo)
+    d_over_dc = mat.dind / critical_dmi(mat.aex, keff)
+    values = {"Ms": mat.ms, "Aex": mat.aex, "alpha": mat.alpha, "d_over_dc": d_over_dc, "theta_sh": mat.theta_sh,
               "notch_depth": float(geo["notch_depth"]), "notch_width": float(geo["notch_width"])}
     inside = {k.name: k.low * (1 - 1e-9) <= values[k.name] <= k.high * (1 + 1e-9) for k in KNOBS}
-    inside["Dind"] = D_RANGE[0] <= float(mat["Dind"]) <= D_RANGE[1]
+    inside["Dind"] = D_RANGE[0] <= mat.dind <= D_RANGE[1]
     return {"values": values, "inside": inside, "pass": all(inside.values()) and d_over_dc <= 0.75}
 
 
@@ -499,12 +500,11 @@ def extension_check(device: dict, chunk_paths: Sequence[str | Path], per_ku: int
     n = min(len(states[k][1]) for k in kus)
     m_start = np.concatenate([states[k][0][:n] for k in kus])
     before = np.concatenate([states[k][1][:n] for k in kus])
-    solver, drive = device["solver"], device["drive"]
-    res = explore(device["material"], device["geometry"], kus, n_per_ku=n, temperature=float(drive["temperature"]),
-                  current_density=0.0, pulse_duration=0.0, relax_time=extra_time, dt=float(solver["dt"]),
-                  demag=solver["demag"], seed=int(device["thermal_seed"]) + 1, dtype=device["torch"]["dtype"],
-                  compile=compile, m_start=m_start, demag_refresh_steps=int(device["torch"]["demag_refresh_steps"]),
-                  integrator=device["solver"]["integrator"])
+    s = device_settings({"device": device})
+    res = explore(device["material"], s.geometry, kus, n_per_ku=n, temperature=s.drive.temperature,
+                  current_density=0.0, pulse_duration=0.0, relax_time=extra_time, dt=s.solver.dt,
+                  demag=s.solver.demag, seed=s.thermal_seed + 1, dtype=s.torch.dtype, compile=compile,
+                  m_start=m_start, demag_refresh_steps=s.torch.demag_refresh_steps, integrator=s.solver.integrator)
     moved = np.abs(res["mz"] - before) > EXTENSION_MOVE
     per = {f"{k:.4g}": float(moved[i * n:(i + 1) * n].mean()) for i, k in enumerate(kus)}
     frac = float(moved.mean())
@@ -527,12 +527,12 @@ def rerun_check(config: dict, stats_path: str | Path, per_ku: int, workdir: str 
     from .geometry import build_racetrack
 
     cfg = dict(config, device=deep_update(config["device"], overrides))
-    dev = cfg["device"]
-    racetrack = build_racetrack(dev["geometry"])
+    dev = device_settings(cfg)
+    racetrack = build_racetrack(dev.geometry)
     stats = read_device_stats(stats_path)
     rows, ok = {}, True
     only = None if kus is None else [float(v) for v in kus]
-    kus = [float(v) for v in dev["ku_values"]]
+    kus = list(dev.ku_values)
     for g in stats.groups:
         if only is not None and not any(math.isclose(v, g.ku, rel_tol=1e-9) for v in only):
             continue
@@ -540,7 +540,7 @@ def rerun_check(config: dict, stats_path: str | Path, per_ku: int, workdir: str 
         if not matches:
             raise ValueError(f"{stats_path}: Ku {g.ku:g} J/m^3 is not in the config's device.ku_values {kus}")
         # the stage's own seeds of its first per_ku instances (instance_seed of the Ku's index in the config)
-        seeds = [instance_seed(int(dev["thermal_seed"]), matches[0], i) for i in range(per_ku)]
+        seeds = [instance_seed(dev.thermal_seed, matches[0], i) for i in range(per_ku)]
         wdir = Path(workdir) / f"ku_{g.ku:.3e}"
         wdir.mkdir(parents=True, exist_ok=True)
         again = np.asarray([r.mz for r in run_instances(cfg, racetrack, g.ku, seeds, wdir) if r.ok], float)

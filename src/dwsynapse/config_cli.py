@@ -8,6 +8,7 @@ from __future__ import annotations
 import yaml
 
 from dwsynapse.config import ConfigError, load_config
+from dwsynapse.settings import device_settings
 from dwsynapse.setupcheck import check_setup
 
 
@@ -21,8 +22,8 @@ def register(sub) -> None:
 
 def _run(args) -> int:
     config = check_setup(load_config(args.config))
-    dev = config["device"]
-    if dev["engine"] == "mumax3" and not dev["stats_file"]:
+    dev = device_settings(config)
+    if dev.engine == "mumax3" and not dev.stats_file:
         from dwsynapse.mx3 import RenderError, check_renderable
 
         try:

@@ -64,17 +64,19 @@ def relax_initial_states(config: dict, out_path: str | Path, workdir: str | Path
     from dwsynapse.device.chunks import device_config_sha256
     from dwsynapse.device.engine import _engine_version, check_engine, get_engine
     from dwsynapse.geometry import build_racetrack
+    from dwsynapse.settings import device_settings
 
-    engine = config["device"]["engine"]
+    dev = device_settings(config)
+    engine = dev.engine
     check_engine(config)
-    racetrack = build_racetrack(config["device"]["geometry"])
+    racetrack = build_racetrack(dev.geometry)
     cfg = drive_off(config)
-    kus = [float(k) for k in config["device"]["ku_values"]]
+    kus = list(dev.ku_values)
     results = []
     for k, ku in enumerate(kus):
         wd = Path(workdir) / f"ku_{k}"
         wd.mkdir(parents=True, exist_ok=True)
-        (r,) = get_engine(engine)(cfg, racetrack, ku, [int(config["device"]["thermal_seed"])], wd, progress=False)
+        (r,) = get_engine(engine)(cfg, racetrack, ku, [dev.thermal_seed], wd, progress=False)
         if not r.ok or r.m_final is None:
             raise DeviceMapsError(f"initial relaxation at Ku={ku:g} J/m^3 failed: {r.error}")
         results.append(r)

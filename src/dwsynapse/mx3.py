@@ -25,6 +25,7 @@ import numpy as np
 from dwsynapse.config import config_sha256, with_defaults
 from dwsynapse.geometry import Racetrack, build_racetrack
 from dwsynapse.io import write_text
+from dwsynapse.settings import device_settings
 from dwsynapse.ovf import OvfError, go_float, read_ovf, write_ovf
 
 # Package data (also reached as mumax_templates/ in the checkout, a link), installed as files.
@@ -73,19 +74,19 @@ def check_renderable(config: dict, racetrack: Racetrack | None = None) -> None:
     """Raise :class:`RenderError` with a one-line reason, naming the config key, when the device
     section of ``config`` cannot be expressed as a mumax3 script on ``racetrack`` (default: the
     racetrack of ``device.geometry``)."""
-    dev = with_defaults(config)["device"]
-    racetrack = build_racetrack(dev["geometry"]) if racetrack is None else racetrack
-    solver, drive = dev["solver"], dev["drive"]
-    if solver["demag"] != "newell":
+    dev = device_settings(config)
+    racetrack = build_racetrack(dev.geometry) if racetrack is None else racetrack
+    solver, drive = dev.solver, dev.drive
+    if solver.demag != "newell":
         raise RenderError(
-            f"device.solver.demag = {solver['demag']!r} exists only in the torch engine; mumax3 always computes "
+            f"device.solver.demag = {solver.demag!r} exists only in the torch engine; mumax3 always computes "
             "the full (Newell) demagnetizing field: set device.solver.demag: newell or device.engine: torch"
         )
-    if drive["temperature"] > 0 and (racetrack.nx * racetrack.ny) % 2:
+    if drive.temperature > 0 and (racetrack.nx * racetrack.ny) % 2:
         raise RenderError(f"mumax3 needs an even cell count at T > 0 (device.drive.temperature), the grid of "
                           f"device.geometry is {racetrack.nx} x {racetrack.ny}")
-    busy = float(drive["pulse_duration"]) > 0 or float(solver["relax_max_time"]) > 0
-    if busy and not float(solver["rest_window"]) > 0:
+    busy = drive.pulse_duration > 0 or solver.relax_max_time > 0
+    if busy and not solver.rest_window > 0:
         raise RenderError("device.solver.rest_window must be > 0 s to sample the pulse and the relaxation in mumax3")
 
 
@@ -97,53 +98,54 @@ def render_script(config: dict, racetrack: Racetrack, ku: float, seed: int, temp
     seed = int(seed)
     if not 0 <= seed < 2**63:
         raise RenderError(f"ThermSeed must be a non-negative 64-bit integer, got {seed}")
-    dev = with_defaults(config)["device"]
-    mat, drive, solver = dev["material"], dev["drive"], dev["solver"]
-    dt = float(solver["dt"])
-    window = float(solver["rest_window"])
-    pulse = float(drive["pulse_duration"])
+    dev = device_settings(config)
+    as_written = with_defaults(config)["device"]  # the script records the hash of the config values as given
+    mat, drive, solver = dev.material, dev.drive, dev.solver
+    dt = solver.dt
+    window = solver.rest_window
+    pulse = drive.pulse_duration
     n_pulse = _windows(pulse, window)
-    n_relax = _windows(float(solver["relax_max_time"]), window)
+    n_relax = _windows(solver.relax_max_time, window)
     length_x = racetrack.nx * racetrack.cell_size
-    dind = float(mat["Dind"])
+    dind = mat.dind
     wall_mx = -1.0 if dind >= 0 else 1.0  # Neel chirality favoured by interfacial DMI (relaxation settles it)
     instance = _load("instance.mx3", template_dir).substitute(
         seed=seed,
         start_x=_num(racetrack.start_x),
         wall_mx=_num(wall_mx),
         wall_x_centered=_num(racetrack.start_x - 0.5 * length_x),
-        temperature=_num(drive["temperature"]),
+        temperature=_num(drive.temperature),
         pulse_duration=_num(pulse),
-        current_density=_num(drive["current_density"]),
+        current_density=_num(drive.current_density),
         n_pulse=n_pulse,
         pulse_step=_num(pulse / n_pulse) if n_pulse else "0",
-        rest_velocity=_num(solver["rest_velocity"]),
+        rest_velocity=_num(solver.rest_velocity),
         rest_window=_num(window),
         n_relax=n_relax,
-        half_length=_num(0.5 * float(dev["geometry"]["length"])),
+        half_length=_num(0.5 * float(dev.geometry["length"])),
         final_name=FINAL_NAME,
     )
     sigma = SOT_POLARIZATION
     return _load("racetrack.mx3", template_dir).substitute(
         ku=_num(ku),
         seed=seed,
-        physics_sha256=config_sha256({k: dev[k] for k in ("geometry", "material", "drive", "solver")}),
+        physics_sha256=config_sha256({k: as_written[k] for k in ("geometry", "material", "drive", "solver")}),
         geometry_file=GEOMETRY_FILE,
         nx=racetrack.nx,
         ny=racetrack.ny,
         cell_size=_num(racetrack.cell_size),
         thickness=_num(racetrack.thickness),
-        Ms=_num(mat["Ms"]),
-        Aex=_num(mat["Aex"]),
-        alpha=_num(mat["alpha"]),
+        Ms=_num(mat.ms),
+        Aex=_num(mat.aex),
+        alpha=_num(mat.alpha),
         Dind=_num(dind),
-        theta_sh=_num(mat["theta_sh"]),
+        theta_sh=_num(mat.theta_sh),
         sigma_x=_num(sigma[0]),
         sigma_y=_num(sigma[1]),
         sigma_z=_num(sigma[2]),
         dt=_num(dt),
-        integrator=solver["integrator"],
-        solver=MUMAX3_SOLVER[solver["integrator"]],
+        integrator=solver.integrator,
+        solver=MUMAX3_SOLVER[solver.integrator],
         instance=instance,
     )
 

@@ -22,6 +22,7 @@ from dwsynapse.levels import level_probability_table
 from dwsynapse.nn.network import N_CLASSES, N_INPUT
 from dwsynapse.paper import PAPER, PaperValue
 from dwsynapse.results import ResultsError, load_metrics
+from dwsynapse.settings import device_settings
 from dwsynapse.tabular import markdown_table, write_csv
 
 log = logging.getLogger(__name__)
@@ -201,11 +202,11 @@ def write_reproduction(config: dict, stats_path, energy_json, md_path, csv_path,
            if control is not None else {}),
         "paper §": r["paper_section"], "produced by": r["produced_by"],
     } for r in rows]
-    d = config["device"]
+    d = device_settings(config)
     head = (
         "# Paper vs reproduction\n\n"
         f"{n_have} of {len(rows)} headline numbers of the paper have a value from this run. "
-        f"Config: engine={d['engine']}, instances_per_ku={d['instances_per_ku']}, cell_size={d['geometry']['cell_size']:g} m, "
+        f"Config: engine={d.engine}, instances_per_ku={d.instances_per_ku}, cell_size={d.geometry['cell_size']:g} m, "
         f"epochs={config['train']['epochs']}, n_train={config['mnist']['n_train'] or 60000}, "
         f"n_test={config['mnist']['n_test'] or 10000}. Accuracies are in percent; for energies, "
         "capacitance and pulse counts the last numeric column is the ratio ours/paper.\n\n"
@@ -242,13 +243,13 @@ def run_facts(config: dict, stats_path: str | Path) -> list[str]:
     from dwsynapse.devicestats import read_device_stats
     from dwsynapse.geometry import build_racetrack
 
-    dev, tr = config["device"], config["train"]
+    dev, tr = device_settings(config), config["train"]
     stats = read_device_stats(stats_path)
-    geom = dev["geometry"]
+    geom = dev.geometry
     rt = build_racetrack(geom)
     n_ok = ", ".join(f"{g.n_ok}/{g.n_requested}" for g in stats.groups)
     ins, exs = tr["insitu"], tr["exsitu"]
-    source = (f"read from ``{dev['stats_file']}`` (device stage not run)" if dev["stats_file"] else
+    source = (f"read from ``{dev.stats_file}`` (device stage not run)" if dev.stats_file else
               f"simulated by this run, engine **{stats.engine}** ({stats.engine_version or 'version not recorded'})")
     return [
         f"- **Device statistics**: {source}; Ku = {_ku_list(stats.ku_values)} J/m³, thermal instances per Ku "
@@ -256,9 +257,9 @@ def run_facts(config: dict, stats_path: str | Path) -> list[str]:
         f"- **Mesh**: {rt.nx} × {rt.ny} cells of {rt.cell_size * 1e9:g} × {rt.cell_size * 1e9:g} × "
         f"{rt.thickness * 1e9:g} nm ({geom['length'] * 1e9:g} × {geom['width'] * 1e9:g} nm strip, notches every "
         f"{geom['notch_pitch'] * 1e9:g} nm from {geom['first_notch'] * 1e9:g} nm, edge roughness "
-        f"{rt.measured_rms * 1e9:.2f} nm rms measured); demag {dev['solver']['demag']}, "
-        f"Gilbert damping {dev['material']['alpha']:g}, T = {dev['drive']['temperature']:g} K, "
-        f"{dev['drive']['pulse_duration'] * 1e9:g} ns pulse of {dev['drive']['current_density']:.3g} A/m².",
+        f"{rt.measured_rms * 1e9:.2f} nm rms measured); demag {dev.solver.demag}, "
+        f"Gilbert damping {dev.material.alpha:g}, T = {dev.drive.temperature:g} K, "
+        f"{dev.drive.pulse_duration * 1e9:g} ns pulse of {dev.drive.current_density:.3g} A/m².",
         f"- **Training**: {'-'.join(str(n) for n in (N_INPUT, *tr['hidden'], N_CLASSES))}, η0 = {tr['eta0']:g}, "
         f"{tr['epochs']} epoch(s) on {config['mnist']['n_train'] or 60000} / {config['mnist']['n_test'] or 10000} "
         f"train/test images; in-situ states {_join(ins['states'])} × noise margin α {_join(ins['alphas'])}; "

@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 from dwsynapse.config import ConfigError
+from dwsynapse.settings import device_settings
 
 
 def setup_problems(config: dict) -> list[str]:
@@ -56,10 +57,11 @@ def _geometry(config: dict) -> str | None:
     """The racetrack mask can be built: the cell size divides the strip, notches fit."""
     from dwsynapse.geometry import GeometryError, build_racetrack
 
-    if config["device"]["stats_file"]:
+    dev = device_settings(config)
+    if dev.stats_file:
         return None  # no simulation: the geometry is not used
     try:
-        build_racetrack(config["device"]["geometry"])
+        build_racetrack(dev.geometry)
     except GeometryError as exc:
         return str(exc)
     return None
@@ -69,7 +71,7 @@ def _stats_file(config: dict) -> str | None:
     """A configured ``device.stats_file`` exists and is a valid device-statistics file."""
     from dwsynapse.devicestats import DeviceStatsError, read_device_stats
 
-    path = config["device"]["stats_file"]
+    path = device_settings(config).stats_file
     if not path:
         return None
     try:
@@ -88,17 +90,18 @@ def _ku_values(config: dict) -> str | None:
     states = set(tr["insitu"]["states"])
     if tr["exsitu"]["methods"]:
         states |= set(tr["exsitu"]["states"])
-    path = config["device"]["stats_file"]
+    dev = device_settings(config)
+    path = dev.stats_file
     if path:
         try:
             have, where = read_device_stats(path).ku_values, f"the groups of {path}"
         except DeviceStatsError:
             return None  # reported under device.stats_file
     else:
-        have, where = [float(k) for k in config["device"]["ku_values"]], "device.ku_values"
+        have, where = list(dev.ku_values), "device.ku_values"
     missing = {}
     for s in sorted(states):
-        needed = ku_for_states(int(s), config["device"]["ku_values"])
+        needed = ku_for_states(int(s), dev.ku_values)
         lacking = [ku for ku in needed if not any(abs(ku - h) <= KU_RTOL * ku for h in have)]
         if lacking:
             missing[s] = lacking

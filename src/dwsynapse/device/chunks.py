@@ -17,6 +17,7 @@ from dwsynapse.config import config_sha256
 from dwsynapse.devicestats import ku_group_name
 from dwsynapse.engines import instance_seed
 from dwsynapse.layout import CHUNK_FILE
+from dwsynapse.settings import device_settings
 
 
 class DeviceStageError(RuntimeError):
@@ -39,14 +40,14 @@ class Chunk:
 
 def plan_chunks(config: dict) -> list[Chunk]:
     """All (Ku, chunk) jobs of the device stage, in Ku order then chunk order."""
-    dev = config["device"]
-    n, size = int(dev["instances_per_ku"]), int(dev["chunk_size"])
+    dev = device_settings(config)
+    n, size = dev.instances_per_ku, dev.chunk_size
     if n < 1 or size < 1:
         raise DeviceStageError(f"device.instances_per_ku ({n}) and device.chunk_size ({size}) must be >= 1")
     out = []
-    for k, ku in enumerate(dev["ku_values"]):
+    for k, ku in enumerate(dev.ku_values):
         for c in range(math.ceil(n / size)):
-            out.append(Chunk(k, float(ku), c, tuple(range(c * size, min(n, (c + 1) * size)))))
+            out.append(Chunk(k, ku, c, tuple(range(c * size, min(n, (c + 1) * size)))))
     return out
 
 
@@ -65,7 +66,7 @@ def chunk_files(config: dict, chunk_dir: str | Path) -> list[str]:
 
 def chunk_seeds(config: dict, chunk: Chunk) -> list[int]:
     """Thermal seeds of the chunk's instances (independent of the chunking)."""
-    ts = int(config["device"]["thermal_seed"])
+    ts = device_settings(config).thermal_seed
     return [instance_seed(ts, chunk.ku_index, i) for i in chunk.indices]
 
 

@@ -14,6 +14,7 @@ from dwsynapse import __version__
 from dwsynapse.device.chunkfile import write_chunk
 from dwsynapse.device.chunks import DeviceStageError, chunk_seeds, device_config_sha256, find_chunk, plan_chunks
 from dwsynapse.geometry import build_racetrack
+from dwsynapse.settings import device_settings
 
 log = logging.getLogger("dwsynapse.device.engine")
 
@@ -31,7 +32,7 @@ def get_engine(name: str):
 
 def check_engine(config: dict) -> dict:
     """Fail early and clearly when the configured engine cannot run here; describe it otherwise."""
-    name = config["device"]["engine"]
+    name = device_settings(config).engine
     if name == "mumax3":
         from dwsynapse.engines.mumax3 import find_binary
         from dwsynapse.mx3 import RenderError, check_renderable
@@ -62,9 +63,10 @@ def run_chunk(config: dict, group: str, chunk_index: int, out_path: str | Path, 
               progress: bool = True) -> Path:
     """Simulate one planned chunk with the configured engine and write its chunk file."""
     chunk = find_chunk(config, group, chunk_index)
-    engine = config["device"]["engine"]
+    dev = device_settings(config)
+    engine = dev.engine
     check_engine(config)
-    racetrack = build_racetrack(config["device"]["geometry"])
+    racetrack = build_racetrack(dev.geometry)
     seeds = chunk_seeds(config, chunk)
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -87,7 +89,7 @@ def render_all(config: dict, outdir: str | Path) -> list[Path]:
     :class:`dwsynapse.mx3.RenderError` before anything is written."""
     from dwsynapse.mx3 import check_renderable, write_inputs
 
-    racetrack = build_racetrack(config["device"]["geometry"])
+    racetrack = build_racetrack(device_settings(config).geometry)
     check_renderable(config, racetrack)
     paths = []
     for ch in plan_chunks(config):

@@ -27,6 +27,7 @@ from dwsynapse.engines import InstanceResult
 from dwsynapse.geometry import build_racetrack
 from dwsynapse.io import write_text
 from dwsynapse.procguard import check_count, run_child
+from dwsynapse.settings import device_settings
 
 log = logging.getLogger("dwsynapse.device.guard")
 
@@ -96,6 +97,6 @@ def run_chunk_guarded(config: dict, group: str, chunk_index: int, out_path: str 
     reason = f"chunk job {name} failed on all {n_tries} tries: " + "; ".join(tries)
     log.error("%s; recording its %d instance(s) as failed in %s", reason, len(chunk.indices), out_path)
     results = [InstanceResult(seed=s, ok=False, error=reason) for s in chunk_seeds(config, chunk)]
-    write_chunk(out_path, chunk, results, build_racetrack(config["device"]["geometry"]), config["device"]["engine"],
-                "", device_config_sha256(config))
+    dev = device_settings(config)
+    write_chunk(out_path, chunk, results, build_racetrack(dev.geometry), dev.engine, "", device_config_sha256(config))
     return out_path

@@ -22,6 +22,7 @@ from dwsynapse.devicestats import DeviceStats, KuStats, read_device_stats, write
 from dwsynapse.engines import instance_seed
 from dwsynapse.geometry import build_racetrack
 from dwsynapse.io import write_text
+from dwsynapse.settings import device_settings
 
 
 def _common_traces(ts: list[np.ndarray], mzs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray] | None:
@@ -45,10 +46,10 @@ def merge_chunks(config: dict, chunk_paths: Sequence[str | Path], out_path: str 
     Checks that every planned instance appears exactly once with the planned seed, records
     failed instances with their errors, and fails with :class:`DeviceStageError` when a Ku
     group's success fraction is below ``device.min_success_fraction``."""
-    dev = config["device"]
+    dev = device_settings(config)
     chunks = [read_chunk(p) for p in chunk_paths]
-    n_req = int(dev["instances_per_ku"])
-    min_frac = float(dev["min_success_fraction"])
+    n_req = dev.instances_per_ku
+    min_frac = dev.min_success_fraction
     sha = device_config_sha256(config)
     engines = {c.engine for c in chunks}
     if len(engines) > 1:
@@ -57,7 +58,7 @@ def merge_chunks(config: dict, chunk_paths: Sequence[str | Path], out_path: str 
         if c.device_sha != sha:
             raise DeviceStageError(f"{c.path}: made with another device configuration; re-run its chunk")
     groups, problems = [], []
-    for k, ku in enumerate(dev["ku_values"]):
+    for k, ku in enumerate(dev.ku_values):
         mine = [c for c in chunks if c.ku_index == k]
         if not mine:
             raise DeviceStageError(f"no chunk files for Ku={ku:g} J/m^3 (Ku number {k})")
@@ -71,7 +72,7 @@ def merge_chunks(config: dict, chunk_paths: Sequence[str | Path], out_path: str 
         seed, ok, mz, dw_x = cat("seed"), cat("ok"), cat("mz"), cat("dw_x")
         error = [e for c in mine for e in c.error]
         error = [error[i] for i in order]
-        expected = [instance_seed(int(dev["thermal_seed"]), k, i) for i in range(n_req)]
+        expected = [instance_seed(dev.thermal_seed, k, i) for i in range(n_req)]
         if not np.array_equal(seed, expected):
             raise DeviceStageError(f"Ku={ku:g} J/m^3: chunk seeds differ from the planned instance seeds")
         traces = None
@@ -80,12 +81,12 @@ def merge_chunks(config: dict, chunk_paths: Sequence[str | Path], out_path: str 
             tm = [row for c in mine for row in c.trace_mz]
             tt, tm = [tt[i] for i in order if ok[i]], [tm[i] for i in order if ok[i]]
             traces = _common_traces(tt, tm) if tt else None
-        cap = float(dev["drive"]["pulse_duration"]) + float(dev["solver"]["relax_max_time"])
+        cap = dev.drive.pulse_duration + dev.solver.relax_max_time
         flags = {}
         if all(c.stop_time is not None and c.single_wall is not None for c in mine):
             flags = dict(single_wall=cat("single_wall")[ok], hit_cap=cat("stop_time")[ok] >= cap * (1 - 1e-6))
         g = KuStats(
-            ku=float(ku), mz=mz[ok], dw_x=dw_x[ok], seed=seed[ok], n_requested=n_req, **flags,
+            ku=ku, mz=mz[ok], dw_x=dw_x[ok], seed=seed[ok], n_requested=n_req, **flags,
             failed_seed=seed[~ok], failed_error=[error[i] for i in np.flatnonzero(~ok)],
             t=traces[0] if traces else None, mz_t=traces[1] if traces else None,
         )
@@ -97,14 +98,14 @@ def merge_chunks(config: dict, chunk_paths: Sequence[str | Path], out_path: str 
         groups.append(g)
     if problems:
         raise DeviceStageError("device stage failed:\n  " + "\n  ".join(problems))
-    racetrack = build_racetrack(dev["geometry"])  # the one every chunk ran on (same device_config_sha256)
+    racetrack = build_racetrack(dev.geometry)  # the one every chunk ran on (same device_config_sha256)
     stats = DeviceStats(
         groups=groups,
         engine=chunks[0].engine,
         engine_version="; ".join(sorted({c.engine_version for c in chunks if c.engine_version})),
         config_sha256=sha,
-        material=dict(dev["material"]),
-        geometry=dict(dev["geometry"], measured_rms=racetrack.measured_rms),
+        material=dict(config["device"]["material"]),  # the values as configured (the file's record)
+        geometry=dict(dev.geometry, measured_rms=racetrack.measured_rms),
         notch_x=racetrack.notch_x,
     )
     write_device_stats(out_path, stats)

@@ -13,22 +13,22 @@ from __future__ import annotations
 
 import math
 
-from dwsynapse.config import with_defaults
 from dwsynapse.device.chunks import DeviceStageError
 from dwsynapse.procguard import check_count
+from dwsynapse.settings import device_settings
 
 CHUNK_MARGIN_MIN = 5  # minutes of a chunk job's wall-time request beyond its child's timeout
 
 
 def chunk_uses_gpu(config: dict) -> bool:
     """Whether a chunk job needs a GPU: engine mumax3, or torch with device.torch.device: cuda."""
-    dev = config["device"]
-    return dev["engine"] == "mumax3" or dev["torch"]["device"] == "cuda"
+    dev = device_settings(config)
+    return dev.engine == "mumax3" or dev.torch.device == "cuda"
 
 
 def chunk_retries(config: dict) -> int:
     """How often a failed chunk job is tried again (``device.chunk_retries``, default 2)."""
-    return check_count(config["device"]["chunk_retries"], "device.chunk_retries", error=DeviceStageError)
+    return check_count(device_settings(config).chunk_retries, "device.chunk_retries", error=DeviceStageError)
 
 
 def _estimated_chunk_seconds(config: dict) -> float:
@@ -38,15 +38,15 @@ def _estimated_chunk_seconds(config: dict) -> float:
     processes (the first instance runs alone while it warms the kernel cache). torch: instance-steps x
     ~1.3 ms per step at 2250 cells on one CPU core (docs/design.md "Cost of a step"), scaled by the cell count,
     times 10 for shared or slower machines, plus 10 min."""
-    dev = with_defaults(config)["device"]
-    n = int(dev["chunk_size"])
-    if dev["engine"] == "mumax3":
-        m = dev["mumax3"]
-        waves = 1 + math.ceil((n - 1) / int(m["processes"]))  # one process per instance, the first may run alone
-        return 60.0 * (int(waves * float(m["timeout_s"]) * (int(m["retries"]) + 1) / 60) + 5)
-    g, s, d = dev["geometry"], dev["solver"], dev["drive"]
+    dev = device_settings(config)
+    n = dev.chunk_size
+    if dev.engine == "mumax3":
+        m = dev.mumax3
+        waves = 1 + math.ceil((n - 1) / m.processes)  # one process per instance, the first may run alone
+        return 60.0 * (int(waves * m.timeout_s * (m.retries + 1) / 60) + 5)
+    g, s, d = dev.geometry, dev.solver, dev.drive
     cells = (g["length"] / g["cell_size"]) * (g["width"] / g["cell_size"] + 2)
-    steps = (float(d["pulse_duration"]) + float(s["relax_max_time"])) / float(s["dt"])
+    steps = (d.pulse_duration + s.relax_max_time) / s.dt
     return 60.0 * (int(10 * n * steps * 1.3e-3 * cells / 2250 / 60) + 10)
 
 
@@ -55,7 +55,7 @@ def chunk_timeout_s(config: dict, attempt: int = 1) -> float:
     (1-based): ``attempt`` times ``device.chunk_timeout_s``, or times the runtime estimate of one
     chunk when that is null, so a chunk that was merely slow gets more time on its next try."""
     check_count(attempt, "attempt", 1, error=DeviceStageError)
-    base = config["device"]["chunk_timeout_s"]
+    base = device_settings(config).chunk_timeout_s
     if base is None:
         base = _estimated_chunk_seconds(config)
     elif isinstance(base, bool) or not isinstance(base, (int, float)) or not base > 0:

@@ -38,13 +38,13 @@ from typing import Sequence
 
 import numpy as np
 
-from dwsynapse.config import with_defaults
 from dwsynapse.dwpos import mean_mz, wall_position
 from dwsynapse.engines import InstanceResult
 from dwsynapse.geometry import Racetrack
 from dwsynapse.mx3 import FINAL_NAME, check_renderable, write_inputs
 from dwsynapse.ovf import OvfError, read_ovf
 from dwsynapse.procguard import check_count, kill_tree, spawn
+from dwsynapse.settings import device_settings
 from dwsynapse.table import TableError, read_table
 
 log = logging.getLogger("dwsynapse.engines.mumax3")
@@ -67,8 +67,8 @@ def find_binary(config: dict) -> Path:
     is missing is an error, never silently replaced by another one.
 
     Raises :class:`Mumax3NotFound` with installation advice when none is usable."""
-    mcfg = with_defaults(config)["device"]["mumax3"]
-    for source, value in (("device.mumax3.binary", mcfg["binary"]), ("MUMAX3", os.environ.get("MUMAX3"))):
+    configured = device_settings(config).mumax3.binary
+    for source, value in (("device.mumax3.binary", configured), ("MUMAX3", os.environ.get("MUMAX3"))):
         if value:
             found = shutil.which(str(value))
             if found:
@@ -238,11 +238,10 @@ def run_instances(
     writing or running anything) without a binary or with a config mumax3 cannot run."""
     binary = find_binary(config)
     check_renderable(config, racetrack)
-    config = with_defaults(config)
-    mcfg = config["device"]["mumax3"]
-    timeout_s, retries = float(mcfg["timeout_s"]), check_count(mcfg["retries"], "device.mumax3.retries")
-    gpu, processes = int(mcfg["gpu"]), int(mcfg["processes"])
-    save_traces = bool(config["device"]["solver"]["save_traces"])
+    dev = device_settings(config)
+    timeout_s, retries = dev.mumax3.timeout_s, check_count(dev.mumax3.retries, "device.mumax3.retries")
+    gpu, processes = dev.mumax3.gpu, dev.mumax3.processes
+    save_traces = dev.solver.save_traces
     workdir = Path(workdir).absolute()
     workdir.mkdir(parents=True, exist_ok=True)
     cache = _kernel_cache(workdir)

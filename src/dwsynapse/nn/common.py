@@ -9,6 +9,7 @@ from pathlib import Path
 from dwsynapse.nn.devicemodel import DeviceConfig, DeviceVariant, load_device_model
 from dwsynapse.nn.synapse import DeviceSynapse, check_initial_programming
 from dwsynapse.nn.trainer import TraceSpec, TrainResult, TrainSettings
+from dwsynapse.settings import device_settings
 
 
 def device_config(config: dict, states: int, alpha: float) -> DeviceConfig:
@@ -21,7 +22,7 @@ def device_config(config: dict, states: int, alpha: float) -> DeviceConfig:
                             level0_shift=float(v["level0_shift"]), seed=int(t["seed"]))
     return DeviceConfig(states=int(states), alpha=float(alpha), sampling=t["device_sampling"],
                         max_program_attempts=int(t["exsitu"]["max_program_attempts"]),
-                        variant=variant, ku_values=tuple(float(k) for k in config["device"]["ku_values"]))
+                        variant=variant, ku_values=device_settings(config).ku_values)
 
 
 def configured_initial_programming(config: dict) -> str:

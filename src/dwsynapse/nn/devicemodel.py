@@ -291,17 +291,18 @@ def register(sub) -> None:
 def _cli_synthetic(args) -> int:
     from dwsynapse.command import start_command
     from dwsynapse.devicestats import write_device_stats
+    from dwsynapse.settings import device_settings
 
     cfg = start_command(args)
-    dev = cfg["device"]
-    kus = [float(k) for k in dev["ku_values"]]
+    dev = device_settings(cfg)
+    kus = list(dev.ku_values)
     unknown = [k for k in kus if k not in PAPER_TARGETS]
     if unknown:
         raise ValueError(f"{args.config}: device.ku_values {unknown} have no paper target (known: {sorted(PAPER_TARGETS)})")
     if not args.spread >= 0:
         raise ValueError(f"--spread must be >= 0, got {args.spread}")
-    n = int(args.instances or dev["instances_per_ku"])
-    seed = int(dev["thermal_seed"] if args.seed is None else args.seed)
+    n = int(args.instances or dev.instances_per_ku)
+    seed = int(dev.thermal_seed if args.seed is None else args.seed)
     write_device_stats(args.out, synthetic_device_stats(seed, args.spread, n, {k: PAPER_TARGETS[k] for k in kus}))
     log.info("wrote %s: %d Ku x %d samples, N(paper target, %g)", args.out, len(kus), n, args.spread)
     return 0

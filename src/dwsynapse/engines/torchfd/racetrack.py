@@ -25,7 +25,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from ...config import with_defaults
+from ...settings import device_settings
 from ...dwpos import mean_mz, wall_position
 from ...io import write_json
 from .. import InstanceResult
@@ -151,47 +151,45 @@ def run_instances(config: dict, racetrack, ku: float, seeds: Sequence[int], work
     demag_refresh_steps). Writes a run
     summary ``torchfd_run.json`` into ``workdir``. Returns one :class:`InstanceResult` per seed, in order.
     """
-    dev = with_defaults(config)["device"]  # the schema's defaults, shared with the mumax3 renderer
-    mat_cfg, drive, solver_cfg, tcfg = dev["material"], dev["drive"], dev["solver"], dev["torch"]
+    dev = device_settings(config)
+    mat, drive, solver, tcfg = dev.material, dev.drive, dev.solver, dev.torch
     seeds = [int(s) for s in seeds]
     if not seeds:
         return []
-    device = resolve_device(tcfg["device"])
-    dtype = resolve_dtype(tcfg["dtype"])
+    device = resolve_device(tcfg.device)
+    dtype = resolve_dtype(tcfg.dtype)
     mesh = Mesh(racetrack.mask, racetrack.cell_size, racetrack.cell_size, racetrack.thickness, device, dtype)
-    material = Material(ms=float(mat_cfg["Ms"]), aex=float(mat_cfg["Aex"]), alpha=float(mat_cfg["alpha"]),
-                        dind=float(mat_cfg["Dind"]), ku=float(ku))
-    system = LLGSystem(mesh, material, demag=solver_cfg["demag"])
-    integrator = solver_cfg["integrator"]
-    stepper = Stepper(system, compile=compile_requested(tcfg["compile"]),
-                      demag_refresh_steps=int(tcfg["demag_refresh_steps"]), integrator=integrator)
-    dt = float(solver_cfg["dt"])
+    material = Material(ms=mat.ms, aex=mat.aex, alpha=mat.alpha, dind=mat.dind, ku=float(ku))
+    system = LLGSystem(mesh, material, demag=solver.demag)
+    integrator = solver.integrator
+    stepper = Stepper(system, compile=compile_requested(tcfg.compile),
+                      demag_refresh_steps=tcfg.demag_refresh_steps, integrator=integrator)
+    dt = solver.dt
     growth = exchange_mode_growth(material, mesh, dt, integrator)
     if growth >= 1.0:
         log.warning("solver.dt = %.3g s is too large for %.3g m cells: %s amplifies the fastest exchange "
                     "mode by %.2f per step (> 1); results will depend on dt", dt, mesh.dx, integrator, growth)
-    elif float(drive["temperature"]) > 0:
+    elif drive.temperature > 0:
         extra = exchange_mode_extra_damping(material, mesh, dt, integrator)
         if abs(extra) > EXTRA_DAMPING_WARN:
             log.warning("solver.dt = %.3g s: %s damps the fastest exchange modes %+.0f %% of alpha = %g %s than "
                         "the LLG does, so at %g K they settle at ~%.2f x that temperature; the outcome statistics "
                         "depend on dt (docs/engine.md)", dt, integrator, 100 * extra, material.alpha,
-                        "more" if extra > 0 else "less", float(drive["temperature"]), 1.0 / (1.0 + extra))
-    a_dl = damping_like_coefficient(float(drive["current_density"]), float(mat_cfg["theta_sh"]),
-                                    material.ms, mesh.dz)
-    sigma = thermal_sigma(material.alpha, float(drive["temperature"]), material.ms, mesh.cell_volume, dt)
+                        "more" if extra > 0 else "less", drive.temperature, 1.0 / (1.0 + extra))
+    a_dl = damping_like_coefficient(drive.current_density, mat.theta_sh, material.ms, mesh.dz)
+    sigma = thermal_sigma(material.alpha, drive.temperature, material.ms, mesh.cell_volume, dt)
     params = dict(
         dt=dt,
-        n_pulse=int(round(float(drive["pulse_duration"]) / dt)),
-        n_relax=int(round(float(solver_cfg["relax_max_time"]) / dt)),
+        n_pulse=int(round(drive.pulse_duration / dt)),
+        n_relax=int(round(solver.relax_max_time / dt)),
         n_sample=max(1, int(round(SAMPLE_INTERVAL / dt))),
-        rest_velocity=float(solver_cfg["rest_velocity"]),
-        rest_window=float(solver_cfg["rest_window"]),
-        save_traces=bool(solver_cfg["save_traces"]),
+        rest_velocity=solver.rest_velocity,
+        rest_window=solver.rest_window,
+        save_traces=solver.save_traces,
         a_dl=a_dl,
         sigma=sigma,
         x0=float(racetrack.start_x),
-        initial_relax_time=float(solver_cfg["initial_relax_time"]),
+        initial_relax_time=solver.initial_relax_time,
         length=float(mesh.nx * mesh.dx),
     )
     t_start = time.perf_counter()
@@ -206,7 +204,7 @@ def run_instances(config: dict, racetrack, ku: float, seeds: Sequence[int], work
         return [run_instances(config, racetrack, ku, [s], workdir, progress)[0] for s in seeds]
     wall = time.perf_counter() - t_start
     summary = dict(engine="torch", ku=float(ku), seeds=seeds, device=str(device), dtype=str(dtype).replace("torch.", ""),
-                   compiled=stepper.compiled, integrator=integrator, demag=solver_cfg["demag"], demag_refresh_steps=stepper.refresh, a_dl_T=a_dl,
+                   compiled=stepper.compiled, integrator=integrator, demag=solver.demag, demag_refresh_steps=stepper.refresh, a_dl_T=a_dl,
                    thermal_sigma_T=sigma, instance_steps=steps_done, wall_time_s=wall,
                    instance_steps_per_s=steps_done / wall if wall > 0 else None,
                    n_ok=sum(r.ok for r in results), stop_time_s=[float(r.t[-1]) if r.t is not None and len(r.t) else None
