@@ -177,6 +177,19 @@ def test_profiles_plan_every_rule(tiny, tmp_path):
     assert named <= rules, named
 
 
+@pytest.mark.slow
+def test_device_stage_runs_before_the_jobs_that_do_not_need_it(tmp_path):
+    """On one core the whole tiny workflow runs the chunks and the merge (rule priority) before the trainings
+    that do not need the device (float baseline, quantized ex-situ): the device stage starts the run's longest
+    path (device -> in-situ training)."""
+    config = tiny_project(tmp_path, {"device": {"instances_per_ku": 2}})
+    proc = run_snakemake(tmp_path, config, "--cores", "1", timeout=900)
+    order = re.findall(r"^(?:local)?rule (\w+):", proc.stdout + proc.stderr, flags=re.M)
+    assert order.count("device_chunk") == 2, order
+    merged = order.index("device_merge")
+    assert merged < min(order.index("train_baseline"), order.index("train_exsitu_quantized")), order
+
+
 # ---- faults and layouts: the device stage --------------------------------------------------------
 
 STATS = "results/device/device_stats.h5"

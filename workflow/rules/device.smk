@@ -6,6 +6,9 @@ from dwsynapse.device.chunks import chunk_files, device_config_sha256
 from dwsynapse.device.resources import chunk_retries, chunk_runtime_minutes, chunk_uses_gpu
 
 
+DEVICE_PRIORITY = 10  # Snakemake's default is 0
+
+
 wildcard_constraints:
     group=r"ku_[0-9.]+e[+-][0-9]+",
     chunk=r"\d+",
@@ -40,8 +43,11 @@ rule device_chunk:
     log:
         res("logs", "device", "{group}", "chunk_{chunk}.log"),
     # One thread per chunk: a batch of ~8 small grids gains little from a second thread, and on a 2-core
-    # workstation a single-thread chunk runs beside a training job instead of waiting for both cores.
+    # workstation a single-thread chunk runs beside another job instead of waiting for both cores.
     threads: 1
+    # The chunks are the start of the run's longest path (device stage -> in-situ training): they go before
+    # the jobs that do not need the device (float and quantized training), so the stage gets every core.
+    priority: DEVICE_PRIORITY
     # docs/design.md "Retries": a crash or timeout of the simulating child is retried device.chunk_retries
     # times, each try a new job (this overrides the profile's retries, which cover the other rules); on the last
     # try the chunk's instances are recorded as failed (dwsynapse.device.guard.run_chunk_guarded). A failed mumax3
@@ -69,6 +75,7 @@ rule device_merge:
     log:
         res("logs", "device", "merge.log"),
     threads: 1
+    priority: DEVICE_PRIORITY
     resources:
         mem_mb=2000,
         runtime=10,
