@@ -1,8 +1,9 @@
-"""Calibration of the racetrack device physics against the paper's <m_z> levels.
+"""Calibration tools of the racetrack device physics: quick scans, the stage as it runs, per-Ku tables.
 
 Table 1 of the paper (material values) is lost, so the material and notch parameters in the config
-are chosen from the literature and then checked here: for every programming voltage (Ku) the final
-<m_z> after the SOT pulse and the relaxation should land near the paper's level (Fig. 1d):
+are chosen inside cited literature ranges by the calibration study (:mod:`dwsynapse.calibration_study`,
+docs/calibration.md), against what the paper says about its device (criteria A1-A7 there). The paper's
+level per Ku (Fig. 1d) is the target each instance is compared with:
 
     Ku [J/m^3]  8.0e5   7.75e5  7.5e5  7.25e5  7.0e5
     <m_z>       -0.833  -0.5    0      0.5     1
@@ -12,7 +13,7 @@ Two tools:
 * :func:`explore` - a quick scan for choosing parameters: all Ku values (and a few thermal
   instances of each) integrated as *one* batch of the embedded engine's LLG system (Ku is a
   per-row tensor), with a fixed relaxation time instead of the engine's rest detection. Cheap
-  enough for a 2-core box at 4 nm cells with the ``thin_film`` demag.
+  enough for a 2-core box at 4 nm cells.
 * :func:`calibrate` - the real thing: the configured engine's ``run_instances`` for every Ku with
   the config's instance count and seeds (exactly what the device stage runs), timed, summarised
   by :func:`summarize` into the calibration table (mean, std, 5-95 % range of <m_z> per Ku).
