@@ -70,3 +70,9 @@ PAPER: tuple[PaperValue, ...] = (
     PaperValue("system_dw", "system energy per inference (DW)", 26e-9, "J", "§IV-D2, suppl. S5"),
     PaperValue("system_ratio", "energy saving vs 32-bit SRAM CMOS", 165.0, "x", "§IV-D2, suppl. S5"),
 )
+
+#: Keys of :data:`PAPER` on the report's first page: the numbers a reader holds the paper against first. A
+#: short table, because the report's first page centres its text beside the rule graph and a long one pushes
+#: the page's top out of the window; the "Paper vs reproduction" section has every number.
+HEADLINE: tuple[str, ...] = ("baseline_test", "insitu_5_0.15", "insitu_3_0.15", "insitu_2_0.15",
+                             "exsitu_stochastic_5_0.15", "p_min_0.15", "e_write")

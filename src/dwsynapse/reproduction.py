@@ -20,7 +20,7 @@ from dwsynapse.io import write_text
 from dwsynapse.layout import REPRODUCTION, all_alphas, alpha_tag, device_stats_path, energy_path, results_path, run_paths
 from dwsynapse.levels import level_probability_table
 from dwsynapse.nn.network import N_CLASSES, N_INPUT
-from dwsynapse.paper import PAPER, PaperValue
+from dwsynapse.paper import HEADLINE, PAPER, PaperValue
 from dwsynapse.results import ResultsError, load_metrics
 from dwsynapse.settings import device_settings
 from dwsynapse.tabular import markdown_table, write_csv
@@ -292,11 +292,13 @@ def level_warnings(config: dict, stats) -> str:
 
 def workflow_summary(config: dict, reproduction_csv: str | Path, stats_path: str | Path) -> str:
     """reStructuredText for the report's first page: what this run did (:func:`run_facts`) and its
-    headline numbers next to the paper's (the rows of the reproduction table that have a value of ours)."""
+    headline numbers (:data:`dwsynapse.paper.HEADLINE`) next to the paper's, where this run has a value."""
     lines = ["What was run", "------------", "", *run_facts(config, stats_path), "", "Headline numbers",
              "----------------", ""]
     with open(reproduction_csv, newline="") as fh:
-        rows = [r for r in csv.DictReader(fh) if r["ours"] not in ("", "None")]
+        produced = [r for r in csv.DictReader(fh) if r["ours"] not in ("", "None")]
+    headline = {p.quantity for p in PAPER if p.key in HEADLINE}
+    rows = [r for r in produced if r["quantity"] in headline]
     if rows:
         body = []
         for r in rows:
@@ -307,6 +309,8 @@ def workflow_summary(config: dict, reproduction_csv: str | Path, stats_path: str
             body.append([r["quantity"], _fmt(rec["paper"], unit), _fmt(rec["ours"], unit), _diff(rec),
                          r["paper_section"]])
         lines.append(_rst_table(["quantity", "paper", "this run", "this run − paper", "paper §"], body))
+        lines.append(f"The section *Paper vs reproduction* has all {len(produced)} numbers of the paper this run "
+                     "produced, with their sources.\n")
     else:
         lines.append("No headline number of the paper was produced by this config.\n")
     return "\n".join(lines) + "\n"
