@@ -113,6 +113,9 @@ def _check_in_browser(html: Path, tmp_path: Path) -> None:
     assert WORKFLOW_TITLE not in html.read_text()
     dom = subprocess.run(flags + ["--dump-dom", html.as_uri()], capture_output=True, text=True, timeout=180).stdout
     assert WORKFLOW_TITLE in dom and "<h1>What was run" in dom
+    # workflow.rst's style override reaches the page (Snakemake passes raw HTML through): without it a main panel
+    # taller than the window (the rule graph) is centred with its top, the title, out of scroll reach
+    assert "align-items: safe center" in dom
 
 
 def test_cli_subcommands(tmp_path, default_config, capsys):

@@ -247,47 +247,47 @@ def run_facts(config: dict, stats_path: str | Path) -> list[str]:
     stats = read_device_stats(stats_path)
     geom = dev.geometry
     rt = build_racetrack(geom)
-    n_ok = ", ".join(f"{g.n_ok}/{g.n_requested}" for g in stats.groups)
+    counts = [f"{g.n_ok}/{g.n_requested}" for g in stats.groups]
+    n_ok = f"{counts[0]} each" if len(set(counts)) == 1 else ", ".join(counts)
     ins, exs = tr["insitu"], tr["exsitu"]
     source = (f"read from ``{dev.stats_file}`` (device stage not run)" if dev.stats_file else
               f"simulated by this run, engine **{stats.engine}** ({stats.engine_version or 'version not recorded'})")
     return [
-        f"- **Device statistics**: {source}; Ku = {_ku_list(stats.ku_values)} J/m³, thermal instances per Ku "
+        f"- **Device statistics**: {source}; Ku = {_ku_list(stats.ku_values)} J/m³, instances per Ku "
         f"(succeeded/requested) {n_ok}.",
-        f"- **Mesh**: {rt.nx} × {rt.ny} cells of {rt.cell_size * 1e9:g} × {rt.cell_size * 1e9:g} × "
-        f"{rt.thickness * 1e9:g} nm ({geom['length'] * 1e9:g} × {geom['width'] * 1e9:g} nm strip, notches every "
-        f"{geom['notch_pitch'] * 1e9:g} nm from {geom['first_notch'] * 1e9:g} nm, edge roughness "
-        f"{rt.measured_rms * 1e9:.2f} nm rms measured); demag {dev.solver.demag}, "
-        f"Gilbert damping {dev.material.alpha:g}, T = {dev.drive.temperature:g} K, "
-        f"{dev.drive.pulse_duration * 1e9:g} ns pulse of {dev.drive.current_density:.3g} A/m².",
-        f"- **Training**: {'-'.join(str(n) for n in (N_INPUT, *tr['hidden'], N_CLASSES))}, η0 = {tr['eta0']:g}, "
-        f"{tr['epochs']} epoch(s) on {config['mnist']['n_train'] or 60000} / {config['mnist']['n_test'] or 10000} "
-        f"train/test images; in-situ states {_join(ins['states'])} × noise margin α {_join(ins['alphas'])}; "
+        f"- **Mesh and drive**: {rt.nx} × {rt.ny} cells of {rt.cell_size * 1e9:g} × {rt.cell_size * 1e9:g} × "
+        f"{rt.thickness * 1e9:g} nm ({geom['length'] * 1e9:g} × {geom['width'] * 1e9:g} nm, notches every "
+        f"{geom['notch_pitch'] * 1e9:g} nm from {geom['first_notch'] * 1e9:g} nm, edges {rt.measured_rms * 1e9:.2f} nm "
+        f"rms); {dev.solver.demag} demag, α {dev.material.alpha:g}, {dev.drive.temperature:g} K, "
+        f"{dev.drive.pulse_duration * 1e9:g} ns at {dev.drive.current_density:.3g} A/m².",
+        f"- **Training**: {'-'.join(str(n) for n in (N_INPUT, *tr['hidden'], N_CLASSES))}, η0 {tr['eta0']:g}, "
+        f"{tr['epochs']} epochs, {config['mnist']['n_train'] or 60000} / {config['mnist']['n_test'] or 10000} "
+        f"images; in-situ states {_join(ins['states'])} × noise margin α {_join(ins['alphas'])}; "
         f"ex-situ {_join(exs['methods'])} × states {_join(exs['states'])} × α {_join(exs['alphas'])}.",
-        f"- **Device levels hard to program** (one pulse within ±α; the runs go on: in-situ re-pulses such a device, "
-        f"ex-situ stops at {int(exs['max_program_attempts'])} attempts): {level_warnings(config, stats)}",
+        f"- **Device levels hard to program** (one pulse within ±α; in-situ re-pulses, ex-situ stops at "
+        f"{int(exs['max_program_attempts'])} attempts): {level_warnings(config, stats)}",
     ]
 
 
 def level_warnings(config: dict, stats) -> str:
     """Levels of the configured (states, alpha) grid that one pulse lands within ±alpha never or rarely
-    (:func:`dwsynapse.nn.devicemodel.build_device_model`), as one sentence."""
+    (:func:`dwsynapse.nn.devicemodel.build_device_model`), as one sentence: each level and probability once,
+    with the (states, alpha) pairs it holds for ("every pair" when it holds for all)."""
     from dwsynapse.nn.common import device_config
     from dwsynapse.nn.devicemodel import RARE_HIT_PROBABILITY, build_device_model
 
     rp = run_paths(config)
     pairs = sorted({k for k in rp.insitu} | {(s, a) for _, s, a in rp.exsitu})
-    found = []
+    where: dict[tuple[float, str], list[str]] = {}
     for s, a in pairs:
-        levels = build_device_model(stats, device_config(config, s, a)).summary()["levels"]
-        hard = [("never" if lv["hit_probability"] == 0 else f"p = {lv['hit_probability']:.3f}", f"{lv['level']:+g}")
-                for lv in levels if lv["hit_probability"] < RARE_HIT_PROBABILITY]
-        if hard:
-            by_p = {}
-            for prob, level in hard:
-                by_p.setdefault(prob, []).append(level)
-            found.append(f"{s}-state α {a:.2f}: " + ", ".join(f"level {'/'.join(lv)} {prob}" for prob, lv in by_p.items()))
-    return "; ".join(found) + "." if found else f"none (every level lands within ±α with p ≥ {RARE_HIT_PROBABILITY:g})."
+        for lv in build_device_model(stats, device_config(config, s, a)).summary()["levels"]:
+            if lv["hit_probability"] < RARE_HIT_PROBABILITY:
+                prob = "never" if lv["hit_probability"] == 0 else f"p = {lv['hit_probability']:.3f}"
+                where.setdefault((lv["level"], prob), []).append(f"{s}-state α {a:.2f}")
+    if not where:
+        return f"none (every level lands within ±α with p ≥ {RARE_HIT_PROBABILITY:g})."
+    return "; ".join(f"level {level:+g} {prob}: {'every pair' if len(on) == len(pairs) else ', '.join(on)}"
+                     for (level, prob), on in sorted(where.items(), key=lambda kv: -kv[0][0])) + "."
 
 
 def workflow_summary(config: dict, reproduction_csv: str | Path, stats_path: str | Path) -> str:
@@ -306,9 +306,8 @@ def workflow_summary(config: dict, reproduction_csv: str | Path, stats_path: str
             rec = dict(r, ours=float(r["ours"]), paper=float(r["paper"]),
                        difference=float(r["difference"]) if r["difference"] else None,
                        ratio_ours_paper=float(r["ratio_ours_paper"]) if r["ratio_ours_paper"] else None)
-            body.append([r["quantity"], _fmt(rec["paper"], unit), _fmt(rec["ours"], unit), _diff(rec),
-                         r["paper_section"]])
-        lines.append(_rst_table(["quantity", "paper", "this run", "this run − paper", "paper §"], body))
+            body.append([r["quantity"], _fmt(rec["paper"], unit), _fmt(rec["ours"], unit), _diff(rec)])
+        lines.append(_rst_table(["quantity", "paper", "this run", "this run − paper"], body))
         lines.append(f"The section *Paper vs reproduction* has all {len(produced)} numbers of the paper this run "
                      "produced, with their sources.\n")
     else:
