@@ -310,7 +310,7 @@ def fig_exsitu_accuracy(exsitu: dict, png, pdf) -> dict:
     methods = [m for m in METHOD_LABEL if any(k[0] == m for k in exsitu)]
     states = sorted({s for _, s, _ in exsitu})
     with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(1, len(alphas), figsize=(5.0 * len(alphas), 3.8), squeeze=False, sharey=True)
+        fig, axes = plt.subplots(1, len(alphas), figsize=(6.0 * len(alphas), 3.8), squeeze=False, sharey=True)
         for ax, alpha, letter in zip(axes[0], alphas, "abcdefgh"):
             cats = [(m, s) for m in methods for s in states if (m, s, alpha) in exsitu]
             x = np.arange(len(cats))
