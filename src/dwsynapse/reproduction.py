@@ -8,6 +8,7 @@ empty "ours" and the reason.
 
 from __future__ import annotations
 
+import collections
 import csv
 import json
 import logging
@@ -278,12 +279,12 @@ def level_warnings(config: dict, stats) -> str:
 
     rp = run_paths(config)
     pairs = sorted({k for k in rp.insitu} | {(s, a) for _, s, a in rp.exsitu})
-    where: dict[tuple[float, str], list[str]] = {}
+    where: dict[tuple[float, str], list[str]] = collections.defaultdict(list)
     for s, a in pairs:
         for lv in build_device_model(stats, device_config(config, s, a)).summary()["levels"]:
             if lv["hit_probability"] < RARE_HIT_PROBABILITY:
                 prob = "never" if lv["hit_probability"] == 0 else f"p = {lv['hit_probability']:.3f}"
-                where.setdefault((lv["level"], prob), []).append(f"{s}-state α {a:.2f}")
+                where[(lv["level"], prob)].append(f"{s}-state α {a:.2f}")
     if not where:
         return f"none (every level lands within ±α with p ≥ {RARE_HIT_PROBABILITY:g})."
     return "; ".join(f"level {level:+g} {prob}: {'every pair' if len(on) == len(pairs) else ', '.join(on)}"
