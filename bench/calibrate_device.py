@@ -15,6 +15,13 @@ Modes (logic in :mod:`dwsynapse.calibration` and :mod:`dwsynapse.calibration_stu
     # acceptance A1-A5 of a finished device stage, A7 (admissible, wall held 5 ns at T = 0 and J = 0)
     python bench/calibrate_device.py check --config config.yaml --stats results/device/device_stats.h5
 
+    # T = 0 start-notch depinning threshold per Ku (1 ns pulse), and its transfer to another mesh (issue 14:
+    # config/paper.yaml's 2 nm within 15 % of config.yaml's 4 nm)
+    python bench/calibrate_device.py depinning --config config.yaml --compare config/paper.yaml --json t.json
+
+    # two device-statistics files side by side, per Ku: means, spreads, in-window P and a two-sample KS test
+    python bench/calibrate_device.py compare --stats results/device/device_stats.h5 --other results/paper/device/device_stats.h5
+
     # A6 (converged): the stage's final states relaxed 3 ns more, and the stage's first seeds rerun at dt/2
     # (--rerun-per-ku N --rerun-set torch.demag_refresh_steps=1: also rerun them with another setting, e.g.
     # the full demag in every stage, or --rerun-set solver.integrator=heun --rerun-set solver.dt=6.25e-14)
@@ -59,9 +66,40 @@ def _parse_rerun_sets(items: list[str]) -> dict:
     return out
 
 
+def _threshold_table(report: dict) -> str:
+    """Markdown table of a ``depinning`` report: per Ku the threshold and bracket [1e10 A/m^2] of each mesh."""
+
+    def cell(t: dict) -> str:
+        if t["threshold"] is None:
+            return "held at the bracket's top" if t["held_at_low"] and not t["left_at_high"] else "left at its bottom"
+        lo, hi = t["bracket"]
+        return f"{t['threshold'] / 1e10:.2f} ({lo / 1e10:.2f} .. {hi / 1e10:.2f})" + ("" if t["monotonic"] else " non-monotonic")
+
+    meshes = [report["thresholds"]] + ([report["compare_thresholds"]] if "compare_thresholds" in report else [])
+    head = ["Ku [J/m^3]"] + [f"{m['cell_size'] * 1e9:g} nm threshold (bracket) [1e10 A/m^2]" for m in meshes]
+    transfer = {r["ku"]: r for r in report.get("transfer", {}).get("rows", [])}
+    if transfer:
+        head += ["difference", "worst case"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for k in meshes[0]["ku"]:
+        row = [f"{k:.4g}"] + [cell(m["per_ku"][k]) for m in meshes]
+        if transfer:
+            r = transfer[k]
+            row += ["-" if r["relative"] is None else f"{r['relative']:+.1%}",
+                    "-" if r["worst_case"] is None else f"{r['worst_case']:.1%}"]
+        lines.append("| " + " | ".join(row) + " |")
+    cost = ", ".join(f"{m['cell_size'] * 1e9:g} nm: {m['instance_steps']} instance-steps in {m['wall_time_s']:.0f} s"
+                     for m in meshes)
+    verdict = ""
+    if transfer:
+        verdict = (f"\ntransfer within {report['transfer']['tolerance']:.0%} at every Ku: "
+                   f"{'yes' if report['transfer']['pass'] else 'no'}")
+    return "\n".join(lines) + f"\n{cost}{verdict}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("mode", choices=["explore", "calibrate", "study", "check", "converge"])
+    parser.add_argument("mode", choices=["explore", "calibrate", "study", "check", "converge", "depinning", "compare"])
     parser.add_argument("--config", default="config.yaml")
     parser.add_argument("--set", action="append", default=[], help="material.<key>=<v> or geometry.<key>=<v>")
     parser.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "1")))
@@ -77,7 +115,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--study-seed", type=int, default=0, help="study: seed of the TPE sampler")
     parser.add_argument("--study-n-per-ku", type=int, default=8, help="study: instances per Ku at 300 K")
     parser.add_argument("--start", action="append", default=[], help="study: a JSON dict of knob values to try first")
+    parser.add_argument("--geometry-seeds", type=int, nargs="+", default=None, metavar="SEED",
+                        help="study: racetrack roughness seeds of every 300 K stage (loss = their mean; "
+                             "default: the config's device.geometry.seed)")
     parser.add_argument("--stats", default=None, help="check: device_stats.h5 (default: the config's)")
+    parser.add_argument("--other", default=None, help="compare: the second device_stats.h5")
     parser.add_argument("--no-hold", action="store_true", help="check: skip the 5 ns T = 0 hold run")
     parser.add_argument("--extension-per-ku", type=int, default=16,
                         help="converge: final states per Ku relaxed 3 ns more (0: skip)")
@@ -91,7 +133,17 @@ def main(argv: list[str] | None = None) -> int:
                              "solver.integrator=heun, solver.dt=6.25e-14 (repeatable)")
     parser.add_argument("--rerun-ku", type=float, action="append", default=None, metavar="KU",
                         help="converge: rerun only this Ku [J/m^3] (repeatable; default: every Ku of the stage)")
-    parser.add_argument("--json", default=None, help="converge: also write the report to this file")
+    parser.add_argument("--json", default=None, help="converge, depinning: also write the report to this file")
+    parser.add_argument("--compare", default=None, metavar="CONFIG",
+                        help="depinning: also on this config's device (e.g. config/paper.yaml, 2 nm) and compare")
+    parser.add_argument("--j-range", type=float, nargs=2, default=(1.5e11, 8e11), metavar=("LOW", "HIGH"),
+                        help="depinning: A/m^2 bracket searched (default 1.5e11 8e11)")
+    parser.add_argument("--rounds", type=int, default=3, help="depinning: rounds of the bracket search")
+    parser.add_argument("--compare-around", type=float, default=None, metavar="MARGIN",
+                        help="depinning --compare: search the other mesh only within threshold x (1 +- MARGIN) of "
+                             "this mesh's per Ku (fewer rounds for the same precision; a threshold outside shows as "
+                             "not bracketed)")
+    parser.add_argument("--compare-rounds", type=int, default=None, help="depinning --compare: its rounds (default --rounds)")
     args = parser.parse_args(argv)
 
     import torch
@@ -145,13 +197,57 @@ def main(argv: list[str] | None = None) -> int:
         if args.json:
             write_text(text + "\n", args.json)
         return 0
+    if args.mode == "compare":
+        from dwsynapse.calibration_study import compare_stats
+        from dwsynapse.devicestats import default_stats_path
+        from dwsynapse.tabular import markdown_table
+
+        if not args.other:
+            raise SystemExit("compare: --other <device_stats.h5> is required")
+        a = args.stats or default_stats_path(config)
+        rows = compare_stats(a, args.other)
+        print(f"A = {a}\nB = {args.other}\n")
+        table = [{"Ku [J/m^3]": f"{r['ku']:.4g}", "target": "" if r["target"] is None else f"{r['target']:+.3f}",
+                  "n A / B": f"{r['n_a']} / {r['n_b']}", "mean A / B": f"{r['mean_a']:+.3f} / {r['mean_b']:+.3f}",
+                  "std A / B": f"{r['std_a']:.3f} / {r['std_b']:.3f}",
+                  "in-window P A / B": ("" if "in_window_a" not in r else f"{r['in_window_a']:.2f} / {r['in_window_b']:.2f}"),
+                  "DW std [nm] A / B": f"{r['dw_std_nm_a']:.0f} / {r['dw_std_nm_b']:.0f}",
+                  "KS D, p": f"{r['ks_d']:.2f}, {r['ks_p']:.2f}"} for r in rows]
+        print(markdown_table(table, list(table[0])))
+        return 0
+    if args.mode == "depinning":
+        import json
+
+        from dwsynapse.calibration_study import depinning_thresholds, threshold_transfer
+
+        def thresholds(device, j_low, j_high, rounds):
+            return depinning_thresholds(device, j_low, j_high, rounds=rounds, compile=bool(device["torch"]["compile"]))
+
+        report = {"config": args.config, "thresholds": thresholds(dev, *args.j_range, args.rounds)}
+        if args.compare:
+            other = load_config(args.compare)["device"]
+            j_low, j_high = args.j_range
+            if args.compare_around is not None:
+                ref = report["thresholds"]["per_ku"]
+                if any(t["threshold"] is None for t in ref.values()):
+                    raise SystemExit("depinning --compare-around: this mesh has a Ku without a threshold")
+                j_low = {k: t["threshold"] / (1 + args.compare_around) for k, t in ref.items()}
+                j_high = {k: t["threshold"] * (1 + args.compare_around) for k, t in ref.items()}
+            report["compare_config"] = args.compare
+            report["compare_thresholds"] = thresholds(other, j_low, j_high, args.compare_rounds or args.rounds)
+            report["transfer"] = threshold_transfer(report["thresholds"], report["compare_thresholds"])
+        print(_threshold_table(report))
+        if args.json:
+            write_text(json.dumps(report, indent=1, default=float) + "\n", args.json)
+        return 0
     if args.mode == "study":
         import json
 
         from dwsynapse.calibration_study import run_study
 
         rows = run_study(dev, args.csv, args.trials, seed=args.study_seed, n_per_ku=args.study_n_per_ku,
-                         thermal_seed=int(dev["thermal_seed"]), enqueue=[json.loads(s) for s in args.start])
+                         thermal_seed=int(dev["thermal_seed"]), enqueue=[json.loads(s) for s in args.start],
+                         geometry_seeds=args.geometry_seeds)
         print(f"study: {len(rows)} rows in {args.csv}")
         return 0
     if args.mode == "explore":

@@ -111,6 +111,19 @@ def test_explore_thermal_instances_differ_and_are_seeded():
     assert a["mz"][0] != a["mz"][1]
 
 
+def test_explore_takes_one_current_per_row_as_the_rows_run_alone():
+    """A batch with one current density per row moves each wall as a run with that current alone."""
+    mat = {"Ms": 1.0e6, "Aex": 1.5e-11, "alpha": 0.1, "Dind": 0.8e-3, "theta_sh": 0.1}
+    kw = dict(n_per_ku=2, pulse_duration=0.1e-9, relax_time=0.0, dt=2e-13, dtype="float64")
+    both = explore(mat, _short_geometry(), [7.5e5], current_density=[0.0, 3.5e11], **kw)
+    kw["n_per_ku"] = 1
+    alone = [explore(mat, _short_geometry(), [7.5e5], current_density=j, **kw)["dw_x"][0] for j in (0.0, 3.5e11)]
+    np.testing.assert_allclose(both["dw_x"], alone, rtol=0, atol=1e-12)
+    assert both["dw_x"][1] > both["dw_x"][0] + 1e-9  # the driven wall moved (2 nm in 0.1 ns)
+    with pytest.raises(ValueError, match="expected one or 2"):
+        explore(mat, _short_geometry(), [7.5e5], current_density=[1e11, 2e11, 3e11], **dict(kw, n_per_ku=2))
+
+
 def test_explore_rejects_bad_inputs():
     mat = {"Ms": 1.0e6, "Aex": 1.5e-11, "alpha": 0.1, "Dind": 0.0, "theta_sh": 0.1}
     with pytest.raises(ValueError, match="n_per_ku"):

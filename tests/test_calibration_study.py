@@ -189,3 +189,106 @@ def test_extension_continues_the_final_states_and_half_dt_reruns_the_stage_seeds
                          overrides={"solver": {"integrator": "rk4"}})
     assert list(one["per_ku"]) == ["8e+05"] and one["overrides"] == {"solver": {"integrator": "rk4"}}
     assert json.loads((tmp_path / "rk4" / "ku_8.000e+05" / "torchfd_run.json").read_text())["integrator"] == "rk4"
+
+
+def test_depinning_search_brackets_each_ku_threshold(default_config, monkeypatch):
+    """The bracket search finds a per-Ku threshold within (points + 1)^-rounds of the searched log range,
+    and reports a Ku whose wall never leaves (or always leaves) as unbracketed."""
+    from dwsynapse import calibration
+
+    jc = {8.0e5: 5.5e11, 7.75e5: 4.1e11, 7.5e5: 3.05e11, 7.25e5: 2.2e11, 7.0e5: 1e12}  # 7.0e5 never leaves
+    x0 = float(default_config["device"]["geometry"]["first_notch"])
+    batches = []
+
+    def fake_explore(material, geometry, kus, *, n_per_ku, current_density, **kw):
+        ku = np.repeat(kus, n_per_ku)
+        batches.append(len(ku))
+        j = np.asarray(current_density)
+        dw_x = np.where(j >= np.array([jc[k] for k in ku]), x0 + 80e-9, x0 + 1e-9)
+        return {"dw_x": dw_x, "wall_time_s": 0.0, "instance_steps": len(ku)}
+
+    monkeypatch.setattr(calibration, "explore", fake_explore)
+    out = cs.depinning_thresholds(default_config["device"], 1.5e11, 8e11, rounds=3, points=3)
+    assert batches == [25, 15, 15]
+    width = (8e11 / 1.5e11) ** (1 / 4 ** 3)
+    for k in (8.0e5, 7.75e5, 7.5e5, 7.25e5):
+        t = out["per_ku"][k]
+        lo, hi = t["bracket"]
+        assert lo < jc[k] <= hi and hi / lo == pytest.approx(width, rel=1e-9) and t["monotonic"]
+        assert t["threshold"] == pytest.approx(math.sqrt(lo * hi))
+    never = out["per_ku"][7.0e5]
+    assert never["threshold"] is None and never["held_at_low"] and not never["left_at_high"]
+    with pytest.raises(ValueError, match="j_low < j_high"):
+        cs.depinning_thresholds(default_config["device"], 8e11, 1.5e11)
+
+
+def test_threshold_transfer_compares_centres_and_brackets():
+    def thresholds(values, width=1.02):
+        return {"ku": [8e5, 7e5], "per_ku": {k: {"threshold": v, "bracket": None if v is None else [v / width, v * width]}
+                                             for k, v in zip([8e5, 7e5], values)}}
+
+    ok = cs.threshold_transfer(thresholds([5e11, 2e11]), thresholds([5.5e11, 1.8e11]))
+    assert ok["pass"] and ok["rows"][0]["relative"] == pytest.approx(0.1)
+    assert ok["rows"][0]["worst_case"] == pytest.approx(5.5e11 * 1.02 / (5e11 / 1.02) - 1)
+    far = cs.threshold_transfer(thresholds([5e11, 2e11]), thresholds([5e11, 2.4e11]))
+    assert not far["pass"] and far["rows"][1]["relative"] == pytest.approx(0.2)
+    missing = cs.threshold_transfer(thresholds([5e11, 2e11]), thresholds([5e11, None]))
+    assert not missing["pass"] and missing["rows"][1]["relative"] is None
+
+
+def test_study_over_several_geometry_seeds_scores_the_mean_and_upgrades_an_old_log(tmp_path, default_config,
+                                                                                   monkeypatch):
+    """With geometry_seeds the screen runs on the first racetrack and the 300 K stage on each, one row per
+    seed; the trial's loss is their mean. A log written before the geometry_seed column existed is
+    rewritten with it, its rows kept."""
+    seen = []
+
+    def fake_evaluate(params, base, *, n_per_ku, temperature, **kw):
+        g = base["geometry"]["seed"]
+        seen.append((n_per_ku, g))
+        a = cs.acceptance(*paper_like(n=4))
+        return {**a, "screen_loss": 0.5, "screen_pass": True, "loss": float(g), "Dind": 1e-3, "dt": 1e-13,
+                "wall_time_s": 0.0, "instance_steps": 0, "dw_x_nm": "[]", "mz_all": "[]"}
+
+    monkeypatch.setattr(cs, "evaluate", fake_evaluate)
+    path = tmp_path / "trials.csv"
+    old_fields = [f for f in cs.STUDY_FIELDS if f != "geometry_seed"]
+    old_row = {"trial": "0", "stage": "screen", "status": "rejected", "Ms": "1e6", "Aex": "3e-11", "alpha": "0.05",
+               "d_over_dc": "0.7", "theta_sh": "0.15", "notch_depth": "8e-9", "notch_width": "8e-9"}
+    path.write_text(",".join(old_fields) + "\n" + ",".join(old_row.get(f, "") for f in old_fields) + "\n")
+    rows = cs.run_study(default_config["device"], path, 2, seed=1, geometry_seeds=[7, 8, 9])
+    assert path.read_text().splitlines()[0].split(",") == list(cs.STUDY_FIELDS)
+    assert rows[0]["trial"] == 0 and rows[0]["status"] == "rejected"  # the old row is kept
+    assert seen == [(1, 7), (8, 7), (8, 8), (8, 9)]
+    thermal = [r for r in rows if r["trial"] == 1 and r["stage"] == "thermal"]
+    assert [r["geometry_seed"] for r in thermal] == [7, 8, 9]
+    assert cs.trial_loss(rows, 1) == pytest.approx(8.0)
+
+    # interrupted after its first seed: the resumed study runs only the missing 300 K stages of that trial
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(lines[:-2]) + "\n")
+    seen.clear()
+    rows = cs.run_study(default_config["device"], path, 2, seed=1, geometry_seeds=[7, 8, 9])
+    assert seen == [(8, 8), (8, 9)]
+    assert sorted(r["geometry_seed"] for r in rows if r["trial"] == 1 and r["stage"] == "thermal") == [7, 8, 9]
+
+
+def test_compare_stats_puts_two_files_side_by_side(tmp_path):
+    """Per Ku in both files: counts, means, in-window P and a KS test that separates shifted samples."""
+    from dwsynapse.devicestats import DeviceStats, KuStats, write_device_stats
+
+    rng = np.random.default_rng(0)
+
+    def stats(shift, kus, n):
+        groups = [KuStats(ku=k, mz=np.clip(cs.TARGET_OF_KU[k] + shift + rng.normal(0, 0.05, n), -1, 1),
+                          dw_x=rng.normal(100e-9, 10e-9, n), seed=np.arange(n), n_requested=n) for k in kus]
+        return DeviceStats(groups=groups, engine="torch")
+
+    a, b = tmp_path / "a.h5", tmp_path / "b.h5"
+    write_device_stats(a, stats(0.0, KUS, 64))
+    write_device_stats(b, stats(0.3, KUS[:2], 8))
+    rows = cs.compare_stats(a, b)
+    assert [r["ku"] for r in rows] == KUS[:2] and rows[0]["n_a"] == 64 and rows[0]["n_b"] == 8
+    assert rows[0]["mean_b"] - rows[0]["mean_a"] == pytest.approx(0.3, abs=0.08)
+    assert rows[0]["in_window_a"] > 0.9 and rows[0]["in_window_b"] < 0.3 and rows[0]["ks_p"] < 0.01
+    assert cs.compare_stats(a, a)[0]["ks_p"] == 1.0

@@ -69,14 +69,15 @@ def material_summary(material: dict, ku_values: Sequence[float], thickness: floa
 
 
 def explore(material: dict, geometry_cfg: dict, ku_values: Sequence[float], *, n_per_ku: int = 1,
-            temperature: float = 0.0, current_density: float = 3.5e11, pulse_duration: float = 1e-9,
+            temperature: float = 0.0, current_density: float | Sequence[float] = 3.5e11, pulse_duration: float = 1e-9,
             relax_time: float = 1e-9, dt: float = 1e-13, demag: str = "thin_film", seed: int = 0,
             initial_relax_time: float = 0.0,
             dtype: str = "float32", compile: bool = False, sample_interval: float = 10e-12,
             m_start: np.ndarray | None = None, demag_refresh_steps: int = 1, integrator: str = "heun") -> dict:
     """Integrate every Ku (x ``n_per_ku`` thermal instances) as one batch of the embedded engine.
 
-    Units: Ku J/m^3, temperature K, current_density A/m^2, pulse_duration / relax_time / dt /
+    Units: Ku J/m^3, temperature K, current_density A/m^2 (one value, or one per batch row: ``ku_values``
+    x ``n_per_ku`` in that order), pulse_duration / relax_time / dt /
     sample_interval / initial_relax_time s. The walls first relax at T = 0 for ``initial_relax_time``
     (as in the device stage), the pulse is followed by a fixed relaxation of ``relax_time`` (no rest
     detection). ``m_start`` (rows, 3, ny, nx), one row per entry of ``ku_values`` x ``n_per_ku``, replaces
@@ -131,11 +132,17 @@ def explore(material: dict, geometry_cfg: dict, ku_values: Sequence[float], *, n
         m = walls.repeat_interleave(n_per_ku, dim=0)
     system = LLGSystem(mesh, material_at(per_row(kus)), demag=demag)
     stepper = Stepper(system, compile=compile, demag_refresh_steps=demag_refresh_steps, integrator=integrator)
-    a_dl = damping_like_coefficient(current_density, float(material["theta_sh"]), ms, mesh.dz)
+    theta_sh = float(material["theta_sh"])
+    if np.ndim(current_density) == 0:
+        a_dl = damping_like_coefficient(float(current_density), theta_sh, ms, mesh.dz)
+    elif np.size(current_density) == n:
+        a_dl = [damping_like_coefficient(float(j), theta_sh, ms, mesh.dz) for j in np.ravel(current_density)]
+    else:
+        raise ValueError(f"current_density has {np.size(current_density)} values, expected one or {n} (one per row)")
     sigma = thermal_sigma(alpha, temperature, ms, mesh.cell_volume, dt)
     noise = ThermalNoise([seed * 1000 + i for i in range(n)], mesh, sigma) if sigma > 0 else None
     zero = torch.zeros((), dtype=tdtype)
-    a_on = torch.tensor(a_dl, dtype=tdtype)
+    a_on = per_row(a_dl) if np.ndim(a_dl) else torch.tensor(a_dl, dtype=tdtype)
     dt_t = torch.tensor(dt, dtype=tdtype)
     n_pulse = int(round(pulse_duration / dt))
     n_total = n_pulse + int(round(relax_time / dt))

@@ -24,7 +24,9 @@ numbers (the same geometry and thermal seeds in every trial):
    from the notch ladder that gives the paper's levels, is recorded and ranks the ones that stop here.
    (The ladder itself is no filter: thermal activation at 300 K moves walls that T = 0 leaves pinned,
    and at 300 K a material with T = 0 positions near the ladder left 8.0e5 walls nowhere near the start);
-2. a 300 K stage with ``n_per_ku`` instances per Ku, scored by :func:`acceptance_loss`.
+2. a 300 K stage with ``n_per_ku`` instances per Ku on each racetrack of ``geometry_seeds`` (the
+   roughness realizations the device must not depend on), each scored by :func:`acceptance_loss`; the
+   trial's loss is their mean.
 
 Every trial is appended to a CSV file as soon as it ends; a restarted study reads the file back and
 tells the optimizer (optuna's seeded TPE sampler) about every finished trial before asking for new
@@ -251,6 +253,12 @@ def evaluate(params: dict, base: dict, *, n_per_ku: int, temperature: float, rel
     positions per Ku and the cost."""
     from .calibration import explore
 
+    if compile:
+        import torch
+
+        # every stage brings a new material, mask and batch; without a reset the compiled step's guards pile
+        # up over a study's stages until dynamo's recompile limit, and later stages silently run eager
+        torch._dynamo.reset()
     material, geometry = trial_device(params, base["geometry"])
     dt = stable_dt(material, float(geometry["cell_size"]), integrator=base["solver"]["integrator"],
                    **STUDY_STEP[base["solver"]["integrator"]])
@@ -283,7 +291,7 @@ STUDY_FIELDS = (["trial", "stage", "status"] + [k.name for k in KNOBS]
                    "A3_max_mid_deviation", "A3_ordered", "A4_dw_std_nm", "single_wall_fraction",
                    "pass_A1", "pass_A2", "pass_A3", "pass_A4", "pass_A5"]
                 + [f"mean_{k:.4g}" for k in KUS]
-                + ["n", "wall_time_s", "instance_steps", "dw_x_nm", "mz_all", "error"])
+                + ["n", "wall_time_s", "instance_steps", "dw_x_nm", "mz_all", "error", "geometry_seed"])
 
 
 def read_trials(csv_path: Path) -> list[dict]:
@@ -305,9 +313,25 @@ def _number(v: str):
 
 
 def append_trial(csv_path: Path, row: dict) -> None:
-    """Append one trial row to the study CSV (writing the header first for a new file), flushed at once."""
+    """Append one trial row to the study CSV (writing the header first for a new file), flushed at once.
+    A log written with fewer columns (an older :data:`STUDY_FIELDS`) is first rewritten with the current
+    header, its rows unchanged and the new columns empty."""
     new = not csv_path.exists()
     csv_path.parent.mkdir(parents=True, exist_ok=True)
+    if not new:
+        with open(csv_path, newline="") as fh:
+            reader = csv.DictReader(fh)
+            header, old_rows = reader.fieldnames or [], list(reader)
+        if header != list(STUDY_FIELDS):
+            unknown = set(header) - set(STUDY_FIELDS)
+            if unknown:
+                raise ValueError(f"{csv_path}: columns {sorted(unknown)} are not study columns; not appending to it")
+            tmp = csv_path.with_suffix(".tmp")
+            with open(tmp, "w", newline="") as fh:
+                writer = csv.DictWriter(fh, fieldnames=STUDY_FIELDS)
+                writer.writeheader()
+                writer.writerows({k: r.get(k, "") for k in STUDY_FIELDS} for r in old_rows)
+            tmp.replace(csv_path)
     with open(csv_path, "a", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=STUDY_FIELDS, extrasaction="ignore")
         if new:
@@ -317,12 +341,13 @@ def append_trial(csv_path: Path, row: dict) -> None:
 
 
 def trial_loss(rows: list[dict], trial: int) -> float | None:
-    """Objective of a finished trial: the 300 K loss when its thermal stage ran, else 10 + the screen loss
-    (screened-out trials rank below every thermal one); None while the trial has no finished stage."""
+    """Objective of a finished trial: the mean 300 K loss over its thermal stages (one per geometry seed)
+    when they ran, else 10 + the screen loss (screened-out trials rank below every thermal one); None while
+    the trial has no finished stage."""
     mine = [r for r in rows if r.get("trial") == trial and r.get("status") == "ok"]
     thermal = [r for r in mine if r.get("stage") == "thermal"]
     if thermal:
-        return float(thermal[-1]["loss"])
+        return float(np.mean([float(r["loss"]) for r in thermal]))
     screen = [r for r in mine if r.get("stage") == "screen"]
     if screen:
         return 10.0 + float(screen[-1]["screen_loss"])
@@ -332,21 +357,51 @@ def trial_loss(rows: list[dict], trial: int) -> float | None:
 
 def run_study(base: dict, csv_path: str | Path, n_trials: int, *, seed: int = 0, n_per_ku: int = 8,
               screen_relax: float = 1.0e-9, thermal_relax: float = 2.0e-9,
-              thermal_seed: int = 20261201, enqueue: Sequence[dict] = (), compile: bool = True) -> list[dict]:
+              thermal_seed: int = 20261201, enqueue: Sequence[dict] = (), compile: bool = True,
+              geometry_seeds: Sequence[int] | None = None) -> list[dict]:
     """Run (or resume) the calibration study until ``n_trials`` trials are in ``csv_path``.
 
     ``base`` is the config's ``device`` section (geometry with its seed, drive, solver). Every trial
-    uses the same geometry seed and thermal seed (common random numbers). ``enqueue`` holds parameter
-    dicts to try first (e.g. the previous default). Returns the rows of the CSV."""
+    uses the same geometry and thermal seeds (common random numbers): the screen runs on the first of
+    ``geometry_seeds`` (default: the config's geometry seed alone), the 300 K stage on each of them, one
+    CSV row per seed; the trial's loss is the mean of theirs. ``enqueue`` holds parameter dicts to try
+    first (e.g. the previous default). Returns the rows of the CSV."""
     import optuna
 
     csv_path = Path(csv_path)
+    seeds = [int(g) for g in (geometry_seeds or [base["geometry"]["seed"]])]
+
+    def on_seed(g: int) -> dict:
+        return {**base, "geometry": {**base["geometry"], "seed": g}}
+
+    def thermal_stage(trial_id: int, params: dict, g: int) -> float:
+        t0 = time.perf_counter()
+        th = evaluate(params, on_seed(g), n_per_ku=n_per_ku, temperature=float(base["drive"]["temperature"]),
+                      relax_time=thermal_relax, seed=thermal_seed, compile=compile)
+        append_trial(csv_path, {"trial": trial_id, **params, **th, "stage": "thermal", "status": "ok", "geometry_seed": g})
+        log.info("trial %d thermal, geometry seed %d: loss %.2f, means %s (%.0f s)", trial_id, g, th["loss"],
+                 ", ".join(f"{th[f'mean_{k:.4g}']:+.2f}" for k in KUS), time.perf_counter() - t0)
+        return th["loss"]
+
     rows = read_trials(csv_path)
+    done = sorted({int(r["trial"]) for r in rows})
+    # a trial interrupted after its screen passed (or between geometry seeds) first gets its missing 300 K stages
+    for t in done:
+        mine = [r for r in rows if int(r["trial"]) == t and r.get("status") == "ok"]
+        if not any(r["stage"] == "screen" and str(r.get("screen_pass")) == "True" for r in mine):
+            continue
+        have = {seeds[0] if r.get("geometry_seed") in (None, "") else int(r["geometry_seed"])
+                for r in mine if r["stage"] == "thermal"}
+        params = {k.name: float(mine[0][k.name]) for k in KNOBS}
+        for g in (g for g in seeds if g not in have):
+            log.info("trial %d: completing its 300 K stage on geometry seed %d", t, g)
+            thermal_stage(t, params, g)
+    rows = read_trials(csv_path)
+
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=8, multivariate=True)
     study = optuna.create_study(direction="minimize", sampler=sampler)
     dists = {k.name: optuna.distributions.FloatDistribution(k.low, k.high, log=k.log) for k in KNOBS}
-    done = sorted({int(r["trial"]) for r in rows})
     for t in done:
         first = next(r for r in rows if int(r["trial"]) == t)
         loss = trial_loss(rows, t)
@@ -365,21 +420,14 @@ def run_study(base: dict, csv_path: str | Path, n_trials: int, *, seed: int = 0,
         loss = 100.0
         try:
             t0 = time.perf_counter()
-            s = evaluate(params, base, n_per_ku=1, temperature=0.0, relax_time=screen_relax, seed=thermal_seed,
-                         compile=compile)
-            append_trial(csv_path, {**base_row, **s, "stage": "screen", "status": "ok"})
+            s = evaluate(params, on_seed(seeds[0]), n_per_ku=1, temperature=0.0, relax_time=screen_relax,
+                         seed=thermal_seed, compile=compile)
+            append_trial(csv_path, {**base_row, **s, "stage": "screen", "status": "ok", "geometry_seed": seeds[0]})
             log.info("trial %d screen: loss %.2f, DW x %s nm (%.0f s)", next_id, s["screen_loss"], s["dw_x_nm"],
                      time.perf_counter() - t0)
             loss = 10.0 + s["screen_loss"]
             if s["screen_pass"]:
-                t0 = time.perf_counter()
-                th = evaluate(params, base, n_per_ku=n_per_ku, temperature=float(base["drive"]["temperature"]),
-                              relax_time=thermal_relax, seed=thermal_seed, compile=compile)
-                append_trial(csv_path, {**base_row, **th, "stage": "thermal", "status": "ok"})
-                log.info("trial %d thermal: loss %.2f, means %s (%.0f s)", next_id, th["loss"],
-                         ", ".join(f"{th[f'mean_{k:.4g}']:+.2f}" for k in KUS),
-                         time.perf_counter() - t0)
-                loss = th["loss"]
+                loss = float(np.mean([thermal_stage(next_id, params, g) for g in seeds]))
         except ValueError as exc:  # inadmissible trial (e.g. D outside its cited range)
             append_trial(csv_path, {**base_row, "stage": "screen", "status": "rejected", "error": str(exc)})
             log.info("trial %d rejected: %s", next_id, exc)
@@ -426,6 +474,95 @@ def hold_check(device: dict, duration: float = 5e-9, compile: bool = True) -> di
             "pass": all(held)}
 
 
+def depinning_thresholds(device: dict, j_low: float | dict = 1.5e11, j_high: float | dict = 8e11, rounds: int = 3,
+                         points: int = 3, relax_time: float = 0.5e-9, compile: bool = True) -> dict:
+    """T = 0 start-notch depinning threshold [A/m^2] of every Ku of :data:`KUS` on ``device`` (the config's
+    ``device`` section, its own mesh, step, demag and pulse duration): the smallest current density of
+    one pulse after which the wall, ``relax_time`` [s] later, rests more than half a notch pitch beyond
+    the start notch.
+
+    Searched in ``rounds`` rounds, all Ku in one batch per round: the first round tests ``j_low``,
+    ``j_high`` (one value for every Ku, or a dict Ku -> value) and ``points`` currents between them, every
+    later round ``points`` currents inside each Ku's bracket (evenly spaced in log J), so the bracket shrinks
+    by ``points + 1`` per round (the default leaves it within 2.7 % of 1). Returns per Ku the bracket
+    ``[held_at, left_at]`` (``None`` where the wall left at ``j_low`` or held at ``j_high``), ``threshold``
+    (the bracket's geometric mean, else
+    ``None``), ``monotonic`` (False if a wall that held at some current had left at a lower one) and the
+    cost."""
+    from .calibration import explore
+    from .geometry import build_racetrack
+
+    kus = list(KUS)
+    start_lo = {k: float(j_low[k] if isinstance(j_low, dict) else j_low) for k in kus}
+    start_hi = {k: float(j_high[k] if isinstance(j_high, dict) else j_high) for k in kus}
+    if not all(0 < start_lo[k] < start_hi[k] for k in kus) or rounds < 1 or points < 1:
+        raise ValueError(f"need 0 < j_low < j_high at every Ku, rounds >= 1, points >= 1 "
+                         f"(got {j_low}, {j_high}, {rounds}, {points})")
+    s = device_settings({"device": device})
+    geo = s.geometry
+    x0 = float(build_racetrack(geo).start_x)
+    limit = 0.5 * float(geo["notch_pitch"])
+    lo, hi = dict(start_lo), dict(start_hi)
+    tested: dict[float, list[tuple[float, bool]]] = {k: [] for k in kus}
+    wall, steps = 0.0, 0
+    for r in range(rounds):
+        per_ku = {}
+        for k in kus:
+            inner = list(np.geomspace(lo[k], hi[k], points + 2)[1:-1])
+            per_ku[k] = ([start_lo[k]] + inner + [start_hi[k]]) if r == 0 else inner
+        n = len(per_ku[kus[0]])
+        res = explore(device["material"], geo, kus, n_per_ku=n, temperature=0.0,
+                      current_density=[j for k in kus for j in per_ku[k]], pulse_duration=s.drive.pulse_duration,
+                      relax_time=relax_time, dt=s.solver.dt, demag=s.solver.demag,
+                      initial_relax_time=s.solver.initial_relax_time, dtype="float32", compile=compile,
+                      demag_refresh_steps=s.torch.demag_refresh_steps, integrator=s.solver.integrator)
+        wall += float(res["wall_time_s"])
+        steps += int(res["instance_steps"])
+        if not np.isfinite(res["dw_x"]).all():
+            raise RuntimeError("depinning_thresholds: a run ended with non-finite magnetization")
+        for i, k in enumerate(kus):
+            for j, x in zip(per_ku[k], res["dw_x"][i * n:(i + 1) * n]):
+                tested[k].append((float(j), bool(x - x0 <= limit)))
+            held = [j for j, h in tested[k] if h]
+            left = [j for j, h in tested[k] if not h]
+            hi[k] = min(left) if left else start_hi[k]
+            lo[k] = max([j for j in held if j < hi[k]], default=start_lo[k])
+        log.info("depinning round %d/%d: %s", r + 1, rounds,
+                 ", ".join(f"{k:.4g}: [{lo[k]:.3g}, {hi[k]:.3g}]" for k in kus))
+    out = {}
+    for k in kus:
+        held = [j for j, h in tested[k] if h]
+        left = [j for j, h in tested[k] if not h]
+        bracket = [lo[k], hi[k]] if held and left else None
+        out[k] = {"bracket": bracket, "threshold": math.sqrt(lo[k] * hi[k]) if bracket else None,
+                  "held_at_low": start_lo[k] in held, "left_at_high": start_hi[k] in left,
+                  "monotonic": not (held and left and max(held) > min(left)), "tested": sorted(tested[k])}
+    return {"cell_size": float(geo["cell_size"]), "dt": s.solver.dt, "ku": kus, "per_ku": out,
+            "wall_time_s": wall, "instance_steps": steps}
+
+
+TRANSFER_TOLERANCE = 0.15  # issue 14: the 2 nm thresholds within 15 % of the calibration mesh's
+
+
+def threshold_transfer(reference: dict, other: dict, tolerance: float = TRANSFER_TOLERANCE) -> dict:
+    """Compare two :func:`depinning_thresholds` results (the calibration mesh, another mesh): per Ku the
+    relative difference of the thresholds (bracket centres), whether it is within ``tolerance``, the worst
+    case the two brackets allow and whether that is within too; ``pass`` when every Ku's centre is."""
+    rows = []
+    for k in reference["ku"]:
+        a, b = reference["per_ku"][k], other["per_ku"][k]
+        if a["threshold"] is None or b["threshold"] is None:
+            rows.append({"ku": k, "reference": a["threshold"], "other": b["threshold"], "relative": None,
+                         "worst_case": None, "within": False, "within_worst_case": False})
+            continue
+        rel = b["threshold"] / a["threshold"] - 1.0
+        # the largest and smallest ratio the two brackets allow
+        worst = max(abs(b["bracket"][1] / a["bracket"][0] - 1.0), abs(b["bracket"][0] / a["bracket"][1] - 1.0))
+        rows.append({"ku": k, "reference": a["threshold"], "other": b["threshold"], "relative": rel,
+                     "worst_case": worst, "within": abs(rel) <= tolerance, "within_worst_case": worst <= tolerance})
+    return {"tolerance": tolerance, "rows": rows, "pass": all(r["within"] for r in rows)}
+
+
 def admissible(device: dict) -> dict:
     """A7's range test: every searched knob inside its cited range (:data:`KNOBS`, D within
     :data:`D_RANGE`) and D <= 0.75 Dc at 7.0e5 J/m^3 (Newell Keff). Returns the values and ``pass``."""
@@ -461,6 +598,29 @@ def ks_two_sample(a: Sequence[float], b: Sequence[float]) -> tuple[float, float]
     j = np.arange(1, 101)
     p = float(2.0 * np.sum((-1.0) ** (j - 1) * np.exp(-2.0 * (j * lam) ** 2)))
     return d, min(1.0, max(0.0, p))
+
+
+def compare_stats(path_a: str | Path, path_b: str | Path) -> list[dict]:
+    """Two device-statistics files side by side (e.g. the 4 nm default stage and a 2 nm sample): per Ku
+    present in both, the instance count, mean and std of <mz>, the in-window probability of the Ku's
+    target (+-:data:`WINDOW`), the DW-position std [nm], and the two-sample KS statistic and p value of
+    the two <mz> samples."""
+    from .devicestats import read_device_stats
+
+    a, b = ({g.ku: g for g in read_device_stats(p).groups} for p in (path_a, path_b))
+    rows = []
+    for ku in sorted(set(a) & set(b), reverse=True):
+        row = {"ku": ku, "target": TARGET_OF_KU.get(ku)}
+        for tag, g in (("a", a[ku]), ("b", b[ku])):
+            row.update({f"n_{tag}": int(g.mz.size), f"mean_{tag}": float(np.mean(g.mz)), f"std_{tag}": float(np.std(g.mz)),
+                        f"dw_std_nm_{tag}": float(np.std(g.dw_x) * 1e9)})
+            if row["target"] is not None:
+                row[f"in_window_{tag}"] = float(np.mean(np.abs(g.mz - row["target"]) <= WINDOW))
+        row["ks_d"], row["ks_p"] = ks_two_sample(a[ku].mz, b[ku].mz)
+        rows.append(row)
+    if not rows:
+        raise ValueError(f"{path_a} and {path_b} have no Ku in common")
+    return rows
 
 
 def _final_states(chunk_paths: Sequence[str | Path], per_ku: int | None) -> dict[float, tuple[np.ndarray, np.ndarray]]:
