@@ -96,7 +96,7 @@ class DeviceConfig:
     states: int
     alpha: float
     sampling: str = "empirical"
-    max_program_attempts: int = 100
+    max_program_attempts: int = 1000
     variant: DeviceVariant = DeviceVariant()
     ku_values: tuple[float, ...] = PAPER_KU_VALUES
 
