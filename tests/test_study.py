@@ -42,6 +42,27 @@ def test_learning_grid_varies_one_choice_at_a_time(default_config):
     assert fan["train"]["init"] == "normal_fan_in" and fan["train"]["init_std"] is None
 
 
+def test_float_points_train_as_long_as_the_baseline_and_depend_only_on_their_settings(default_config):
+    cfg = default_config
+    g = cfg["study"]["full"]
+    pts = study.points(cfg, "learning")
+    fl = next(p for p in pts.values() if p.method == "float")
+    ins = next(p for p in pts.values() if p.method == "insitu")
+    assert g["float_epochs"] is None and cfg["train"]["epochs"] != g["epochs"]
+    # the floor is the float baseline's accuracy: a float point is measured at the baseline's length
+    assert study.point_config(cfg, "learning", fl)["train"]["epochs"] == cfg["train"]["epochs"]
+    assert study.point_config(cfg, "learning", ins)["train"]["epochs"] == g["epochs"]
+    g["float_epochs"] = 2
+    assert study.point_config(cfg, "learning", fl)["train"]["epochs"] == 2
+    # a point's rule parameters (what Snakemake compares to re-run it) ignore the other values of the grid
+    before = {n: study.point_settings(cfg, "learning", p) for n, p in pts.items()}
+    g["init"] = [*g["init"], 1.0]
+    assert all(study.point_settings(cfg, "learning", p) == before[n] for n, p in pts.items())
+    assert before[fl.name] == {"epochs": 2, "n_train": None}
+    assert before[ins.name] == {"epochs": g["epochs"], "n_train": None,
+                                "programming_trials": cfg["study"]["programming_trials"]}
+
+
 def test_sensitivity_grid(default_config):
     s = default_config["study"]["sensitivity"]
     pts = study.grid(default_config, "sensitivity")
@@ -64,6 +85,7 @@ def _fake_points(cfg: dict, acc) -> None:
 def test_rule_picks_the_best_value_with_float_over_the_floor(tmp_path, default_config):
     cfg = default_config
     cfg["results_dir"] = str(tmp_path / "results")
+    cfg["train"].update(init="normal_fixed", init_std=0.25)  # the rule's centre in this test
     rng = np.random.default_rng(0)
     # sigma 0.5 is best on the device but its float network is under the floor; kde ties with empirical
     best = {"fan_in": 0.2, "0.1": 0.9, "0.25": 0.95, "0.5": 0.96}
@@ -111,7 +133,7 @@ def test_reduced_study_and_sensitivity_run_end_to_end(tmp_path):
     assert row["instances"] == 32 and 0 <= row["exsitu_hardware_acc"] <= 1
     m = json.loads(next((res / "learning" / "runs").glob("insitu_*n32*/metrics.json")).read_text())
     assert m["device"]["variant"]["instances"] == 32 and m["device"]["levels"][0]["n_resampled"] == 16
-    assert m["settings"]["init"] == "normal_fixed" and m["settings"]["init_std"] == 0.25
+    assert m["settings"]["init"] == "normal_fixed" and m["settings"]["init_std"] == 0.5
     for st in ("learning", "sensitivity"):
         for f in ("table.csv", "table.md", "summary.md", "accuracy.png", "accuracy.pdf", "accuracy.csv"):
             assert (res / st / f).stat().st_size > 100

@@ -1,7 +1,7 @@
 # Studies outside the default run (dwsynapse.nn.study): `make study-learning` (the open learning choices,
 # results/study/learning/) and `make device-sensitivity` (in-situ accuracy vs a changed device,
 # results/study/sensitivity/). One cached run per point; the table rule writes the table, figure and summary.
-from dwsynapse.nn.study import point_files, points, study_outputs
+from dwsynapse.nn.study import point_files, point_settings, points, study_outputs
 
 
 rule study_point:
@@ -16,7 +16,7 @@ rule study_point:
     params:
         # the point's values and the study settings it uses: a changed grid re-runs only what changed
         point=lambda w: repr(points(config, w.study)[w.point]),
-        study=lambda w: {k: v for k, v in config["study"].items() if k in ("programming_trials", w.study, config["study"]["grid"])},
+        study=lambda w: point_settings(config, w.study, points(config, w.study)[w.point]),
         config=config_digest(config, RULE_CONFIG["study_point"]),
     log:
         res("logs", "study", "{study}_{point}.log"),

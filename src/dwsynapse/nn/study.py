@@ -41,7 +41,7 @@ SENSITIVITY_FACTORS = ("spread_scale", "level0_shift")
 METHOD_LABELS = ("float", "in-situ", "ex-situ (c)")
 RULE = ("For every open choice take the value with the highest mean final test accuracy over all study runs "
         "that vary it (float, in-situ and ex-situ (c); every number of states, alpha and seed), among the values "
-        "whose float network reaches at least study.float_floor; it replaces the config's value only when its "
+        "whose float network, trained as long as the float baseline, reaches at least study.float_floor; it replaces the config's value only when its "
         "mean paired gain over the config's value (same run, states, alpha and seed) exceeds one standard error "
         "of that gain. The same values then serve every run, the float baseline included.")
 
@@ -138,9 +138,23 @@ def point_files(config: dict, study: str) -> list[str]:
     return [str(run_dir(config, study, n) / "point.json") for n in points(config, study)]
 
 
-def point_config(config: dict, study: str, point: StudyPoint) -> dict:
-    """``config`` with the point's train choices, the study's epochs and n_train, and no trace."""
+def point_settings(config: dict, study: str, point: StudyPoint) -> dict:
+    """The study settings a point's run depends on (beyond its own values): its epochs, its training-set
+    size (None = ``mnist.n_train``) and, for an in-situ point, the number of programmings of its network.
+
+    A float point trains as long as the float baseline (``float_epochs``, null = ``train.epochs``): the
+    rule's ``study.float_floor`` is the baseline's accuracy, which a shorter run does not measure."""
     g = study_settings(config, study)
+    if point.method == "float":
+        fe = g["float_epochs"]
+        return {"epochs": int(config["train"]["epochs"] if fe is None else fe), "n_train": g["n_train"]}
+    return {"epochs": int(g["epochs"]), "n_train": g["n_train"],
+            "programming_trials": int(config["study"]["programming_trials"])}
+
+
+def point_config(config: dict, study: str, point: StudyPoint) -> dict:
+    """``config`` with the point's train choices, its :func:`point_settings` and no trace."""
+    g = point_settings(config, study, point)
     cfg = copy.deepcopy(config)
     t = cfg["train"]
     if point.init == "fan_in":
