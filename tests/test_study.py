@@ -119,7 +119,7 @@ def test_missing_point_is_a_clear_error(tmp_path, default_config):
 def test_reduced_study_and_sensitivity_run_end_to_end(tmp_path):
     stats = tmp_path / "synthetic_device_stats.h5"
     write_device_stats(stats, synthetic_device_stats(0, spread=0.1, n=16))
-    grid = {"epochs": 1, "n_train": None, "seeds": [1], "states": [5], "alphas": [0.15], "init": ["fan_in", 0.25],
+    grid = {"epochs": 1, "n_train": None, "seeds": [1], "states": [5], "alphas": [0.15], "init": ["fan_in", 0.5],
             "initial_programming": ["program"], "device_sampling": ["empirical"], "instances": [32]}
     config = tiny_project(tmp_path, {"device": {"stats_file": str(stats)}, "train": {"hidden": [24, 12]},
                                      "study": {"grid": "reduced", "reduced": grid,
