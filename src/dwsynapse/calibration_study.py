@@ -454,20 +454,29 @@ def acceptance_from_stats(stats_path: str | Path) -> dict:
     return out
 
 
+def _explore_at_zero_temperature(device: dict, kus: Sequence[float], *, compile: bool, **run) -> dict:
+    """:func:`dwsynapse.calibration.explore` at T = 0 of every Ku in ``kus`` on ``device`` (the config's
+    ``device`` section) with that section's own numerics: mesh, Heun or RK4 step, demag and its far-field
+    refresh, initial relaxation; float32. ``run`` holds the drive (``current_density`` [A/m^2],
+    ``pulse_duration`` [s]), ``relax_time`` [s] and ``n_per_ku``."""
+    from .calibration import explore
+
+    s = device_settings({"device": device})
+    return explore(device["material"], s.geometry, kus, temperature=0.0, dt=s.solver.dt, demag=s.solver.demag,
+                   initial_relax_time=s.solver.initial_relax_time, dtype="float32", compile=compile,
+                   demag_refresh_steps=s.torch.demag_refresh_steps, integrator=s.solver.integrator, **run)
+
+
 def hold_check(device: dict, duration: float = 5e-9, compile: bool = True) -> dict:
     """A7's stability test: every Ku of ``device`` (the config's ``device`` section) at T = 0 without
     current for ``duration`` [s] after the initial relaxation; the wall must stay within one notch width
     of the start notch. Returns ``{"dw_x_nm": [...], "start_nm": x0, "held": [...], "pass": bool}``."""
-    from .calibration import explore
     from .geometry import build_racetrack
 
-    s = device_settings({"device": device})
-    geo = s.geometry
+    geo = device_settings({"device": device}).geometry
     kus = list(KUS)
-    res = explore(device["material"], geo, kus, temperature=0.0, current_density=0.0, pulse_duration=0.0,
-                  relax_time=duration, dt=s.solver.dt, demag=s.solver.demag,
-                  initial_relax_time=s.solver.initial_relax_time, dtype="float32", compile=compile,
-                  demag_refresh_steps=s.torch.demag_refresh_steps, integrator=s.solver.integrator)
+    res = _explore_at_zero_temperature(device, kus, current_density=0.0, pulse_duration=0.0, relax_time=duration,
+                                       compile=compile)
     x0 = float(build_racetrack(geo).start_x)
     held = [bool(abs(x - x0) <= max(float(geo["notch_width"]), float(geo["cell_size"]))) for x in res["dw_x"]]
     return {"ku": kus, "dw_x_nm": [float(x) * 1e9 for x in res["dw_x"]], "start_nm": x0 * 1e9, "held": held,
@@ -489,7 +498,6 @@ def depinning_thresholds(device: dict, j_low: float | dict = 1.5e11, j_high: flo
     (the bracket's geometric mean, else
     ``None``), ``monotonic`` (False if a wall that held at some current had left at a lower one) and the
     cost."""
-    from .calibration import explore
     from .geometry import build_racetrack
 
     kus = list(KUS)
@@ -511,11 +519,9 @@ def depinning_thresholds(device: dict, j_low: float | dict = 1.5e11, j_high: flo
             inner = list(np.geomspace(lo[k], hi[k], points + 2)[1:-1])
             per_ku[k] = ([start_lo[k]] + inner + [start_hi[k]]) if r == 0 else inner
         n = len(per_ku[kus[0]])
-        res = explore(device["material"], geo, kus, n_per_ku=n, temperature=0.0,
-                      current_density=[j for k in kus for j in per_ku[k]], pulse_duration=s.drive.pulse_duration,
-                      relax_time=relax_time, dt=s.solver.dt, demag=s.solver.demag,
-                      initial_relax_time=s.solver.initial_relax_time, dtype="float32", compile=compile,
-                      demag_refresh_steps=s.torch.demag_refresh_steps, integrator=s.solver.integrator)
+        res = _explore_at_zero_temperature(device, kus, n_per_ku=n, current_density=[j for k in kus for j in per_ku[k]],
+                                           pulse_duration=s.drive.pulse_duration, relax_time=relax_time,
+                                           compile=compile)
         wall += float(res["wall_time_s"])
         steps += int(res["instance_steps"])
         if not np.isfinite(res["dw_x"]).all():

@@ -41,9 +41,10 @@ SENSITIVITY_FACTORS = ("spread_scale", "level0_shift")
 METHOD_LABELS = ("float", "in-situ", "ex-situ (c)")
 RULE = ("For every open choice take the value with the highest mean final test accuracy over all study runs "
         "that vary it (float, in-situ and ex-situ (c); every number of states, alpha and seed), among the values "
-        "whose float network, trained as long as the float baseline, reaches at least study.float_floor; it replaces the config's value only when its "
-        "mean paired gain over the config's value (same run, states, alpha and seed) exceeds one standard error "
-        "of that gain. The same values then serve every run, the float baseline included.")
+        "whose float network, trained as long as the float baseline, reaches at least study.float_floor; it "
+        "replaces the config's value only when its mean paired gain over the config's value (same run, states, "
+        "alpha and seed) exceeds one standard error of that gain. The same values then serve every run, the float "
+        "baseline included.")
 
 
 @dataclass(frozen=True)
@@ -196,7 +197,8 @@ def run_point(config: dict, study: str, name: str, mnist_dir: str | Path, stats_
         m = run_insitu(cfg, data, stats_path, point.states, point.alpha, out_dir)
         layout, w = load_weights(out_dir / "weights.npz")
         device = load_device_model(stats_path, device_config(cfg, point.states, point.alpha))
-        hw = program_trials(layout, w["w_fp"], device, data, int(config["study"]["programming_trials"]), point.seed)
+        trials = point_settings(config, study, point)["programming_trials"]
+        hw = program_trials(layout, w["w_fp"], device, data, trials, point.seed)
         row.update(exsitu_hardware_acc=hw["hardware_test_acc_mean"], exsitu_hardware_std=hw["hardware_test_acc_std"],
                    exsitu_software_acc=accuracy(layout, w["w_dev"], data.x_test, data.y_test),
                    wq_test_acc=accuracy(layout, quantize(w["w_fp"], point.states), data.x_test, data.y_test),
