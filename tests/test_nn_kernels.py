@@ -14,9 +14,9 @@ from dwsynapse.paper import PAPER_TARGETS
 LAYOUT = Layout((40, 12, 8, 5))
 
 
-def _data(n, seed=0):
+def _data(n, seed=0, layout=LAYOUT):
     rng = np.random.default_rng(seed)
-    return (rng.random((n, LAYOUT.sizes[0])) < 0.3).astype(np.uint8), rng.integers(0, LAYOUT.sizes[-1], n)
+    return (rng.random((n, layout.sizes[0])) < 0.3).astype(np.uint8), rng.integers(0, layout.sizes[-1], n)
 
 
 def _device(states=5, alpha=0.15):
@@ -25,15 +25,15 @@ def _device(states=5, alpha=0.15):
 
 
 def _run_kernel(x, y, w_fp, w_use, mode, paper_bp, dm, eta=0.05, batch=1, states=5, alpha=0.15, n_trace=0,
-                trace_flat=()):
-    dev_count = np.zeros(LAYOUT.n_weights, np.int64)
-    row_dirty = np.zeros(int(LAYOUT.n_in.sum()), np.uint8)
+                trace_flat=(), layout=LAYOUT):
+    dev_count = np.zeros(layout.n_weights, np.int64)
+    row_dirty = np.zeros(int(layout.n_in.sum()), np.uint8)
     if mode == K.MODE_DEVICE:
         row_dirty[:] = 1  # first step checks every device, like the reference
-    pulses = np.zeros(LAYOUT.n_layers, np.int64)
+    pulses = np.zeros(layout.n_layers, np.int64)
     trace_flat = np.asarray(trace_flat, np.int64)
     trace = np.zeros((n_trace, len(trace_flat), 3))
-    K.train_epoch(x, y, np.arange(len(y), dtype=np.int64), w_fp, w_use, LAYOUT.off, LAYOUT.n_in, LAYOUT.n_out, eta,
+    K.train_epoch(x, y, np.arange(len(y), dtype=np.int64), w_fp, w_use, layout.off, layout.n_in, layout.n_out, eta,
                   batch, mode, paper_bp, states, alpha, *dm.kernel_tables,
                   np.uint64(77), dev_count, row_dirty, pulses, trace_flat, trace, 1, 0)
     return dev_count, pulses, trace
@@ -41,21 +41,25 @@ def _run_kernel(x, y, w_fp, w_use, mode, paper_bp, dm, eta=0.05, batch=1, states
 
 @pytest.mark.parametrize("mode", [K.MODE_FLOAT, K.MODE_QUANTIZED, K.MODE_DEVICE])
 @pytest.mark.parametrize("paper_bp", [True, False])
-def test_kernel_matches_numpy_reference(mode, paper_bp):
-    x, y = _data(60)
-    dm = _device()
-    w0 = init_weights(LAYOUT, "normal_fixed", np.random.default_rng(1), init_std=0.6)
-    u0 = w0.copy() if mode == K.MODE_FLOAT else quantize(w0, 5)
+@pytest.mark.parametrize("states, alpha", [(5, 0.15), (5, 0.25), (3, 0.15), (2, 0.25)])
+@pytest.mark.parametrize("layout", [LAYOUT, Layout((40, 7, 5))], ids=["even", "odd"])
+def test_kernel_matches_numpy_reference(mode, paper_bp, states, alpha, layout):
+    # 5-state alpha 0.25: a weight in [-0.75, -0.583] is within alpha of two levels' targets (-0.833, -0.5);
+    # an odd hidden width leaves a last row outside the float kernel's two-row sweep
+    x, y = _data(60, layout=layout)
+    dm = _device(states, alpha)
+    w0 = init_weights(layout, "normal_fixed", np.random.default_rng(1), init_std=0.6)
+    u0 = w0.copy() if mode == K.MODE_FLOAT else quantize(w0, states)
     w_fp, w_use = w0.copy(), u0.copy()
     if mode == K.MODE_FLOAT:
         w_use = w_fp
-    dev_count, pulses, _ = _run_kernel(x, y, w_fp, w_use, mode, paper_bp, dm)
-    rf = [LAYOUT.layer(w0.copy(), k) for k in range(LAYOUT.n_layers)]
-    ru = [LAYOUT.layer(u0.copy(), k) for k in range(LAYOUT.n_layers)]
-    rc = np.zeros(LAYOUT.n_weights, np.int64)
-    rp = np.zeros(LAYOUT.n_layers, np.int64)
+    dev_count, pulses, _ = _run_kernel(x, y, w_fp, w_use, mode, paper_bp, dm, states=states, alpha=alpha, layout=layout)
+    rf = [layout.layer(w0.copy(), k) for k in range(layout.n_layers)]
+    ru = [layout.layer(u0.copy(), k) for k in range(layout.n_layers)]
+    rc = np.zeros(layout.n_weights, np.int64)
+    rp = np.zeros(layout.n_layers, np.int64)
     for s in range(len(y)):
-        rp += reference_step(x[s], int(y[s]), rf, ru, list(LAYOUT.off[:-1]), 0.05, mode, paper_bp, 5, 0.15,
+        rp += reference_step(x[s], int(y[s]), rf, ru, list(layout.off[:-1]), 0.05, mode, paper_bp, states, alpha,
                              dm.kernel_tables, 77, rc)
     np.testing.assert_allclose(w_fp, np.concatenate([w.ravel() for w in rf]), rtol=0, atol=1e-12)
     if mode != K.MODE_FLOAT:

@@ -86,8 +86,12 @@ def _level(w, n_levels):
 
 
 @njit(cache=True, fastmath=_FASTMATH)
-def _forward(x, W, off, n_in, n_out, act_off, a):
-    """Fill ``a`` (all layers' activations, input first) for one image ``x`` (uint8 row)."""
+def _forward(x, W, off, n_in, n_out, act_off, a, nz):
+    """Fill ``a`` (all layers' activations, input first) for one image ``x`` (uint8 row).
+
+    ``nz`` is int64 scratch of the widest layer's length. Only non-zero inputs contribute, four weight
+    rows per sweep over the outputs, so each output is loaded and stored once per four rows.
+    """
     n_layers = n_in.shape[0]
     for i in range(n_in[0]):
         a[i] = x[i]
@@ -95,14 +99,31 @@ def _forward(x, W, off, n_in, n_out, act_off, a):
         nin, nout = n_in[k], n_out[k]
         ai = a[act_off[k] : act_off[k] + nin]
         ao = a[act_off[k + 1] : act_off[k + 1] + nout]
+        m = 0
+        for i in range(nin):
+            if ai[i] != 0.0:
+                nz[m] = i
+                m += 1
         for j in range(nout):
             ao[j] = 0.0
-        for i in range(nin):
-            xi = ai[i]
-            if xi != 0.0:
-                wr = W[off[k] + i * nout : off[k] + (i + 1) * nout]
-                for j in range(nout):
-                    ao[j] += xi * wr[j]
+        q = 0
+        while q + 4 <= m:
+            i0, i1, i2, i3 = nz[q], nz[q + 1], nz[q + 2], nz[q + 3]
+            x0, x1, x2, x3 = ai[i0], ai[i1], ai[i2], ai[i3]
+            w0 = W[off[k] + i0 * nout : off[k] + (i0 + 1) * nout]
+            w1 = W[off[k] + i1 * nout : off[k] + (i1 + 1) * nout]
+            w2 = W[off[k] + i2 * nout : off[k] + (i2 + 1) * nout]
+            w3 = W[off[k] + i3 * nout : off[k] + (i3 + 1) * nout]
+            for j in range(nout):
+                ao[j] += x0 * w0[j] + x1 * w1[j] + x2 * w2[j] + x3 * w3[j]
+            q += 4
+        while q < m:
+            i0 = nz[q]
+            x0 = ai[i0]
+            w0 = W[off[k] + i0 * nout : off[k] + (i0 + 1) * nout]
+            for j in range(nout):
+                ao[j] += x0 * w0[j]
+            q += 1
         for j in range(nout):
             ao[j] = 1.0 / (1.0 + math.exp(-ao[j]))
 
@@ -123,16 +144,36 @@ def predict(X, W, off, n_in, n_out):
     n_layers = n_in.shape[0]
     act_off = _act_offsets(n_in, n_out)
     a = np.zeros(act_off[n_layers + 1])
+    nz = np.zeros(n_in.max(), np.int64)
     out = np.empty(X.shape[0], np.int64)
     o0 = act_off[n_layers]
     for s in range(X.shape[0]):
-        _forward(X[s], W, off, n_in, n_out, act_off, a)
+        _forward(X[s], W, off, n_in, n_out, act_off, a, nz)
         best = 0
         for j in range(1, n_out[n_layers - 1]):
             if a[o0 + j] > a[o0 + best]:
                 best = j
         out[s] = best
     return out
+
+
+@njit(cache=True, inline="always")
+def _within_alpha_levels(w, targets, n_levels, alpha):
+    """Bitmask of the levels whose programming target lies within ``alpha`` of device weight ``w``:
+    bit ``lev`` clear = Algorithm 1 re-programs this device while its W_q is level ``lev``."""
+    m = 0
+    for lev in range(n_levels):
+        if abs(w - targets[lev]) <= alpha:
+            m |= 1 << lev
+    return m
+
+
+@njit(cache=True, fastmath=_FASTMATH, inline="always")
+def _row_dot(wr, d, n):
+    acc = 0.0
+    for j in range(n):
+        acc += wr[j] * d[j]
+    return acc
 
 
 @njit(cache=True, fastmath=_FASTMATH)
@@ -148,6 +189,12 @@ def train_epoch(X, Y, order, W_fp, W_use, off, n_in, n_out, eta, batch_size, mod
     ``trace_buf`` (while there is one) gets (w_fp, w_q, w_use) of synapse ``trace_flat[t]`` in column
     ``t``; that row's image number is ``counter + 1``. ``trace_buf`` is float64 (rows, len(trace_flat), 3).
     Returns the image counter after the epoch.
+
+    One pass per weight row: the batch's last sample back-propagates through layer k (top down) in the
+    same sweep that updates, quantizes, compares and programs that layer's rows, reading each row's
+    weights before they change (so the result equals backward-then-update). Whether a device is within
+    tolerance is a per-device bitmask of the levels it is within alpha of, so the check per weight is a
+    clamp, a rounding and a bit test (no gather of targets, no stored W_q).
     """
     n_layers = n_in.shape[0]
     n_samples = order.shape[0]
@@ -166,52 +213,79 @@ def train_epoch(X, Y, order, W_fp, W_use, off, n_in, n_out, eta, batch_size, mod
         width = max(width, n_in[k], n_out[k])
     delta = np.zeros(width)
     delta_next = np.zeros(width)
-    wq = np.zeros(width)
-    lq = np.zeros(width, np.int64)  # level index of wq
+    nz = np.zeros(width, np.int64)
     coef = np.zeros(B)
     step = 2.0 / (n_levels - 1)
     half_inv = 0.5 * (n_levels - 1)
+    ok = np.zeros(W_use.shape[0] if mode == MODE_DEVICE else 0, np.uint8)
+    for p in range(ok.shape[0]):
+        ok[p] = _within_alpha_levels(W_use[p], targets, n_levels, alpha)
     n_trace = trace_buf.shape[0] if trace_flat.shape[0] > 0 else 0
     counter = image_counter
     L = n_layers
 
     for start in range(0, n_samples, B):
         nb = min(B, n_samples - start)
+        last = nb - 1
         for b in range(nb):
             s = order[start + b]
             a = acts[b]
-            g = gs[b]
-            _forward(X[s], W_use, off, n_in, n_out, act_off, a)
-            # backward: delta^L = y - d
-            ao = a[act_off[L] : act_off[L] + n_out[L - 1]]
+            _forward(X[s], W_use, off, n_in, n_out, act_off, a, nz)
+            # delta^L = y - d
             for j in range(n_out[L - 1]):
-                delta[j] = ao[j]
+                delta[j] = a[act_off[L] + j]
             delta[Y[s]] -= 1.0
             for k in range(L - 1, -1, -1):
                 nin, nout = n_in[k], n_out[k]
                 ao = a[act_off[k + 1] : act_off[k + 1] + nout]
-                gk = g[g_off[k] : g_off[k] + nout]
+                gk = gs[b, g_off[k] : g_off[k] + nout]
                 for j in range(nout):
                     gk[j] = delta[j] * ao[j] * (1.0 - ao[j])
-                if k == 0:
-                    break
+                if b == last or k == 0:
+                    break  # the last sample back-propagates inside the update sweep below
                 dk = gk if not paper_bp else delta[:nout]
                 for i in range(nin):
-                    wr = W_use[off[k] + i * nout : off[k] + (i + 1) * nout]
-                    acc = 0.0
-                    for j in range(nout):
-                        acc += wr[j] * dk[j]
-                    delta_next[i] = acc
+                    delta_next[i] = _row_dot(W_use[off[k] + i * nout : off[k] + (i + 1) * nout], dk, nout)
                 for i in range(nin):
                     delta[i] = delta_next[i]
-        # update, quantize, compare, program
+        # top down: back-propagate the last sample through layer k, update, quantize, compare, program
         scale = eta / B
-        for k in range(n_layers):
+        for k in range(n_layers - 1, -1, -1):
             nin, nout = n_in[k], n_out[k]
             ai0 = act_off[k]
             go = g_off[k]
+            dk = gs[last, go : go + nout] if not paper_bp else delta[:nout]
             pulses = 0
-            for i in range(nin):
+            i_start = 0
+            if mode == MODE_FLOAT and nb == 1 and k > 0:
+                # W_use is W_fp: read each old weight once for the dot, then write it updated; two rows per sweep
+                gk = gs[0, go : go + nout]
+                i = 0
+                while i + 2 <= nin:
+                    c0 = acts[0, ai0 + i] * scale
+                    c1 = acts[0, ai0 + i + 1] * scale
+                    base = off[k] + i * nout
+                    w0 = W_fp[base : base + nout]
+                    w1 = W_fp[base + nout : base + 2 * nout]
+                    acc0 = 0.0
+                    acc1 = 0.0
+                    for j in range(nout):
+                        d = dk[j]
+                        g = gk[j]
+                        a0 = w0[j]
+                        a1 = w1[j]
+                        acc0 += a0 * d
+                        acc1 += a1 * d
+                        w0[j] = a0 - c0 * g
+                        w1[j] = a1 - c1 * g
+                    delta_next[i] = acc0
+                    delta_next[i + 1] = acc1
+                    i += 2
+                i_start = i  # an odd last row takes the general path below
+            for i in range(i_start, nin):
+                base = off[k] + i * nout
+                if k > 0:  # old weights: the reference back-propagates before updating
+                    delta_next[i] = _row_dot(W_use[base : base + nout], dk, nout)
                 any_x = False
                 for b in range(nb):
                     coef[b] = acts[b, ai0 + i] * scale
@@ -220,7 +294,6 @@ def train_epoch(X, Y, order, W_fp, W_use, off, n_in, n_out, eta, batch_size, mod
                 r = row_off[k] + i
                 if not any_x and row_dirty[r] == 0:
                     continue
-                base = off[k] + i * nout
                 wf = W_fp[base : base + nout]
                 if any_x:
                     for b in range(nb):
@@ -232,32 +305,39 @@ def train_epoch(X, Y, order, W_fp, W_use, off, n_in, n_out, eta, batch_size, mod
                 if mode == MODE_FLOAT:
                     continue
                 wu = W_use[base : base + nout]
-                n_bad = 0
-                for j in range(nout):
-                    w = min(max(wf[j], -1.0), 1.0)
-                    lev = int(math.floor((w + 1.0) * half_inv + 0.5))
-                    lq[j] = lev
-                    wq[j] = lev * step - 1.0
-                    n_bad += abs(wu[j] - targets[lev]) > alpha
                 if mode == MODE_QUANTIZED:
                     for j in range(nout):
-                        if wu[j] != wq[j]:
-                            wu[j] = wq[j]
+                        wq = int((min(max(wf[j], -1.0), 1.0) + 1.0) * half_inv + 0.5) * step - 1.0
+                        if wu[j] != wq:
+                            wu[j] = wq
                             pulses += 1
                     continue
+                okr = ok[base : base + nout]
+                n_bad = 0
+                for j in range(nout):
+                    lev = int((min(max(wf[j], -1.0), 1.0) + 1.0) * half_inv + 0.5)  # Eq. 6, argument >= 0.5
+                    n_bad += ((okr[j] >> lev) & 1) ^ 1
                 dirty = 0
                 if n_bad > 0:
                     for j in range(nout):
-                        lev = lq[j]
-                        if abs(wu[j] - targets[lev]) > alpha:
+                        lev = int((min(max(wf[j], -1.0), 1.0) + 1.0) * half_inv + 0.5)
+                        if (okr[j] >> lev) & 1 == 0:
                             p = base + j
                             wu[j] = draw_device(seed_key, p, dev_count[p], lev, samples, counts, bandwidth, sampling)
                             dev_count[p] += 1
                             pulses += 1
-                            if abs(wu[j] - targets[lev]) > alpha:
+                            okr[j] = _within_alpha_levels(wu[j], targets, n_levels, alpha)
+                            if (okr[j] >> lev) & 1 == 0:
                                 dirty = 1
                 row_dirty[r] = dirty
             pulses_layer[k] += pulses
+            if k > 0:
+                for i in range(nin):  # delta^k of the last sample, then its g^{k-1}
+                    delta[i] = delta_next[i]
+                ao = acts[last, act_off[k] : act_off[k] + nin]
+                gp = gs[last, g_off[k - 1] : g_off[k - 1] + nin]
+                for i in range(nin):
+                    gp[i] = delta[i] * ao[i] * (1.0 - ao[i])
         for b in range(nb):
             row = counter // trace_every
             if row < n_trace and counter % trace_every == 0:
