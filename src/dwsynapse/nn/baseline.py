@@ -24,7 +24,7 @@ def run_baseline(config: dict, data: Data, out_dir: str | Path) -> dict:
     Resumes from ``out_dir/checkpoint.npz`` if an earlier run was interrupted. Returns the metrics.
     """
     out_dir = Path(out_dir)
-    settings = TrainSettings.from_config(config["train"])
+    settings = TrainSettings.from_config(config["train"], float_network=True)
     log.info("float baseline: layers %s, backprop=%s, seed=%d, %d train / %d test images",
              (784, *settings.hidden, 10), settings.backprop, settings.seed, len(data.y_train), len(data.y_test))
     result = train(settings, data, FloatSynapse(), run_dir=out_dir)

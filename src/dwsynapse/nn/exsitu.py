@@ -50,7 +50,7 @@ def train_model(config: dict, data: Data, method: str, states: int, out_dir: str
     if method not in ("quantized", "stochastic"):
         raise ValueError(f"ex-situ training method must be 'quantized' or 'stochastic' (float uses the baseline), got {method!r}")
     out_dir = Path(out_dir)
-    settings = TrainSettings.from_config(config["train"])
+    settings = TrainSettings.from_config(config["train"], float_network=False)
     if method == "quantized":
         result = train(settings, data, QuantizedSynapse(int(states)), run_dir=out_dir)
         header = run_header("exsitu-quantized", settings, result, len(data.y_train), len(data.y_test), int(states), None,
@@ -129,7 +129,7 @@ def run_program(config: dict, data: Data, method: str, states: int, alpha: float
     layout, arrays = load_weights(weights_path)
     w_fp = arrays["w_fp"]
     training = json.loads(Path(training_metrics_path).read_text())
-    settings = TrainSettings.from_config(config["train"])
+    settings = TrainSettings.from_config(config["train"], float_network=method == "float")
     device = load_device_model(stats_path, device_config(config, states, alpha))
     trials = int(config["train"]["exsitu"]["programming_trials"])
     w_q = quantize(w_fp, states)

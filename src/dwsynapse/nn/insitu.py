@@ -29,7 +29,7 @@ def run_insitu(config: dict, data: Data, stats_path: str | Path, states: int, al
     one per device unless train.initial_programming is 'ideal') plus all training pulses.
     """
     out_dir = Path(out_dir)
-    settings = TrainSettings.from_config(config["train"])
+    settings = TrainSettings.from_config(config["train"], float_network=False)
     synapse = device_synapse(config, stats_path, states, alpha)
     device = synapse.device
     log.info("in-situ %d-state alpha=%g: device levels %s", states, alpha,

@@ -11,7 +11,8 @@ in-situ training (Algorithm 1) and ex-situ (c) (the in-situ network programmed b
 - ``instances``: <mz> samples per Ku behind the device model (the file's first ones, or all of them
   plus seeded KDE draws, :class:`dwsynapse.nn.devicemodel.DeviceVariant`).
 
-Only ``init`` changes the float network, so float runs are made along ``init`` only.
+Only ``init`` changes the float network, so float runs are made along ``init`` only, around the config's
+``train.float_init``; the in-situ runs vary around ``train.init`` and the other choices.
 
 *sensitivity* trains in situ with ``study.sensitivity.states`` / ``alpha`` on the calibrated statistics
 changed in a controlled way (:data:`SENSITIVITY_FACTORS`): every level's spread scaled, level 0 shifted.
@@ -39,12 +40,16 @@ STUDIES = ("learning", "sensitivity")
 FACTORS = ("init", "initial_programming", "device_sampling", "instances")
 SENSITIVITY_FACTORS = ("spread_scale", "level0_shift")
 METHOD_LABELS = ("float", "in-situ", "ex-situ (c)")
-RULE = ("For every open choice take the value with the highest mean final test accuracy over all study runs "
-        "that vary it (float, in-situ and ex-situ (c); every number of states, alpha and seed), among the values "
-        "whose float network, trained as long as the float baseline, reaches at least study.float_floor; it "
-        "replaces the config's value only when its mean paired gain over the config's value (same run, states, "
-        "alpha and seed) exceeds one standard error of that gain. The same values then serve every run, the float "
-        "baseline included.")
+# The kind of network a choice is made for, and the study methods that measure it: the float network
+# (baseline, ex-situ (a)) and networks trained through device weights (in-situ, ex-situ (c); ex-situ (b),
+# trained through quantized weights, takes their values).
+NETWORKS = {"float": ("float",), "device-trained": ("in-situ", "ex-situ (c)")}
+RULE = ("For every open choice and each kind of network (the float network; networks trained through quantized "
+        "or device weights), take the value with the highest mean final test accuracy over that kind's study runs "
+        "that vary it (float; or in-situ and ex-situ (c), every number of states, alpha and seed); a float network "
+        "must reach study.float_floor, trained as long as the float baseline. A value replaces the config's only "
+        "when its mean paired gain over the config's value (same run, states, alpha and seed) exceeds one standard "
+        "error of that gain. The values then serve every run of that kind, the float baseline included.")
 
 
 @dataclass(frozen=True)
@@ -77,16 +82,25 @@ class StudyPoint:
         return "all" if v is None else (f"{v:g}" if isinstance(v, float) else str(v))
 
 
-def init_label(train: dict) -> str:
-    """``fan_in`` or the fixed sigma of a ``train`` config section, as :attr:`StudyPoint.init`."""
-    return "fan_in" if train["init"] == "normal_fan_in" else f"{float(train['init_std']):g}"
+def init_label(train: dict, *, float_network: bool = False) -> str:
+    """``fan_in`` or the fixed sigma of a ``train`` config section's init (``float_init`` for the float
+    network), as :attr:`StudyPoint.init`."""
+    prefix = "float_" if float_network else ""
+    return "fan_in" if train[f"{prefix}init"] == "normal_fan_in" else f"{float(train[f'{prefix}init_std']):g}"
+
+
+def _with(values: list, reference) -> list:
+    """A sweep's values, the reference (the config's value, the rule's baseline) first if it is not among them."""
+    return values if reference in values else [reference, *values]
 
 
 def _reference(config: dict) -> dict:
-    """The config's values of every choice: the centre of the one-at-a-time sweeps."""
+    """The config's values of every choice: the centre of the one-at-a-time sweeps (``float_init``: the
+    float network's init)."""
     t = config["train"]
     v = t["device_variant"]
-    return {"init": init_label(t), "initial_programming": t["initial_programming"],
+    return {"init": init_label(t), "float_init": init_label(t, float_network=True),
+            "initial_programming": t["initial_programming"],
             "device_sampling": t["device_sampling"], "instances": v["instances"],
             "spread_scale": float(v["spread_scale"]), "level0_shift": float(v["level0_shift"])}
 
@@ -115,13 +129,11 @@ def grid(config: dict, study: str) -> list[tuple[str, StudyPoint]]:
         base = {k: ref[k] for k in FACTORS}
         for factor in FACTORS:
             values = [str(v) if factor == "init" else v for v in g[factor]]
-            # every sweep holds the reference run (the config's value), the rule's baseline
-            for v in values if ref[factor] in values else [ref[factor], *values]:
+            for v in _with(values, ref[factor]):
                 chosen = {**base, factor: v}
-                if factor == "init":
-                    out.append(("init", StudyPoint("float", int(seed), chosen["init"])))
                 out += [(factor, StudyPoint("insitu", int(seed), states=int(s), alpha=float(a), **chosen))
                         for s in g["states"] for a in g["alphas"]]
+        out += [("init", StudyPoint("float", int(seed), v)) for v in _with([str(v) for v in g["init"]], ref["float_init"])]
     return out
 
 
@@ -158,10 +170,10 @@ def point_config(config: dict, study: str, point: StudyPoint) -> dict:
     g = point_settings(config, study, point)
     cfg = copy.deepcopy(config)
     t = cfg["train"]
-    if point.init == "fan_in":
-        t.update(init="normal_fan_in", init_std=None)
-    else:
-        t.update(init="normal_fixed", init_std=float(point.init))
+    prefix = "float_" if point.method == "float" else ""
+    fan_in = point.init == "fan_in"
+    t.update({f"{prefix}init": "normal_fan_in" if fan_in else "normal_fixed",
+              f"{prefix}init_std": None if fan_in else float(point.init)})
     t.update(seed=point.seed, epochs=int(g["epochs"]), initial_programming=point.initial_programming,
              device_sampling=point.device_sampling, trace_synapse=None,
              device_variant={"instances": point.instances, "spread_scale": point.spread_scale,
@@ -248,34 +260,37 @@ def aggregate(rows: list[dict]) -> list[dict]:
 
 
 def choose_defaults(config: dict, rows: list[dict]) -> list[dict]:
-    """:data:`RULE` applied to the learning study's ``rows`` (:func:`load_rows`): per factor the chosen
-    value, the config's value, and per value its mean accuracy, its mean paired gain over the config's
-    value with the standard error of that gain, and whether its float network reaches ``study.float_floor``."""
+    """:data:`RULE` applied to the learning study's ``rows`` (:func:`load_rows`): per kind of network
+    (:data:`NETWORKS`) and factor the chosen value, the config's value, and per value its mean accuracy,
+    its mean paired gain over the config's value with the standard error of that gain, and whether its
+    float network reaches ``study.float_floor`` (always true for a device-trained network's choice)."""
     floor = float(config["study"]["float_floor"])
     ref = _reference(config)
     out = []
-    for factor in FACTORS:
-        fr = [r for r in rows if r["factor"] == factor]
-        current = "all" if ref[factor] is None else str(ref[factor])  # as StudyPoint.value
-        by_value: dict[str, dict] = {}
-        for r in fr:
-            by_value.setdefault(r["value"], {})[(r["method"], r["states"], r["alpha"], r["seed"])] = r["acc"]
-        if current not in by_value:
-            continue
-        stats = {}
-        for v, accs in by_value.items():
-            gain = np.array([a - by_value[current][k] for k, a in accs.items() if k in by_value[current]])
-            fl = [a for (method, *_), a in accs.items() if method == "float"]
-            stats[v] = {"mean": float(np.mean(list(accs.values()))), "gain": float(gain.mean()),
-                        "gain_se": float(gain.std(ddof=1) / np.sqrt(gain.size)) if gain.size > 1 else 0.0,
-                        "float_mean": float(np.mean(fl)) if fl else None,
-                        "float_ok": (not fl) or float(np.mean(fl)) >= floor}
-        allowed = [v for v in by_value if stats[v]["float_ok"]] or list(by_value)
-        best = max(allowed, key=lambda v: stats[v]["mean"])
-        if best != current and current in allowed and stats[best]["gain"] <= stats[best]["gain_se"]:
-            best = current
-        out.append({"factor": factor, "chosen": best, "config": current, "agrees": best == current,
-                    "float_floor_met": bool(stats[best]["float_ok"]), "values": stats})
+    for network, methods in NETWORKS.items():
+        for factor in FACTORS:
+            fr = [r for r in rows if r["factor"] == factor and r["method"] in methods]
+            reference = ref["float_init" if network == "float" else factor]
+            current = "all" if reference is None else str(reference)  # as StudyPoint.value
+            by_value: dict[str, dict] = {}
+            for r in fr:
+                by_value.setdefault(r["value"], {})[(r["method"], r["states"], r["alpha"], r["seed"])] = r["acc"]
+            if current not in by_value:
+                continue
+            stats = {}
+            for v, accs in by_value.items():
+                gain = np.array([a - by_value[current][k] for k, a in accs.items() if k in by_value[current]])
+                mean = float(np.mean(list(accs.values())))
+                stats[v] = {"mean": mean, "gain": float(gain.mean()),
+                            "gain_se": float(gain.std(ddof=1) / np.sqrt(gain.size)) if gain.size > 1 else 0.0,
+                            "float_mean": mean if network == "float" else None,
+                            "float_ok": network != "float" or mean >= floor}
+            allowed = [v for v in by_value if stats[v]["float_ok"]] or list(by_value)
+            best = max(allowed, key=lambda v: stats[v]["mean"])
+            if best != current and current in allowed and stats[best]["gain"] <= stats[best]["gain_se"]:
+                best = current
+            out.append({"network": network, "factor": factor, "chosen": best, "config": current,
+                        "agrees": best == current, "float_floor_met": bool(stats[best]["float_ok"]), "values": stats})
     return out
 
 

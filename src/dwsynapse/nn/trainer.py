@@ -65,7 +65,12 @@ class TrainSettings:
             raise ValueError("train.eta0 must be > 0 and train.eta_decay in [0, 1)")
 
     @classmethod
-    def from_config(cls, train: dict) -> "TrainSettings":
+    def from_config(cls, train: dict, *, float_network: bool) -> "TrainSettings":
+        """Settings of one run from config section ``train``. The float network (the baseline, which
+        ex-situ (a) programs, and the selection grid) starts from ``train.float_init`` / ``float_init_std``;
+        a network trained through quantized or device weights (in-situ, ex-situ (b), (c)) from
+        ``train.init`` / ``init_std``: the study's rule picks each for its own kind of network."""
+        prefix = "float_" if float_network else ""
         return cls(
             seed=int(train["seed"]),
             epochs=int(train["epochs"]),
@@ -73,8 +78,8 @@ class TrainSettings:
             eta_decay=float(train["eta_decay"]),
             hidden=tuple(int(h) for h in train["hidden"]),
             backprop=train["backprop"],
-            init=train["init"],
-            init_std=train["init_std"],
+            init=train[f"{prefix}init"],
+            init_std=train[f"{prefix}init_std"],
             batch_size=int(train["batch_size"]),
         )
 

@@ -33,11 +33,13 @@ def write_study(config: dict, study: str, table_csv, table_md, summary_md, png, 
         chosen = studies.choose_defaults(config, studies.load_rows(config, study))
         summary["defaults"] = chosen
         lines = [f"# Defaults by the study's rule\n\nRule: {studies.RULE}\n",
-                 "| choice | chosen | config | agrees | per value: mean accuracy, paired gain over config ± s.e. (%) |", "|---|---|---|---|---|"]
+                 "| network | choice | chosen | config | agrees | per value: mean accuracy, paired gain over config ± s.e. (%) |",
+                 "|---|---|---|---|---|---|"]
         for c in chosen:
             per = "; ".join(f"{v}: {pct(s['mean'])} (gain {100 * s['gain']:+.2f} ± {100 * s['gain_se']:.2f})"
                             + ("" if s["float_ok"] else ", float below floor") for v, s in c["values"].items())
-            lines.append(f"| {c['factor']} | {c['chosen']} | {c['config']} | {'yes' if c['agrees'] else 'NO'} | {per} |")
+            lines.append(f"| {c['network']} | {c['factor']} | {c['chosen']} | {c['config']} | {'yes' if c['agrees'] else 'NO'} "
+                         f"| {per} |")
         write_text("\n".join(lines) + "\n", summary_md)
     else:
         write_text(f"# Device sensitivity\n\nIn-situ {g['states']}-state α = {g['alpha']:.2f} (and its ex-situ (c)) "
