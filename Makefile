@@ -6,6 +6,7 @@ BIN    := $(abspath $(VENV))/bin
 CORES  ?= all
 CONFIG ?= config.yaml
 SNAKEMAKE_ARGS ?=
+# A target goes first on a snakemake line: --configfile and --config take every word after them.
 PYTEST_ARGS ?=
 SELECTION_GRID ?=
 SELECTION_ARGS := $(if $(SELECTION_GRID),--config 'selection={grid: $(SELECTION_GRID)}')
@@ -70,22 +71,22 @@ report: install
 ## Supplementary Fig. S1 (network selection: tens of float runs, not part of `make run`), then the report,
 ## which shows S1 once it exists. SELECTION_GRID=reduced runs the small grid (config selection.reduced).
 supplementary: install
-	$(BIN)/snakemake --profile workflow/profiles/default --cores $(CORES) --configfile $(CONFIG) $(SELECTION_ARGS) \
-	  $(SNAKEMAKE_ARGS) supplementary
+	$(BIN)/snakemake supplementary --profile workflow/profiles/default --cores $(CORES) --configfile $(CONFIG) \
+	  $(SELECTION_ARGS) $(SNAKEMAKE_ARGS)
 	$(MAKE) --no-print-directory report
 
 ## Study of the open learning choices (results/study/learning/; 120 runs, ~1.5-2 h on 2 cores at the full grid, not part of
 ## `make run`); STUDY_GRID=reduced runs the small grid. Then the report, which shows the study once it exists.
 study-learning: install
-	$(BIN)/snakemake --profile workflow/profiles/default --cores $(CORES) --configfile $(CONFIG) $(STUDY_ARGS) \
-	  $(SNAKEMAKE_ARGS) study_learning
+	$(BIN)/snakemake study_learning --profile workflow/profiles/default --cores $(CORES) --configfile $(CONFIG) \
+	  $(STUDY_ARGS) $(SNAKEMAKE_ARGS)
 	$(MAKE) --no-print-directory report
 
 ## In-situ accuracy vs a controlled change of the device model (results/study/sensitivity/; config
 ## study.sensitivity: 8 runs, ~10-15 min on 2 cores where the levels land within alpha; not part of `make run`), then the report.
 device-sensitivity: install
-	$(BIN)/snakemake --profile workflow/profiles/default --cores $(CORES) --configfile $(CONFIG) \
-	  $(SNAKEMAKE_ARGS) device_sensitivity
+	$(BIN)/snakemake device_sensitivity --profile workflow/profiles/default --cores $(CORES) --configfile $(CONFIG) \
+	  $(SNAKEMAKE_ARGS)
 	$(MAKE) --no-print-directory report
 
 lint: install
