@@ -75,7 +75,7 @@ supplementary: install
 	  $(SELECTION_ARGS) $(SNAKEMAKE_ARGS)
 	$(MAKE) --no-print-directory report
 
-## Study of the open learning choices (results/study/learning/; 120 runs, ~1.5-2 h on 2 cores at the full grid, not part of
+## Study of the open learning choices (results/study/learning/; 120 runs, ~35 min on 2 cores at the full grid, not part of
 ## `make run`); STUDY_GRID=reduced runs the small grid. Then the report, which shows the study once it exists.
 study-learning: install
 	$(BIN)/snakemake study_learning --profile workflow/profiles/default --cores $(CORES) --configfile $(CONFIG) \

@@ -77,12 +77,10 @@ def draw_device(seed_key, flat, count, level, samples, counts, bandwidth, sampli
 
 
 @njit(cache=True, inline="always")
-def _level(w, n_levels):
-    if w > 1.0:
-        w = 1.0
-    elif w < -1.0:
-        w = -1.0
-    return int(math.floor((w + 1.0) * (n_levels - 1) * 0.5 + 0.5))
+def _level(w, half_inv):
+    """Eq. 6 level index of weight ``w``: clipped to [-1, 1], the nearest of n levels (``half_inv`` = (n - 1) / 2),
+    a tie to the upper one. The argument of int() is >= 0.5, so truncation is the floor."""
+    return int((min(max(w, -1.0), 1.0) + 1.0) * half_inv + 0.5)
 
 
 @njit(cache=True, fastmath=_FASTMATH)
@@ -307,7 +305,7 @@ def train_epoch(X, Y, order, W_fp, W_use, off, n_in, n_out, eta, batch_size, mod
                 wu = W_use[base : base + nout]
                 if mode == MODE_QUANTIZED:
                     for j in range(nout):
-                        wq = int((min(max(wf[j], -1.0), 1.0) + 1.0) * half_inv + 0.5) * step - 1.0
+                        wq = _level(wf[j], half_inv) * step - 1.0
                         if wu[j] != wq:
                             wu[j] = wq
                             pulses += 1
@@ -315,12 +313,11 @@ def train_epoch(X, Y, order, W_fp, W_use, off, n_in, n_out, eta, batch_size, mod
                 okr = ok[base : base + nout]
                 n_bad = 0
                 for j in range(nout):
-                    lev = int((min(max(wf[j], -1.0), 1.0) + 1.0) * half_inv + 0.5)  # Eq. 6, argument >= 0.5
-                    n_bad += ((okr[j] >> lev) & 1) ^ 1
+                    n_bad += ((okr[j] >> _level(wf[j], half_inv)) & 1) ^ 1
                 dirty = 0
                 if n_bad > 0:
                     for j in range(nout):
-                        lev = int((min(max(wf[j], -1.0), 1.0) + 1.0) * half_inv + 0.5)
+                        lev = _level(wf[j], half_inv)
                         if (okr[j] >> lev) & 1 == 0:
                             p = base + j
                             wu[j] = draw_device(seed_key, p, dev_count[p], lev, samples, counts, bandwidth, sampling)
@@ -348,7 +345,7 @@ def train_epoch(X, Y, order, W_fp, W_use, off, n_in, n_out, eta, batch_size, mod
                     if mode == MODE_FLOAT:
                         trace_buf[row, t, 1] = w
                     else:
-                        trace_buf[row, t, 1] = _level(w, n_levels) * step - 1.0
+                        trace_buf[row, t, 1] = _level(w, half_inv) * step - 1.0
                     trace_buf[row, t, 2] = W_use[p]
             counter += 1
     return counter
