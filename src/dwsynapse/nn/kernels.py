@@ -104,21 +104,22 @@ def _forward(x, W, off, n_in, n_out, act_off, a, nz):
                 m += 1
         for j in range(nout):
             ao[j] = 0.0
+        base = off[k]
         q = 0
         while q + 4 <= m:
             i0, i1, i2, i3 = nz[q], nz[q + 1], nz[q + 2], nz[q + 3]
             x0, x1, x2, x3 = ai[i0], ai[i1], ai[i2], ai[i3]
-            w0 = W[off[k] + i0 * nout : off[k] + (i0 + 1) * nout]
-            w1 = W[off[k] + i1 * nout : off[k] + (i1 + 1) * nout]
-            w2 = W[off[k] + i2 * nout : off[k] + (i2 + 1) * nout]
-            w3 = W[off[k] + i3 * nout : off[k] + (i3 + 1) * nout]
+            w0 = W[base + i0 * nout : base + (i0 + 1) * nout]
+            w1 = W[base + i1 * nout : base + (i1 + 1) * nout]
+            w2 = W[base + i2 * nout : base + (i2 + 1) * nout]
+            w3 = W[base + i3 * nout : base + (i3 + 1) * nout]
             for j in range(nout):
                 ao[j] += x0 * w0[j] + x1 * w1[j] + x2 * w2[j] + x3 * w3[j]
             q += 4
-        while q < m:
+        while q < m:  # the last m % 4 rows
             i0 = nz[q]
             x0 = ai[i0]
-            w0 = W[off[k] + i0 * nout : off[k] + (i0 + 1) * nout]
+            w0 = W[base + i0 * nout : base + (i0 + 1) * nout]
             for j in range(nout):
                 ao[j] += x0 * w0[j]
             q += 1
@@ -168,6 +169,7 @@ def _within_alpha_levels(w, targets, n_levels, alpha):
 
 @njit(cache=True, fastmath=_FASTMATH, inline="always")
 def _row_dot(wr, d, n):
+    """sum_j wr[j] d[j] over the first ``n`` entries (one weight row times an error vector)."""
     acc = 0.0
     for j in range(n):
         acc += wr[j] * d[j]

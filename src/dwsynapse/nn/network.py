@@ -64,6 +64,13 @@ class Layout:
         return int(self.off[layer] + row * self.sizes[layer + 1] + col)
 
 
+def init_keys(*, float_network: bool) -> tuple[str, str]:
+    """The ``train`` config keys (scheme, sigma) of the initial weights: ``float_init`` / ``float_init_std``
+    for the float network (the baseline, which ex-situ (a) programs, and the selection grid), ``init`` /
+    ``init_std`` for a network trained through quantized or device weights (in-situ, ex-situ (b), (c))."""
+    return ("float_init", "float_init_std") if float_network else ("init", "init_std")
+
+
 def init_weights(layout: Layout, init: str, rng: np.random.Generator, init_std: float | None = None) -> np.ndarray:
     """Gaussian initial high-precision weights.
 

@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from dwsynapse.io import write_json
+from dwsynapse.nn.network import init_keys
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +86,8 @@ class StudyPoint:
 def init_label(train: dict, *, float_network: bool = False) -> str:
     """``fan_in`` or the fixed sigma of a ``train`` config section's init (``float_init`` for the float
     network), as :attr:`StudyPoint.init`."""
-    prefix = "float_" if float_network else ""
-    return "fan_in" if train[f"{prefix}init"] == "normal_fan_in" else f"{float(train[f'{prefix}init_std']):g}"
+    init, init_std = init_keys(float_network=float_network)
+    return "fan_in" if train[init] == "normal_fan_in" else f"{float(train[init_std]):g}"
 
 
 def _with(values: list, reference) -> list:
@@ -170,10 +171,9 @@ def point_config(config: dict, study: str, point: StudyPoint) -> dict:
     g = point_settings(config, study, point)
     cfg = copy.deepcopy(config)
     t = cfg["train"]
-    prefix = "float_" if point.method == "float" else ""
+    init, init_std = init_keys(float_network=point.method == "float")
     fan_in = point.init == "fan_in"
-    t.update({f"{prefix}init": "normal_fan_in" if fan_in else "normal_fixed",
-              f"{prefix}init_std": None if fan_in else float(point.init)})
+    t.update({init: "normal_fan_in" if fan_in else "normal_fixed", init_std: None if fan_in else float(point.init)})
     t.update(seed=point.seed, epochs=int(g["epochs"]), initial_programming=point.initial_programming,
              device_sampling=point.device_sampling, trace_synapse=None,
              device_variant={"instances": point.instances, "spread_scale": point.spread_scale,

@@ -27,7 +27,7 @@ from dwsynapse.io import atomic_path, write_json, write_text
 from dwsynapse.mnist import MnistData, load_mnist
 from dwsynapse.nn import TRACE_COLUMNS
 from dwsynapse.nn import kernels as K
-from dwsynapse.nn.network import Layout, init_weights
+from dwsynapse.nn.network import Layout, init_keys, init_weights
 from dwsynapse.nn.quantize import level_index, levels, quantize
 from dwsynapse.nn.synapse import SYNAPSES, DeviceSynapse, FloatSynapse, QuantizedSynapse, Synapse
 
@@ -66,11 +66,9 @@ class TrainSettings:
 
     @classmethod
     def from_config(cls, train: dict, *, float_network: bool) -> "TrainSettings":
-        """Settings of one run from config section ``train``. The float network (the baseline, which
-        ex-situ (a) programs, and the selection grid) starts from ``train.float_init`` / ``float_init_std``;
-        a network trained through quantized or device weights (in-situ, ex-situ (b), (c)) from
-        ``train.init`` / ``init_std``: the study's rule picks each for its own kind of network."""
-        prefix = "float_" if float_network else ""
+        """Settings of one run from config section ``train``, its init from :func:`init_keys` (the study's
+        rule picks each kind of network's init on its own runs)."""
+        init, init_std = init_keys(float_network=float_network)
         return cls(
             seed=int(train["seed"]),
             epochs=int(train["epochs"]),
@@ -78,8 +76,8 @@ class TrainSettings:
             eta_decay=float(train["eta_decay"]),
             hidden=tuple(int(h) for h in train["hidden"]),
             backprop=train["backprop"],
-            init=train[f"{prefix}init"],
-            init_std=train[f"{prefix}init_std"],
+            init=train[init],
+            init_std=train[init_std],
             batch_size=int(train["batch_size"]),
         )
 
