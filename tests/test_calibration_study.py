@@ -178,6 +178,8 @@ def test_extension_continues_the_final_states_and_half_dt_reruns_the_stage_seeds
     # 10 steps at 300 K barely move a wall: nothing counts as unconverged, and the states were the stage's
     assert ext["n_per_ku"] == 2 and set(ext["moved_fraction_per_ku"]) == {"7e+05", "8e+05"}
     assert ext["moved_fraction"] == 0.0 and ext["pass"] and ext["max_change"] < 0.05
+    assert set(ext["mean_change_per_ku"]) == {"7e+05", "8e+05"}
+    assert all(abs(v) <= ext["max_change"] for v in ext["mean_change_per_ku"].values())
     half = cs.rerun_check(c, stats, per_ku=2, workdir=tmp_path / "half", overrides={"solver": {"dt": 5e-14}})
     for row in half["per_ku"].values():
         assert row["n_rerun"] == 2 and 0.0 <= row["ks_p"] <= 1.0
