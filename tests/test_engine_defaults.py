@@ -82,7 +82,7 @@ def test_both_engines_run_the_same_protocol_without_the_optional_keys(bare_confi
     script = render_script(bare_config, rt, 7.5e5, 1)
     v, w = re.search(r"< (\S+) \* (\S+) \{", script).groups()
     assert float(v) == seen["rest_velocity"] == 2.0
-    assert float(w) == seen["rest_window"] == pytest.approx(0.3e-9)
+    assert float(w) == seen["rest_window"] == pytest.approx(1.0e-9)
     assert seen["demag"] == "newell" and "EnableDemag = true" in script  # both: the full demag
     assert seen["n_relax"] == 0 and re.search(r"k < 0\) && \(at_rest == 0\)", script)  # no relaxation by default
     assert seen["compiled"] is False
