@@ -88,6 +88,32 @@ def test_no_roughness_is_a_clean_strip(geo):
     assert rt.mask.shape == (15, 150)
 
 
+@pytest.mark.parametrize("cell, depth", [(4e-9, 12e-9), (2e-9, 4e-9)])
+def test_notch_clearance_keeps_the_nominal_edges_beside_every_notch(geo, cell, depth):
+    """The columns of a notch are exactly width - 2 depth wide (also where a dent of the roughness would
+    reach deeper than the notch: 2 nm cells, 3 spare rows, a 2-cell notch); with a clearance c the columns
+    within c of a notch's flanks keep the nominal width, and the roughness elsewhere keeps its rms."""
+    clearance = 8e-9
+    base = dict(geo, cell_size=cell, notch_depth=depth)
+    x = (np.arange(int(round(geo["length"] / cell))) + 0.5) * cell
+    half = 0.5 * geo["notch_width"]
+    for seed in range(5):
+        plain = build_racetrack(dict(base, seed=seed))
+        clear = build_racetrack(dict(base, seed=seed, notch_clearance=clearance))
+        for xc in clear.notch_x:
+            in_notch = (x >= xc - half) & (x < xc + half)
+            notch = np.flatnonzero(in_notch)
+            beside = np.flatnonzero((x >= xc - half - clearance) & (x < xc + half + clearance) & ~in_notch)
+            for rt in (plain, clear):
+                assert all(rt.mask[:, ix].sum() * cell == pytest.approx(geo["width"] - 2 * depth) for ix in notch)
+            assert all(clear.mask[:, ix].sum() * cell == pytest.approx(geo["width"]) for ix in beside)
+        # somewhere beside a notch the plain racetrack is rough (else the clearance would test nothing)
+        assert any(plain.mask[:, ix].sum() * cell != pytest.approx(geo["width"])
+                   for xc in plain.notch_x
+                   for ix in np.flatnonzero((np.abs(x - xc) > half) & (np.abs(x - xc) < half + clearance)))
+        assert clear.measured_rms == pytest.approx(geo["edge_roughness_rms"], rel=0.2)
+
+
 def test_odd_cell_count_gets_an_empty_column(geo):
     # 7 x 3 cells of 4 nm, no roughness: 21 odd -> one empty column at the right
     rt = build_racetrack(dict(geo, length=28e-9, width=12e-9, first_notch=8e-9, notch_pitch=100e-9,
@@ -105,6 +131,7 @@ def test_odd_cell_count_gets_an_empty_column(geo):
         ({"first_notch": 700e-9}, "outside the strip"),
         ({"notch_width": 1e-9}, "narrower than one cell"),
         ({"edge_roughness_rms": -1e-9}, ">= 0"),
+        ({"notch_clearance": -4e-9}, "notch_clearance must be >= 0"),
     ],
 )
 def test_bad_geometry_is_rejected_clearly(geo, change, words):

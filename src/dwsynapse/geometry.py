@@ -3,12 +3,13 @@
 The strip is ``length`` x ``width`` x ``thickness`` on a square in-plane grid of edge
 ``cell_size``. Its long axis is x (the fastest index of the mask, ``mask[iy, ix]``).
 Notches are rectangular cut-outs of ``notch_depth`` from both edges, ``notch_width`` wide,
-centred every ``notch_pitch`` from ``first_notch`` (where the domain wall starts).
+centred every ``notch_pitch`` from ``first_notch`` (where the domain wall starts). The columns of a
+notch, and those within ``notch_clearance`` of its flanks, keep the nominal edges (no roughness).
 
 Edge roughness moves each long edge, column by column, by a whole number of cells:
 a Gaussian random profile with correlation function exp(-x^2 / lc^2) (``lc`` =
 ``edge_correlation_length``) is scaled and rounded to cells, the scale chosen so that the
-rounded edges of this realisation have the rms ``edge_roughness_rms`` (notch columns excluded). Cells are added outside the
+rounded edges of this realisation have the rms ``edge_roughness_rms`` (the columns without roughness excluded). Cells are added outside the
 nominal strip as well as removed from it, so the grid carries ``pad`` spare rows on each
 side. The roughness actually produced is measured and reported (``measured_rms``).
 
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 _KEYS = ("length", "width", "thickness", "cell_size", "first_notch", "notch_pitch", "notch_depth", "notch_width",
-         "edge_roughness_rms", "edge_correlation_length", "seed")
+         "notch_clearance", "edge_roughness_rms", "edge_correlation_length", "seed")
 
 # Rounding tolerance when checking that lengths are whole multiples of the cell size.
 _GRID_TOL = 1e-3
@@ -155,7 +156,7 @@ def build_racetrack(geometry_cfg: dict) -> Racetrack:
     """Build the racetrack mask from ``config["device"]["geometry"]``, seeded by its ``seed``.
 
     Keys (SI units): length, width, thickness, cell_size, first_notch, notch_pitch,
-    notch_depth, notch_width, edge_roughness_rms, edge_correlation_length [m], seed (int).
+    notch_depth, notch_width, notch_clearance, edge_roughness_rms, edge_correlation_length [m], seed (int).
     Notches whose full width fits inside the strip are kept. The same configuration always
     gives the same mask.
     """
@@ -179,8 +180,9 @@ def build_racetrack(geometry_cfg: dict) -> Racetrack:
         raise GeometryError(f"geometry.notch_pitch must be > 0, got {pitch:g}")
     rms = float(g["edge_roughness_rms"])
     corr = float(g["edge_correlation_length"])
-    if rms < 0 or corr < 0:
-        raise GeometryError("geometry.edge_roughness_rms and edge_correlation_length must be >= 0")
+    clearance = float(g["notch_clearance"])
+    if rms < 0 or corr < 0 or clearance < 0:
+        raise GeometryError("geometry.edge_roughness_rms, edge_correlation_length and notch_clearance must be >= 0")
 
     rms_cells = rms / cell
     pad = _pad_rows(rms_cells)
@@ -195,6 +197,7 @@ def build_racetrack(geometry_cfg: dict) -> Racetrack:
     y_centres = (np.arange(ny) - pad + 0.5) * cell  # 0 at the nominal bottom edge
     cut_rows = (y_centres < depth) | (y_centres > width - depth)
     notch_cols = np.zeros(nx_core, dtype=bool)
+    smooth_cols = np.zeros(nx_core, dtype=bool)  # notch columns and their clearance: nominal edges
     for xc in notch_x:
         cols = (x_centres >= xc - 0.5 * nwidth) & (x_centres < xc + 0.5 * nwidth)
         if nwidth > 0 and depth > 0 and not cols.any():
@@ -203,14 +206,15 @@ def build_racetrack(geometry_cfg: dict) -> Racetrack:
             )
         if nwidth > 0 and depth > 0:
             notch_cols |= cols
-    rough_cols = np.flatnonzero(~notch_cols)
+            smooth_cols |= (x_centres >= xc - 0.5 * nwidth - clearance) & (x_centres < xc + 0.5 * nwidth + clearance)
+    rough_cols = np.flatnonzero(~smooth_cols)
     if rms > 0 and rough_cols.size:
         rng = np.random.default_rng(np.random.SeedSequence([int(g["seed"]), 0x6E6F7463]))
         profiles = [_correlated_gaussian(rng, nx_core, corr / cell) for _ in range(2)]
         scale = _fit_scale(profiles, rough_cols, pad, rms_cells)
         for side, prof in zip(("bottom", "top"), profiles):
             shift = np.clip(np.rint(scale * prof), -pad, pad).astype(int)  # outward positive
-            for ix in range(nx_core):
+            for ix in rough_cols:
                 s = shift[ix]
                 if side == "bottom":
                     if s > 0:
