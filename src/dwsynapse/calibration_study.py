@@ -672,8 +672,8 @@ def extension_check(device: dict, chunk_paths: Sequence[str | Path], per_ku: int
                   current_density=0.0, pulse_duration=0.0, relax_time=extra_time, dt=s.solver.dt,
                   demag=s.solver.demag, seed=s.thermal_seed + 1, dtype=s.torch.dtype, compile=compile,
                   m_start=m_start, demag_refresh_steps=s.torch.demag_refresh_steps, integrator=s.solver.integrator)
-    moved = np.abs(res["mz"] - before) > EXTENSION_MOVE
     change = res["mz"] - before
+    moved = np.abs(change) > EXTENSION_MOVE
     per = {f"{k:.4g}": float(moved[i * n:(i + 1) * n].mean()) for i, k in enumerate(kus)}
     drift = {f"{k:.4g}": float(change[i * n:(i + 1) * n].mean()) for i, k in enumerate(kus)}
     frac = float(moved.mean())

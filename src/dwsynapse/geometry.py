@@ -71,6 +71,11 @@ def _whole_cells(value: float, cell: float, name: str) -> int:
     return k
 
 
+def _columns_within(x_centres: np.ndarray, low: float, high: float) -> np.ndarray:
+    """Columns whose centre lies in [low, high) [m] (bool per column)."""
+    return (x_centres >= low) & (x_centres < high)
+
+
 def _pad_rows(rms_cells: float) -> int:
     """Spare rows per side: room for edge bumps up to about 3 rms."""
     if rms_cells <= 0:
@@ -199,14 +204,14 @@ def build_racetrack(geometry_cfg: dict) -> Racetrack:
     notch_cols = np.zeros(nx_core, dtype=bool)
     smooth_cols = np.zeros(nx_core, dtype=bool)  # notch columns and their clearance: nominal edges
     for xc in notch_x:
-        cols = (x_centres >= xc - 0.5 * nwidth) & (x_centres < xc + 0.5 * nwidth)
+        cols = _columns_within(x_centres, xc - 0.5 * nwidth, xc + 0.5 * nwidth)
         if nwidth > 0 and depth > 0 and not cols.any():
             raise GeometryError(
                 f"geometry.notch_width = {nwidth:g} m is narrower than one cell ({cell:g} m): no notch would be cut"
             )
         if nwidth > 0 and depth > 0:
             notch_cols |= cols
-            smooth_cols |= (x_centres >= xc - 0.5 * nwidth - clearance) & (x_centres < xc + 0.5 * nwidth + clearance)
+            smooth_cols |= _columns_within(x_centres, xc - 0.5 * nwidth - clearance, xc + 0.5 * nwidth + clearance)
     rough_cols = np.flatnonzero(~smooth_cols)
     if rms > 0 and rough_cols.size:
         rng = np.random.default_rng(np.random.SeedSequence([int(g["seed"]), 0x6E6F7463]))
@@ -228,11 +233,8 @@ def build_racetrack(geometry_cfg: dict) -> Racetrack:
                     elif s < 0:
                         mask[top + s : top, ix] = False
     if depth > 0 and nwidth > 0:
-        for ix in np.flatnonzero(notch_cols):
-            mask[cut_rows, ix] = False
-            # a notch column has no roughness: nothing outside the nominal strip either
-            mask[:pad, ix] = False
-            mask[pad + ny_core :, ix] = False
+        # a notch column got no roughness, and cut_rows include the spare rows outside the nominal strip
+        mask[np.ix_(cut_rows, np.flatnonzero(notch_cols))] = False
 
     if rough_cols.size:
         bottom, top = edge_profiles(mask, pad, ny_core, rough_cols)
