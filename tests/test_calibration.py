@@ -90,7 +90,7 @@ def test_paper_preset_validates_and_has_paper_scale():
 def _short_geometry():
     return {"length": 240e-9, "width": 48e-9, "thickness": 1e-9, "cell_size": 6e-9, "first_notch": 60e-9,
             "notch_pitch": 75e-9, "notch_depth": 0.0, "notch_width": 0.0, "edge_roughness_rms": 0.0,
-            "notch_clearance": 0.0, "edge_correlation_length": 0.0, "seed": 1}
+            "notch_clearance": 0.0, "edge_correlation_length": 0.0, "edge_profile_spacing": 4e-9, "seed": 1}
 
 
 def test_explore_moves_the_wall_towards_plus_x_at_every_ku():

@@ -124,7 +124,7 @@ def test_notch_centres_round_trip_and_older_files_have_none(tmp_path):
         write_device_stats(tmp_path / "bad.h5", DeviceStats(groups=stats.groups, engine="torch", notch_x=np.zeros((2, 2))))
     rt = build_racetrack({"length": 300e-9, "width": 60e-9, "thickness": 1e-9, "cell_size": 6e-9, "first_notch": 60e-9,
                           "notch_pitch": 75e-9, "notch_depth": 12e-9, "notch_width": 12e-9, "edge_roughness_rms": 0.0,
-                          "notch_clearance": 0.0, "edge_correlation_length": 8e-9, "seed": 7})
+                          "notch_clearance": 0.0, "edge_correlation_length": 8e-9, "edge_profile_spacing": 4e-9, "seed": 7})
     stats.notch_x = rt.notch_x
     write_device_stats(tmp_path / "rt.h5", stats)
     assert read_device_stats(tmp_path / "rt.h5").notch_x.tobytes() == rt.notch_x.tobytes()

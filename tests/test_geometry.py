@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from dwsynapse.geometry import GeometryError, build_racetrack
+from dwsynapse.geometry import GeometryError, Racetrack, build_racetrack
 
 
 @pytest.fixture
@@ -43,9 +43,10 @@ def test_same_seed_same_mask_other_seed_differs(geo):
 
 @pytest.mark.parametrize("cell", [4e-9, 2e-9])
 def test_measured_roughness_within_20_percent_over_50_seeds(geo, cell):
+    """On a mesh that is the profile's own grid the rounded edges get the configured rms."""
     rms = []
     for seed in range(50):
-        rt = build_racetrack(dict(geo, seed=seed, cell_size=cell))
+        rt = build_racetrack(dict(geo, seed=seed, cell_size=cell, edge_profile_spacing=cell))
         rms.append(rt.measured_rms)
         assert (rt.nx * rt.ny) % 2 == 0
     rms = np.array(rms)
@@ -74,7 +75,7 @@ def test_correlation_length_smooths_edges(geo):
         n = 0
         for seed in range(10):
             rt = build_racetrack(dict(geo, seed=seed, edge_correlation_length=lc, cell_size=2e-9,
-                                      notch_depth=0.0))
+                                      edge_profile_spacing=2e-9, notch_depth=0.0))
             lowest = np.argmax(rt.mask, axis=0)
             n += np.count_nonzero(np.diff(lowest[: int(round(geo["length"] / 2e-9))]))
         steps[lc] = n
@@ -94,7 +95,7 @@ def test_notch_clearance_keeps_the_nominal_edges_beside_every_notch(geo, cell, d
     reach deeper than the notch: 2 nm cells, 3 spare rows, a 2-cell notch); with a clearance c the columns
     within c of a notch's flanks keep the nominal width, and the roughness elsewhere keeps its rms."""
     clearance = 8e-9
-    base = dict(geo, cell_size=cell, notch_depth=depth)
+    base = dict(geo, cell_size=cell, edge_profile_spacing=cell, notch_depth=depth)
     x = (np.arange(int(round(geo["length"] / cell))) + 0.5) * cell
     half = 0.5 * geo["notch_width"]
     for seed in range(5):
@@ -112,6 +113,41 @@ def test_notch_clearance_keeps_the_nominal_edges_beside_every_notch(geo, cell, d
         # somewhere beside a notch the plain racetrack is rough (else the clearance would test nothing)
         assert any(plain.mask[:, ix].sum() * cell != pytest.approx(geo["width"]) for ix in beside_any)
         assert clear.measured_rms == pytest.approx(geo["edge_roughness_rms"], rel=0.2)
+
+
+def _edge_cells(rt: Racetrack, ny_core: int) -> tuple[np.ndarray, np.ndarray]:
+    """Bottom and top edge displacement of every column, in cells, outward positive."""
+    pad = (rt.ny - ny_core) // 2
+    lowest = np.argmax(rt.mask, axis=0)
+    highest = rt.ny - 1 - np.argmax(rt.mask[::-1], axis=0)
+    return pad - lowest, highest + 1 - (pad + ny_core)
+
+
+def test_one_seed_is_one_physical_racetrack_on_every_mesh(geo):
+    """The edge is one curve in metres: a mesh three times finer than the profile's 4 nm grid has a column
+    centre on every profile point, and there its edge, rounded to 4 nm, is the 4 nm mesh's edge (the
+    nested rounding of one value); between the points it follows the same curve within its cells."""
+    spacing = 4e-9
+    fine_cell = spacing / 3
+    width = geo["width"]
+    for seed in range(10):
+        coarse = build_racetrack(dict(geo, seed=seed, cell_size=spacing, edge_profile_spacing=spacing))
+        fine = build_racetrack(dict(geo, seed=seed, cell_size=fine_cell, edge_profile_spacing=spacing))
+        n_coarse = int(round(geo["length"] / spacing))
+        shared = 3 * np.arange(n_coarse) + 1  # fine columns centred on the coarse ones
+        # only where both meshes are rough (away from the notches)
+        notched = width - 2 * geo["notch_depth"] + 1e-12
+        fine_rough = fine.mask.sum(axis=0)[: 3 * n_coarse] * fine_cell > notched
+        rough = (coarse.mask.sum(axis=0)[:n_coarse] * spacing > notched) & fine_rough[shared]
+        for coarse_edge, fine_edge in zip(_edge_cells(coarse, int(round(width / spacing))),
+                                          _edge_cells(fine, int(round(width / fine_cell)))):
+            np.testing.assert_array_equal(np.rint(fine_edge[shared][rough] / 3), coarse_edge[:n_coarse][rough])
+            # between neighbouring rough columns the fine edge moves by less than a coarse cell
+            steps = np.diff(fine_edge[: 3 * n_coarse])[fine_rough[1:] & fine_rough[:-1]]
+            assert np.abs(steps).max() * fine_cell < spacing
+        assert fine.measured_rms == pytest.approx(geo["edge_roughness_rms"], rel=0.3)
+        assert not np.array_equal(coarse_edge, _edge_cells(build_racetrack(dict(geo, seed=seed + 1)),
+                                                           int(round(width / spacing)))[1])
 
 
 def test_odd_cell_count_gets_an_empty_column(geo):
@@ -132,6 +168,7 @@ def test_odd_cell_count_gets_an_empty_column(geo):
         ({"notch_width": 1e-9}, "narrower than one cell"),
         ({"edge_roughness_rms": -1e-9}, ">= 0"),
         ({"notch_clearance": -4e-9}, "notch_clearance must be >= 0"),
+        ({"edge_profile_spacing": 0.0}, "edge_profile_spacing must be > 0"),
     ],
 )
 def test_bad_geometry_is_rejected_clearly(geo, change, words):

@@ -6,12 +6,16 @@ Notches are rectangular cut-outs of ``notch_depth`` from both edges, ``notch_wid
 centred every ``notch_pitch`` from ``first_notch`` (where the domain wall starts). The columns of a
 notch, and those within ``notch_clearance`` of its flanks, keep the nominal edges (no roughness).
 
-Edge roughness moves each long edge, column by column, by a whole number of cells:
-a Gaussian random profile with correlation function exp(-x^2 / lc^2) (``lc`` =
-``edge_correlation_length``) is scaled and rounded to cells, the scale chosen so that the
-rounded edges of this realisation have the rms ``edge_roughness_rms`` (the columns without roughness excluded). Cells are added outside the
-nominal strip as well as removed from it, so the grid carries ``pad`` spare rows on each
-side. The roughness actually produced is measured and reported (``measured_rms``).
+Edge roughness moves each long edge, column by column, by a whole number of cells. The edge is
+one curve in metres, the same on every mesh: a Gaussian random profile with correlation function
+exp(-x^2 / lc^2) (``lc`` = ``edge_correlation_length``) drawn at points ``edge_profile_spacing``
+apart, joined linearly. Its scale is chosen on those points, so that the profile rounded to steps of
+``edge_profile_spacing`` has the rms ``edge_roughness_rms`` in this realisation (the points without
+roughness excluded), and it is clipped to the spare rows of that grid. Each mesh then rounds the same
+curve, sampled at its column centres, to its own cells: one geometry seed is one physical racetrack
+on every ``cell_size`` (on a mesh of ``edge_profile_spacing`` the rounding is the fitted one). Cells
+are added outside the nominal strip as well as removed from it, so the grid carries spare rows on each
+side. The roughness each mesh actually gets is measured and reported (``measured_rms``).
 
 The total number of grid cells is kept even (mumax3 3.11 refuses thermal noise otherwise):
 when ``nx * ny`` would be odd, one empty column is appended at the right end.
@@ -25,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 _KEYS = ("length", "width", "thickness", "cell_size", "first_notch", "notch_pitch", "notch_depth", "notch_width",
-         "notch_clearance", "edge_roughness_rms", "edge_correlation_length", "seed")
+         "notch_clearance", "edge_roughness_rms", "edge_correlation_length", "edge_profile_spacing", "seed")
 
 # Rounding tolerance when checking that lengths are whole multiples of the cell size.
 _GRID_TOL = 1e-3
@@ -76,6 +80,15 @@ def _columns_within(x_centres: np.ndarray, low: float, high: float) -> np.ndarra
     return (x_centres >= low) & (x_centres < high)
 
 
+def _rough(x_centres: np.ndarray, notch_x: np.ndarray, nwidth: float, clearance: float, has_notches: bool) -> np.ndarray:
+    """Columns (centres [m]) that get edge roughness: all but the notches and their clearance (bool per column)."""
+    smooth = np.zeros(x_centres.size, dtype=bool)
+    if has_notches:
+        for xc in notch_x:
+            smooth |= _columns_within(x_centres, xc - 0.5 * nwidth - clearance, xc + 0.5 * nwidth + clearance)
+    return ~smooth
+
+
 def _pad_rows(rms_cells: float) -> int:
     """Spare rows per side: room for edge bumps up to about 3 rms."""
     if rms_cells <= 0:
@@ -89,7 +102,10 @@ def _fit_scale(profiles: list[np.ndarray], columns: np.ndarray, pad: int, rms_ce
     The realised profiles are scaled to the configured roughness (the usual normalisation
     of a generated rough edge), so that one geometry, not only the ensemble average, has the
     configured rms: the mean over both edges of the variance of the cell-rounded
-    displacement in ``columns`` is matched to ``rms_cells**2`` by bisection on s.
+    displacement in ``columns`` is matched to ``rms_cells**2`` by bisection on s. Bisection ends
+    at a scale where one point rounds half-way; the scale returned is the middle of the range of
+    scales that round every point of ``columns`` as that one does, so that no point sits at a
+    rounding tie (a finer mesh then rounds the same curve consistently with this grid).
     """
     target = rms_cells**2
 
@@ -106,7 +122,31 @@ def _fit_scale(profiles: list[np.ndarray], columns: np.ndarray, pad: int, rms_ce
             lo = mid
         else:
             hi = mid
-    return lo if abs(msd(lo) - target) <= abs(msd(hi) - target) else hi
+    best = lo if abs(msd(lo) - target) <= abs(msd(hi) - target) else hi
+    return _middle_of_rounding_range(best, [p[columns] for p in profiles], pad)
+
+
+def _middle_of_rounding_range(scale: float, values: list[np.ndarray], pad: int) -> float:
+    """Middle of the interval of scales s that give clip(rint(s * v), -pad, pad) == that of ``scale``."""
+    magnitudes = np.abs(np.concatenate(values))
+    magnitudes = magnitudes[magnitudes > 0]
+    if magnitudes.size == 0 or pad < 1:
+        return scale
+    # a point changes its rounded value where s |v| = k + 1/2; beyond pad - 1/2 the clip holds it
+    ties = np.unique(np.outer(np.arange(pad) + 0.5, 1.0 / magnitudes).ravel())
+    edges = np.concatenate(([0.0], ties, [2.0 * ties[-1]]))
+
+    def rounded(s: float) -> list[np.ndarray]:
+        return [np.clip(np.rint(s * v), -pad, pad) for v in values]
+
+    reference = rounded(scale)
+    j = int(np.searchsorted(edges, scale))
+    for k in (j, j + 1, j - 1):  # the interval [edges[k-1], edges[k]] that holds the scale, up to float noise
+        if 1 <= k < edges.size:
+            middle = 0.5 * (edges[k - 1] + edges[k])
+            if all(np.array_equal(a, b) for a, b in zip(rounded(middle), reference)):
+                return float(middle)
+    return scale
 
 
 def _correlated_gaussian(rng: np.random.Generator, n: int, corr_cells: float) -> np.ndarray:
@@ -161,7 +201,8 @@ def build_racetrack(geometry_cfg: dict) -> Racetrack:
     """Build the racetrack mask from ``config["device"]["geometry"]``, seeded by its ``seed``.
 
     Keys (SI units): length, width, thickness, cell_size, first_notch, notch_pitch,
-    notch_depth, notch_width, notch_clearance, edge_roughness_rms, edge_correlation_length [m], seed (int).
+    notch_depth, notch_width, notch_clearance, edge_roughness_rms, edge_correlation_length,
+    edge_profile_spacing [m], seed (int).
     Notches whose full width fits inside the strip are kept. The same configuration always
     gives the same mask.
     """
@@ -188,9 +229,13 @@ def build_racetrack(geometry_cfg: dict) -> Racetrack:
     clearance = float(g["notch_clearance"])
     if rms < 0 or corr < 0 or clearance < 0:
         raise GeometryError("geometry.edge_roughness_rms, edge_correlation_length and notch_clearance must be >= 0")
+    spacing = float(g["edge_profile_spacing"])
+    if spacing <= 0:
+        raise GeometryError(f"geometry.edge_profile_spacing must be > 0, got {spacing:g}")
 
-    rms_cells = rms / cell
-    pad = _pad_rows(rms_cells)
+    # the edge curve lies within +-pad_ref * spacing of the nominal edge; this mesh's spare rows hold it
+    pad_ref = _pad_rows(rms / spacing)
+    pad = math.ceil(pad_ref * spacing / cell - _GRID_TOL)
     ny = ny_core + 2 * pad
     nx = nx_core + ((nx_core * ny) % 2)  # one empty column at the right keeps nx*ny even
 
@@ -201,24 +246,29 @@ def build_racetrack(geometry_cfg: dict) -> Racetrack:
     x_centres = (np.arange(nx_core) + 0.5) * cell
     y_centres = (np.arange(ny) - pad + 0.5) * cell  # 0 at the nominal bottom edge
     cut_rows = (y_centres < depth) | (y_centres > width - depth)
+    has_notches = nwidth > 0 and depth > 0
     notch_cols = np.zeros(nx_core, dtype=bool)
-    smooth_cols = np.zeros(nx_core, dtype=bool)  # notch columns and their clearance: nominal edges
     for xc in notch_x:
         cols = _columns_within(x_centres, xc - 0.5 * nwidth, xc + 0.5 * nwidth)
-        if nwidth > 0 and depth > 0 and not cols.any():
+        if has_notches and not cols.any():
             raise GeometryError(
                 f"geometry.notch_width = {nwidth:g} m is narrower than one cell ({cell:g} m): no notch would be cut"
             )
-        if nwidth > 0 and depth > 0:
+        if has_notches:
             notch_cols |= cols
-            smooth_cols |= _columns_within(x_centres, xc - 0.5 * nwidth - clearance, xc + 0.5 * nwidth + clearance)
-    rough_cols = np.flatnonzero(~smooth_cols)
+    rough_cols = np.flatnonzero(_rough(x_centres, notch_x, nwidth, clearance, has_notches))
     if rms > 0 and rough_cols.size:
+        # the profile's points, centred as the columns of a mesh of cell `spacing`
+        n_ref = math.ceil(length / spacing - _GRID_TOL)
+        x_ref = (np.arange(n_ref) + 0.5) * spacing
         rng = np.random.default_rng(np.random.SeedSequence([int(g["seed"]), 0x6E6F7463]))
-        profiles = [_correlated_gaussian(rng, nx_core, corr / cell) for _ in range(2)]
-        scale = _fit_scale(profiles, rough_cols, pad, rms_cells)
+        profiles = [_correlated_gaussian(rng, n_ref, corr / spacing) for _ in range(2)]
+        rough_ref = _rough(x_ref, notch_x, nwidth, clearance, has_notches)
+        scale = _fit_scale(profiles, rough_ref, pad_ref, rms / spacing)
         for side, prof in zip(("bottom", "top"), profiles):
-            shift = np.clip(np.rint(scale * prof), -pad, pad).astype(int)  # outward positive
+            # the edge curve in units of `spacing`, sampled at this mesh's columns, rounded to its cells
+            curve = np.clip(scale * np.interp(x_centres, x_ref, prof), -pad_ref, pad_ref)
+            shift = np.clip(np.rint(curve * (spacing / cell)), -pad, pad).astype(int)  # outward positive
             for ix in rough_cols:
                 s = shift[ix]
                 if side == "bottom":
@@ -232,7 +282,7 @@ def build_racetrack(geometry_cfg: dict) -> Racetrack:
                         mask[top : top + s, ix] = True
                     elif s < 0:
                         mask[top + s : top, ix] = False
-    if depth > 0 and nwidth > 0:
+    if has_notches:
         # a notch column got no roughness, and cut_rows include the spare rows outside the nominal strip
         mask[np.ix_(cut_rows, np.flatnonzero(notch_cols))] = False
 
