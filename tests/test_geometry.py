@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from dwsynapse.geometry import GeometryError, Racetrack, build_racetrack
+from dwsynapse.geometry import GeometryError, Racetrack, build_racetrack, edge_profiles
 
 
 @pytest.fixture
@@ -115,12 +115,11 @@ def test_notch_clearance_keeps_the_nominal_edges_beside_every_notch(geo, cell, d
         assert clear.measured_rms == pytest.approx(geo["edge_roughness_rms"], rel=0.2)
 
 
-def _edge_cells(rt: Racetrack, ny_core: int) -> tuple[np.ndarray, np.ndarray]:
-    """Bottom and top edge displacement of every column, in cells, outward positive."""
-    pad = (rt.ny - ny_core) // 2
-    lowest = np.argmax(rt.mask, axis=0)
-    highest = rt.ny - 1 - np.argmax(rt.mask[::-1], axis=0)
-    return pad - lowest, highest + 1 - (pad + ny_core)
+def _edge_cells(rt: Racetrack, geo: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Bottom and top edge displacement of every strip column, in cells, outward positive."""
+    ny_core = int(round(geo["width"] / rt.cell_size))
+    strip_columns = np.arange(int(round(geo["length"] / rt.cell_size)))
+    return edge_profiles(rt.mask, (rt.ny - ny_core) // 2, ny_core, strip_columns)
 
 
 def test_one_seed_is_one_physical_racetrack_on_every_mesh(geo):
@@ -139,15 +138,13 @@ def test_one_seed_is_one_physical_racetrack_on_every_mesh(geo):
         notched = width - 2 * geo["notch_depth"] + 1e-12
         fine_rough = fine.mask.sum(axis=0)[: 3 * n_coarse] * fine_cell > notched
         rough = (coarse.mask.sum(axis=0)[:n_coarse] * spacing > notched) & fine_rough[shared]
-        for coarse_edge, fine_edge in zip(_edge_cells(coarse, int(round(width / spacing))),
-                                          _edge_cells(fine, int(round(width / fine_cell)))):
+        for coarse_edge, fine_edge in zip(_edge_cells(coarse, geo), _edge_cells(fine, geo)):
             np.testing.assert_array_equal(np.rint(fine_edge[shared][rough] / 3), coarse_edge[:n_coarse][rough])
             # between neighbouring rough columns the fine edge moves by less than a coarse cell
             steps = np.diff(fine_edge[: 3 * n_coarse])[fine_rough[1:] & fine_rough[:-1]]
             assert np.abs(steps).max() * fine_cell < spacing
         assert fine.measured_rms == pytest.approx(geo["edge_roughness_rms"], rel=0.3)
-        assert not np.array_equal(coarse_edge, _edge_cells(build_racetrack(dict(geo, seed=seed + 1)),
-                                                           int(round(width / spacing)))[1])
+        assert not np.array_equal(coarse_edge, _edge_cells(build_racetrack(dict(geo, seed=seed + 1)), geo)[1])
 
 
 def test_odd_cell_count_gets_an_empty_column(geo):
