@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from dwsynapse.geometry import GeometryError, Racetrack, build_racetrack, edge_profiles
+from dwsynapse.geometry import GeometryError, Racetrack, build_racetrack, edge_profiles, subdivided
 
 
 @pytest.fixture
@@ -145,6 +145,21 @@ def test_one_seed_is_one_physical_racetrack_on_every_mesh(geo):
             assert np.abs(steps).max() * fine_cell < spacing
         assert fine.measured_rms == pytest.approx(geo["edge_roughness_rms"], rel=0.3)
         assert not np.array_equal(coarse_edge, _edge_cells(build_racetrack(dict(geo, seed=seed + 1)), geo)[1])
+
+
+def test_subdivided_racetrack_keeps_the_coarse_edges_and_notches(geo):
+    """Each 4 nm cell becomes 2 x 2 cells of 2 nm: the same magnetic area, the same edge in metres in every
+    column, the notches and the start where they were; a factor that is not a whole number is refused."""
+    coarse = build_racetrack(geo)
+    fine = subdivided(coarse, 2)
+    assert fine.cell_size == pytest.approx(coarse.cell_size / 2)
+    assert fine.mask.shape == (2 * coarse.ny, 2 * coarse.nx)
+    assert fine.n_magnetic * fine.cell_size ** 2 == pytest.approx(coarse.n_magnetic * coarse.cell_size ** 2)
+    np.testing.assert_array_equal(fine.mask.sum(axis=0)[::2] * fine.cell_size, coarse.mask.sum(axis=0) * coarse.cell_size)
+    np.testing.assert_array_equal(fine.notch_x, coarse.notch_x)
+    assert fine.start_x == coarse.start_x and fine.thickness == coarse.thickness
+    with pytest.raises(GeometryError, match="whole number"):
+        subdivided(coarse, 1.5)
 
 
 def test_odd_cell_count_gets_an_empty_column(geo):

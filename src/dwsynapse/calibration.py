@@ -73,7 +73,8 @@ def explore(material: dict, geometry_cfg: dict, ku_values: Sequence[float], *, n
             relax_time: float = 1e-9, dt: float = 1e-13, demag: str = "thin_film", seed: int = 0,
             initial_relax_time: float = 0.0,
             dtype: str = "float32", compile: bool = False, sample_interval: float = 10e-12,
-            m_start: np.ndarray | None = None, demag_refresh_steps: int = 1, integrator: str = "heun") -> dict:
+            m_start: np.ndarray | None = None, demag_refresh_steps: int = 1, integrator: str = "heun",
+            racetrack=None) -> dict:
     """Integrate every Ku (x ``n_per_ku`` thermal instances) as one batch of the embedded engine.
 
     Units: Ku J/m^3, temperature K, current_density A/m^2 (one value, or one per batch row: ``ku_values``
@@ -84,7 +85,8 @@ def explore(material: dict, geometry_cfg: dict, ku_values: Sequence[float], *, n
     the relaxed initial wall (a run that continues from given states, e.g. the final states of a device
     stage; ``initial_relax_time`` is then not used). ``demag_refresh_steps``: as the device stage's
     ``device.torch.demag_refresh_steps`` (:class:`Stepper`), ``integrator`` as ``device.solver.integrator``
-    (heun | rk4). Thermal seeds are ``seed * 1000 + row``. Returns a
+    (heun | rk4). ``racetrack`` (a :class:`dwsynapse.geometry.Racetrack`) replaces the one built from
+    ``geometry_cfg`` (e.g. :func:`dwsynapse.geometry.subdivided`). Thermal seeds are ``seed * 1000 + row``. Returns a
     dict with ``ku`` (rows,),
     ``mz`` / ``dw_x`` [m] final values per row, ``t`` [s] and ``mz_t`` (rows, n_t) traces,
     ``finite`` per row, ``wall_time_s`` and ``instance_steps``.
@@ -102,7 +104,7 @@ def explore(material: dict, geometry_cfg: dict, ku_values: Sequence[float], *, n
         raise ValueError(f"n_per_ku must be >= 1, got {n_per_ku}")
     if dt <= 0 or pulse_duration < 0 or relax_time < 0:
         raise ValueError("dt must be > 0 s and pulse_duration, relax_time >= 0 s")
-    rt = build_racetrack(geometry_cfg)
+    rt = build_racetrack(geometry_cfg) if racetrack is None else racetrack
     tdtype = resolve_dtype(dtype)
     mesh = Mesh(rt.mask, rt.cell_size, rt.cell_size, rt.thickness, torch.device("cpu"), tdtype)
     ku_each = np.asarray(ku_values, dtype=float)
