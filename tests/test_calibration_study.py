@@ -2,6 +2,7 @@
 
 import json
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -56,6 +57,15 @@ def test_each_criterion_fails_on_its_own_defect():
     a = cs.acceptance(ku, w, x, broken)
     assert not a["pass_A5"] and a["single_wall_fraction"] == pytest.approx(0.9)
     assert cs.acceptance_loss(a) > cs.acceptance_loss(cs.acceptance(ku, w, x, one))
+
+
+def test_a_screen_with_one_instance_per_ku_has_no_position_spread_and_no_warning():
+    ku, w, x, one = (a[::40] for a in paper_like())  # the first instance of every Ku
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        a = cs.acceptance(ku, w, x, one)
+    assert math.isnan(a["A4_dw_std_nm"]) and not a["pass_A4"]
+    assert a["mean_7.5e+05"] == pytest.approx(w[2])
 
 
 def test_trial_device_sets_d_from_d_over_dc_and_rejects_d_outside_its_range(default_config):
