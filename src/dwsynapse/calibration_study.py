@@ -159,7 +159,8 @@ def acceptance(ku: Sequence[float], w: Sequence[float], dw_x: Sequence[float], o
         wk = w[sel]
         means[k] = float(wk.mean()) if wk.size else float("nan")
         p_window[k] = float((np.abs(wk - TARGET_OF_KU[k]) <= WINDOW).mean()) if wk.size else 0.0
-        stds.append(float(x[sel].std()) if wk.size > 1 else float("nan"))
+        if wk.size > 1:  # a T = 0 screen (one instance per Ku) has no spread
+            stds.append(float(x[sel].std()))
         out[f"mean_{k:.4g}"] = means[k]
         out[f"p_window_{k:.4g}"] = p_window[k]
     w7 = w[ok & np.isclose(ku, 7.0e5)]
@@ -170,8 +171,7 @@ def acceptance(ku: Sequence[float], w: Sequence[float], dw_x: Sequence[float], o
     out["A3_max_mid_deviation"] = float(max(mid))
     ordered = [means[k] for k in KUS]
     out["A3_ordered"] = bool(np.all(np.diff(ordered) > 0))
-    spread = [s for s in stds if np.isfinite(s)]  # a T = 0 screen (one instance per Ku) has no spread
-    out["A4_dw_std_nm"] = float(np.mean(spread) * 1e9) if spread else float("nan")
+    out["A4_dw_std_nm"] = float(np.mean(stds) * 1e9) if stds else float("nan")
     out["pass_A1"] = out["A1_p_level_minus1"] >= 0.80
     out["pass_A2"] = 0.02 <= out["A2_p_w_ge_0.85"] <= 0.15 and out["A2_plus1_hardest"]
     out["pass_A3"] = out["A3_max_mid_deviation"] <= WINDOW and out["A3_ordered"]
