@@ -41,26 +41,14 @@ import sys
 from pathlib import Path
 
 
-def _parse_sets(items: list[str], option: str = "--set", sections=("material", "geometry"), value=float) -> dict:
-    """``section.key=value`` items of ``option`` -> {section: {key: value(text)}}; ``sections`` None allows
-    any section of the device config."""
-    out: dict = {}
-    for item in items:
-        key, _, text = item.partition("=")
-        section, _, name = key.partition(".")
-        if not section or not name or not text or (sections is not None and section not in sections):
-            allowed = " or ".join(f"{s}.<key>" for s in sections) if sections else "<section>.<key>"
-            raise SystemExit(f"{option} {item!r}: expected {allowed}=<value>")
-        out.setdefault(section, {})[name] = value(text)
-    return out
-
-
 def _parse_rerun_sets(items: list[str]) -> dict:
     """``--rerun-set solver.dt=3e-14`` ... as the nested overrides of the device section (values read as
     YAML scalars: numbers, booleans or words)."""
     import yaml
 
-    out = _parse_sets(items, "--rerun-set", sections=None, value=yaml.safe_load)
+    from dwsynapse.config import parse_section_overrides
+
+    out = parse_section_overrides(items, "--rerun-set", sections=None, value=yaml.safe_load)
     if not out:
         raise SystemExit("converge: --rerun-per-ku needs at least one --rerun-set")
     return out
@@ -149,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from dwsynapse.calibration import calibrate, explore, markdown_table, summarize
-    from dwsynapse.config import load_config
+    from dwsynapse.config import load_config, parse_section_overrides
     from dwsynapse.io import write_json, write_text
     from dwsynapse.logutil import setup_logging
 
@@ -157,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(max(1, args.threads))
     config = load_config(args.config)
     dev = config["device"]
-    for section, values in _parse_sets(args.set).items():
+    for section, values in parse_section_overrides(args.set).items():
         dev[section].update(values)
     if args.mode == "check":
         import json

@@ -55,7 +55,7 @@ def main(argv=None) -> int:
     import torch
     import yaml
 
-    from dwsynapse.config import load_config
+    from dwsynapse.config import load_config, parse_section_overrides
     from dwsynapse.engines import instance_seed
     from dwsynapse.engines.torchfd.racetrack import run_instances
     from dwsynapse.geometry import build_racetrack
@@ -65,12 +65,9 @@ def main(argv=None) -> int:
     setup_logging()
     torch.set_num_threads(args.threads)
     config = load_config(args.config)
-    for item in args.set:
-        key, _, value = item.partition("=")
-        section, _, name = key.partition(".")
-        if not name or section not in config["device"]:
-            ap.error(f"--set {item!r}: expected SECTION.KEY=VALUE with a section of the device config")
-        config["device"][section][name] = yaml.safe_load(value)
+    sections = tuple(k for k, v in config["device"].items() if isinstance(v, dict))
+    for section, values in parse_section_overrides(args.set, sections=sections, value=yaml.safe_load).items():
+        config["device"][section].update(values)
     # no current, the whole run at temperature as "pulse"; the relaxation phase ends at once
     config["device"]["drive"]["current_density"] = 0.0
     config["device"]["drive"]["pulse_duration"] = args.duration

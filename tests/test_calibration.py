@@ -2,7 +2,6 @@
 the calibration run through the real engine, the presets (config.yaml calibrated, config/paper.yaml)."""
 
 import copy
-import importlib.util
 import math
 
 import numpy as np
@@ -173,13 +172,12 @@ def test_table_from_stats_reads_a_device_stats_file(tmp_path):
 
 
 def test_bench_cli_rejects_malformed_overrides():
-    spec = importlib.util.spec_from_file_location("calibrate_device", REPO / "bench" / "calibrate_device.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    assert mod._parse_sets(["material.Dind=1e-3", "geometry.notch_depth=12e-9"]) == {
+    from dwsynapse.config import parse_section_overrides
+
+    assert parse_section_overrides(["material.Dind=1e-3", "geometry.notch_depth=12e-9"]) == {
         "material": {"Dind": 1e-3}, "geometry": {"notch_depth": 12e-9}}
     with pytest.raises(SystemExit, match="expected material"):
-        mod._parse_sets(["drive.current_density=1"])
+        parse_section_overrides(["drive.current_density=1"])
 
 
 @pytest.mark.parametrize("preset", ["config.yaml", "config/paper.yaml"])

@@ -128,6 +128,22 @@ def deep_update(base: dict, update: dict) -> dict:
     return out
 
 
+def parse_section_overrides(items: list[str], option: str = "--set", sections=("material", "geometry"),
+                            value=float) -> dict:
+    """Command-line ``section.key=value`` items of ``option`` -> {section: {key: value(text)}}, the nested
+    overrides of one config section (the device section in the bench scripts). ``sections`` lists the
+    allowed sections (None: any). A malformed item or another section exits with a message naming it."""
+    out: dict = {}
+    for item in items:
+        key, _, text = item.partition("=")
+        section, _, name = key.partition(".")
+        if not section or not name or not text or (sections is not None and section not in sections):
+            allowed = " or ".join(f"{s}.<key>" for s in sections) if sections else "<section>.<key>"
+            raise SystemExit(f"{option} {item!r}: expected {allowed}=<value>")
+        out.setdefault(section, {})[name] = value(text)
+    return out
+
+
 def config_sha256(config: Any) -> str:
     """SHA-256 of the canonical JSON form of ``config`` (provenance attribute)."""
     blob = json.dumps(config, sort_keys=True, default=str).encode()
