@@ -161,6 +161,51 @@ def test_ks_two_sample_statistic_and_p_value():
         cs.ks_two_sample([], [1.0])
 
 
+def test_ks_detection_rate_rises_with_the_shift():
+    # no shift: about the nominal false-alarm rate (D is a multiple of 1/64 here, so not exactly 0.05);
+    # a shift of 3 spreads: always
+    assert 0.02 < cs.ks_detection_rate(0.0, 0.007, 64, trials=500) < 0.10
+    assert cs.ks_detection_rate(0.021, 0.007, 64, trials=200) == 1.0
+    mid = cs.ks_detection_rate(0.003, 0.007, 64, trials=500)
+    assert 0.3 < mid < 0.8 and mid == cs.ks_detection_rate(0.003, 0.007, 64, trials=500)
+    with pytest.raises(ValueError, match="spread > 0"):
+        cs.ks_detection_rate(0.001, 0.0, 64)
+
+
+def test_fit_ringing_recovers_a_damped_oscillation():
+    # the instance-mean <m_z>(t) of a wall ringing in its notch after the pulse: 3.4 GHz, 1.3 ns decay
+    rng = np.random.default_rng(3)
+    t = np.arange(0.0, 2.0e-9 + 1e-15, 10e-12)
+    t0 = 1.0e-9
+    truth = dict(level=-0.765, slope=2e6, amplitude=0.015, phase=0.4, frequency=3.4e9, tau=1.3e-9)
+    y = (truth["level"] + truth["slope"] * (t - 1.5e-9)
+         + truth["amplitude"] * np.exp(-(t - t0) / truth["tau"])
+         * np.cos(2 * np.pi * truth["frequency"] * (t - t0) + truth["phase"]) + rng.normal(0.0, 5e-4, t.size))
+    y[t < t0] = 0.0  # the pulse part is not fitted
+    fit = cs.fit_ringing(t, y, t0)
+    assert fit["frequency"] == pytest.approx(truth["frequency"], rel=0.005)
+    assert fit["level"] == pytest.approx(truth["level"], abs=5e-4)
+    assert fit["amplitude"] == pytest.approx(truth["amplitude"], rel=0.15)
+    assert fit["rms_residual"] < 8e-4
+    end = t[-1]
+    exact = (truth["level"] + truth["slope"] * (end - 1.5e-9) + truth["amplitude"] * np.exp(-(end - t0) / truth["tau"])
+             * np.cos(2 * np.pi * truth["frequency"] * (end - t0) + truth["phase"]))
+    assert fit["value_at_end"] == pytest.approx(exact, abs=1e-3)
+    # a trace without an oscillation fits a negligible amplitude
+    flat = cs.fit_ringing(t, np.full_like(t, -0.7) + rng.normal(0.0, 5e-4, t.size), t0)
+    assert flat["amplitude"] < 1e-3 and flat["level"] == pytest.approx(-0.7, abs=3e-4)
+
+
+def test_fit_ringing_refuses_too_few_samples_and_bad_ranges():
+    t = np.linspace(0.0, 1e-9, 101)
+    with pytest.raises(ValueError, match="need at least 8"):
+        cs.fit_ringing(t, np.zeros_like(t), 0.99e-9)
+    with pytest.raises(ValueError, match="f_min < f_max"):
+        cs.fit_ringing(t, np.zeros_like(t), 0.0, f_min=5e9, f_max=1e9)
+    with pytest.raises(ValueError, match="same length"):
+        cs.fit_ringing(t, np.zeros(5), 0.0)
+
+
 def _tiny_stage(default_config, tmp_path):
     """A real two-Ku device stage of 2 instances each (6 nm cells, 20 ps pulse), its chunk files and merged stats."""
     from dwsynapse.device import chunks as dplan

@@ -607,6 +607,66 @@ def ks_two_sample(a: Sequence[float], b: Sequence[float]) -> tuple[float, float]
     return d, min(1.0, max(0.0, p))
 
 
+def ks_detection_rate(shift: float, spread: float, n: int, m: int | None = None, p: float = HALF_STEP_KS_P,
+                      trials: int = 2000, seed: int = 0) -> float:
+    """Fraction of ``trials`` draws in which :func:`ks_two_sample` flags (p-value below ``p``) a shift of the
+    mean by ``shift`` between two normal samples of ``n`` and ``m`` (default ``n``) values with standard
+    deviation ``spread`` (same units as ``shift``, e.g. <m_z>). How often A6's dt / 2 test fails a level
+    whose step bias is ``shift``; seeded, so the same arguments give the same rate."""
+    if not spread > 0 or n < 1 or (m is not None and m < 1) or trials < 1:
+        raise ValueError(f"ks_detection_rate: need spread > 0, n, m, trials >= 1 (got {spread}, {n}, {m}, {trials})")
+    rng = np.random.default_rng(seed)
+    m = n if m is None else m
+    hits = sum(ks_two_sample(rng.normal(0.0, spread, n), rng.normal(shift, spread, m))[1] < p for _ in range(trials))
+    return hits / trials
+
+
+def fit_ringing(t: Sequence[float], y: Sequence[float], t0: float, f_min: float = 1e9, f_max: float = 10e9,
+                n_freq: int = 2001, taus: Sequence[float] | None = None) -> dict:
+    """Least-squares fit of a damped oscillation to a trace from ``t0`` [s] on:
+
+        y(t) = level + slope (t - t_mid) + a exp(-(t - t0) / tau) cos(2 pi f (t - t0) + phase)
+
+    (t_mid the middle of the fitted samples). The model is linear in level, slope, a cos(phase) and
+    a sin(phase); the frequency f [Hz] is searched on ``n_freq`` points in [f_min, f_max] and the decay time
+    tau [s] on ``taus`` (default 12 values from 0.2 to 10 ns, log-spaced), keeping the pair with the least
+    squared residual. Used on the instance-mean <m_z>(t) after a pulse, where the wall rings coherently in
+    the notch that holds it. Returns level, slope [1/s], amplitude (a, at t0), phase [rad], frequency [Hz],
+    tau [s], the fit's value and slope [1/s] at the last sample and the rms residual."""
+    t, y = np.asarray(t, float), np.asarray(y, float)
+    if t.shape != y.shape or t.ndim != 1:
+        raise ValueError(f"fit_ringing: t and y must be 1-D of the same length (got {t.shape}, {y.shape})")
+    sel = t >= t0
+    if sel.sum() < 8:
+        raise ValueError(f"fit_ringing: {int(sel.sum())} samples at t >= {t0:.4g} s; need at least 8")
+    if not 0 < f_min < f_max:
+        raise ValueError(f"fit_ringing: need 0 < f_min < f_max (got {f_min}, {f_max})")
+    ts, ys = t[sel], y[sel]
+    t_mid = 0.5 * (ts[0] + ts[-1])
+    taus = np.geomspace(0.2e-9, 10e-9, 12) if taus is None else np.asarray(taus, float)
+
+    def design(tt: np.ndarray, f: float, tau: float) -> np.ndarray:
+        e = np.exp(-(tt - t0) / tau)
+        ph = 2.0 * np.pi * f * (tt - t0)
+        return np.stack([np.ones_like(tt), tt - t_mid, e * np.cos(ph), e * np.sin(ph)], axis=-1)
+
+    best = None
+    for f in np.linspace(f_min, f_max, n_freq):
+        for tau in taus:
+            a = design(ts, f, tau)
+            c = np.linalg.lstsq(a, ys, rcond=None)[0]
+            r = float(((a @ c - ys) ** 2).sum())
+            if best is None or r < best[0]:
+                best = (r, float(f), float(tau), c)
+    r, f, tau, c = best
+    h = 1e-13
+    end = np.array([ts[-1] - h, ts[-1], ts[-1] + h])
+    at_end = design(end, f, tau) @ c
+    return {"level": float(c[0]), "slope": float(c[1]), "amplitude": float(np.hypot(c[2], c[3])),
+            "phase": float(np.arctan2(-c[3], c[2])), "frequency": f, "tau": tau, "value_at_end": float(at_end[1]),
+            "slope_at_end": float((at_end[2] - at_end[0]) / (2 * h)), "rms_residual": math.sqrt(r / ts.size)}
+
+
 def compare_stats(path_a: str | Path, path_b: str | Path) -> list[dict]:
     """Two device-statistics files side by side (e.g. the 4 nm default stage and a 2 nm sample): per Ku
     present in both, the instance count, mean and std of <mz>, the in-window probability of the Ku's
