@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         from dwsynapse.layout import chunk_dir
 
         stats = args.stats or default_stats_path(config)
-        report = {"stats": str(stats)}
+        report = {"stats": str(stats), "set": args.set}
         if args.extension_per_ku > 0:
             chunks = sorted(chunk_dir(config).glob("*/chunk_*.h5"))
             if not chunks:
@@ -211,7 +211,8 @@ def main(argv: list[str] | None = None) -> int:
         def thresholds(device, j_low, j_high, rounds):
             return depinning_thresholds(device, j_low, j_high, rounds=rounds, compile=bool(device["torch"]["compile"]))
 
-        report = {"config": args.config, "thresholds": thresholds(dev, *args.j_range, args.rounds)}
+        # the overrides go into the report: a committed JSON then says which racetrack and material it measured
+        report = {"config": args.config, "set": args.set, "thresholds": thresholds(dev, *args.j_range, args.rounds)}
         if args.compare:
             other = load_config(args.compare)["device"]
             j_low, j_high = args.j_range

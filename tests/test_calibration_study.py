@@ -279,6 +279,38 @@ def test_depinning_search_brackets_each_ku_threshold(default_config, monkeypatch
         cs.depinning_thresholds(default_config["device"], 8e11, 1.5e11)
 
 
+def test_depinning_bench_applies_the_set_overrides_and_records_them_in_its_report(tmp_path, monkeypatch):
+    """`calibrate_device.py depinning --set geometry.key=value` measures the racetrack with that value and
+    writes the override into its JSON report, so the report says which racetrack it measured."""
+    import importlib.util
+
+    from dwsynapse import calibration
+
+    from .conftest import REPO
+
+    spec = importlib.util.spec_from_file_location("calibrate_device_bench", REPO / "bench" / "calibrate_device.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    seen = []
+
+    def fake_explore(material, geometry, kus, *, n_per_ku, current_density, **kw):
+        seen.append((geometry["edge_correlation_length"], geometry["seed"]))
+        ku = np.repeat(kus, n_per_ku)
+        x0 = float(geometry["first_notch"])
+        return {"dw_x": np.where(np.asarray(current_density) >= 3e11, x0 + 80e-9, x0), "wall_time_s": 0.0,
+                "instance_steps": len(ku)}
+
+    monkeypatch.setattr(calibration, "explore", fake_explore)
+    out = tmp_path / "depinning.json"
+    sets = ["geometry.edge_correlation_length=3.2e-8", "geometry.seed=8"]
+    assert bench.main(["depinning", "--config", str(REPO / "config.yaml"), "--rounds", "1", "--json", str(out),
+                       *[a for s in sets for a in ("--set", s)]]) == 0
+    assert seen and set(seen) == {(3.2e-8, 8)}
+    report = json.loads(out.read_text())
+    assert report["set"] == sets
+    assert all(lo < 3e11 <= hi for lo, hi in (t["bracket"] for t in report["thresholds"]["per_ku"].values()))
+
+
 def test_threshold_transfer_compares_centres_and_brackets():
     def thresholds(values, width=1.02):
         return {"ku": [8e5, 7e5], "per_ku": {k: {"threshold": v, "bracket": None if v is None else [v / width, v * width]}
