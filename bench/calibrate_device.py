@@ -165,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         from dwsynapse.calibration_study import extension_check, rerun_check
         from dwsynapse.devicestats import default_stats_path
         from dwsynapse.layout import chunk_dir
+        from dwsynapse.settings import device_settings
 
         stats = args.stats or default_stats_path(config)
         report = {"stats": str(stats), "set": args.set}
@@ -174,7 +175,9 @@ def main(argv: list[str] | None = None) -> int:
                 raise SystemExit(f"converge: no chunk files under {chunk_dir(config)} (run the device stage first)")
             report["extension"] = extension_check(dev, chunks, args.extension_per_ku, args.extra_time)
         if args.half_dt_per_ku > 0:
-            half = {"solver": {"dt": 0.5 * float(dev["solver"]["dt"])}}
+            # the readout tail's step halves with the main step (readout_step: readout_dt, or dt when null)
+            solver = device_settings(config).solver
+            half = {"solver": {"dt": 0.5 * solver.dt, "readout_dt": 0.5 * solver.readout_step}}
             report["half_dt"] = rerun_check(config, stats, args.half_dt_per_ku, Path(args.out) / "half_dt", half)
         if args.rerun_per_ku > 0:
             other = _parse_rerun_sets(args.rerun_set)

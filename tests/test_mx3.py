@@ -93,6 +93,13 @@ def test_script_structure(default_config, tmp_path):
     # the wall starts at the first notch: mumax3 x is measured from the grid centre
     x0 = float(re.search(r"Transl\(([^,]+),", s).group(1))
     assert x0 + rt.nx * rt.cell_size / 2 == pytest.approx(rt.start_x)
+    # the readout tail: after the relaxation loop, at its own step, sampled once, then the state is saved
+    tail = re.search(r"\}\n(?://[^\n]*\n)?FixDt = ([^\n]+)\nRun\(([^)]+)\)\nTableSave\(\)\nSaveAs", s)
+    assert tail, s[-600:]
+    assert float(tail.group(1)) == dev["solver"]["readout_dt"] and float(tail.group(2)) == dev["solver"]["readout_time"]
+    dev["solver"]["readout_time"] = 0.0
+    s = render_script(cfg, rt, chunk.ku, seed)
+    assert s.count("FixDt") == 1 and re.search(r"\}\nSaveAs", s)
 
 
 def test_seeds_do_not_depend_on_chunking(default_config):

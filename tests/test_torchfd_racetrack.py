@@ -27,7 +27,7 @@ def small(default_config, monkeypatch):
     dev["solver"]["dt"] = 2e-13
     dev["drive"].update(pulse_duration=0.08e-9, current_density=7e11)
     dev["solver"].update(relax_max_time=0.1e-9, rest_window=0.05e-9, rest_velocity=2.0, demag="newell",
-                         initial_relax_time=0.05e-9)
+                         initial_relax_time=0.05e-9, readout_time=0.0)
     dev["torch"].update(device="cpu", dtype="float64")
     return default_config, build_racetrack(dev["geometry"])
 
@@ -56,12 +56,49 @@ def _short(config):
 def test_batch_and_single_runs_agree(small, tmp_path):
     config, track = small
     _short(config)
+    config["device"]["solver"].update(readout_time=0.01e-9, readout_dt=1e-13)
     seeds = [17, 29]
     batch = run_instances(config, track, 7.5e5, seeds, tmp_path / "b", progress=False)
     single = run_instances(config, track, 7.5e5, [29], tmp_path / "s", progress=False)[0]
     assert batch[1].mz == pytest.approx(single.mz, abs=1e-10)
     assert batch[1].dw_x == pytest.approx(single.dw_x, abs=1e-15)
     np.testing.assert_allclose(batch[1].mz_t, single.mz_t, atol=1e-10)
+
+
+def test_readout_tail_continues_the_stopped_run_at_its_own_step(small, tmp_path):
+    """The readout tail runs ``readout_time`` after the main run stopped, in steps of ``readout_dt``, with a noise
+    stream of its own: the trace up to the stop is the run without a tail, the tail's samples follow it (10 ps apart
+    and at the end), the result is the state after the tail, and the run summary's stop time includes the tail."""
+    config, track = small
+    _short(config)
+    (plain,) = run_instances(config, track, 7.5e5, [5], tmp_path / "plain", progress=False)
+    config["device"]["solver"].update(readout_time=0.025e-9, readout_dt=1e-13)
+    (tail,) = run_instances(config, track, 7.5e5, [5], tmp_path / "tail", progress=False)
+    assert plain.ok and tail.ok
+    n = len(plain.t)
+    np.testing.assert_allclose(tail.mz_t[:n], plain.mz_t, atol=1e-12)
+    np.testing.assert_allclose(tail.t[n:] - plain.t[-1], [1e-11, 2e-11, 2.5e-11], rtol=1e-9)
+    assert tail.stop_time == pytest.approx(plain.stop_time + 0.025e-9)
+    assert tail.mz_t[-1] == pytest.approx(tail.mz, abs=1e-12)
+    assert tail.mz != plain.mz  # the tail ran at 300 K
+    assert json.loads((tmp_path / "tail" / "torchfd_run.json").read_text())["stop_time_s"] == [tail.stop_time]
+
+
+def test_readout_tail_at_zero_temperature_leaves_a_resting_wall_in_place(small, tmp_path):
+    config, track = small
+    config["device"]["drive"]["temperature"] = 0.0
+    config["device"]["solver"]["relax_max_time"] = 2e-9
+    (plain,) = run_instances(config, track, 7.5e5, [1], tmp_path / "plain", progress=False)
+    config["device"]["solver"].update(readout_time=0.05e-9, readout_dt=1e-13)
+    (tail,) = run_instances(config, track, 7.5e5, [1], tmp_path / "tail", progress=False)
+    assert tail.ok and tail.dw_x == pytest.approx(plain.dw_x, abs=0.2e-9)
+
+
+def test_readout_noise_seeds_are_distinct_streams():
+    seeds = [instance_seed(1, k, i) for k in range(5) for i in range(64)]
+    tails = [rt.readout_noise_seed(s) for s in seeds]
+    assert len(set(tails)) == len(seeds) and not set(tails) & set(seeds)
+    assert all(0 <= s < 2**63 for s in tails) and rt.readout_noise_seed(seeds[0]) == tails[0]
 
 
 def test_wall_moves_towards_plus_x_then_rest_stops_the_run(small, tmp_path):

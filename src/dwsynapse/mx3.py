@@ -90,6 +90,15 @@ def check_renderable(config: dict, racetrack: Racetrack | None = None) -> None:
         raise RenderError("device.solver.rest_window must be > 0 s to sample the pulse and the relaxation in mumax3")
 
 
+def _readout_tail(solver) -> str:
+    """The mx3 lines of the readout tail (``device.solver.readout_time`` at the fixed step ``readout_dt``,
+    temperature kept, no current; the torch engine's ``_readout_tail`` says why), empty when it is 0."""
+    if not solver.readout_time > 0:
+        return ""
+    return (f"// readout tail: {_num(solver.readout_time)} s more at the step {_num(solver.readout_step)} s, then the state is read\n"
+            f"FixDt = {_num(solver.readout_step)}\nRun({_num(solver.readout_time)})\nTableSave()\n")
+
+
 def render_script(config: dict, racetrack: Racetrack, ku: float, seed: int, template_dir: Path = TEMPLATE_DIR) -> str:
     """Return the mx3 script text of one thermal instance (``ThermSeed`` ``seed``) at anisotropy
     ``ku`` [J/m^3]. Needs ``config["device"]`` (geometry, material, drive, solver; the schema's
@@ -123,6 +132,7 @@ def render_script(config: dict, racetrack: Racetrack, ku: float, seed: int, temp
         rest_window=_num(window),
         n_relax=n_relax,
         half_length=_num(0.5 * float(dev.geometry["length"])),
+        readout_tail=_readout_tail(solver),
         final_name=FINAL_NAME,
     )
     sigma = SOT_POLARIZATION

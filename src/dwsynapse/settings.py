@@ -68,7 +68,14 @@ class SolverSettings:
     relax_max_time: float = _key("relax_max_time", unit="s")           # cap of the relaxation after the pulse
     rest_velocity: float = _key("rest_velocity", unit="m/s")           # at rest below this speed ...
     rest_window: float = _key("rest_window", unit="s")                 # ... for this long
+    readout_time: float = _key("readout_time", unit="s")               # tail after rest, before the state is read
+    readout_dt: float | None = _key("readout_dt", _optional(float))    # s, the tail's fixed step; None: dt
     save_traces: bool = _key("save_traces", bool)
+
+    @property
+    def readout_step(self) -> float:
+        """Fixed step of the readout tail [s]: ``readout_dt``, or ``dt`` when that is null."""
+        return self.dt if self.readout_dt is None else self.readout_dt
 
 
 @dataclass(frozen=True)

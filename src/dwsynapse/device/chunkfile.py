@@ -6,7 +6,7 @@ Layout (``device/chunks/<group>/chunk_<i>.h5``)::
              engine, engine_version, device_config_sha256, cell_size [m]
     index int64 (n,)  instance index within the Ku group     seed int64 (n,)
     ok    bool  (n,)  mz float64 (n,)  dw_x float64 (n,) [m]  error str (n,) ('' when ok)
-    stop_time float64 (n,) [s] from the pulse start to the end of the run (rest or relaxation cap)
+    stop_time float64 (n,) [s] from the pulse start to the end of the run (rest or relaxation cap, plus solver.readout_time)
     single_wall bool (n,)  one wall, or the wall expelled at the far end (dwpos.single_wall)
     trace_t, trace_mz float64 (n, n_t)  NaN-padded traces [s], <mz> (only with traces)
     m_final float32 (n, 3, ny, nx)  final magnetization (NaN for failed instances)

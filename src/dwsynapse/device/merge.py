@@ -81,7 +81,7 @@ def merge_chunks(config: dict, chunk_paths: Sequence[str | Path], out_path: str 
             tm = [row for c in mine for row in c.trace_mz]
             tt, tm = [tt[i] for i in order if ok[i]], [tm[i] for i in order if ok[i]]
             traces = _common_traces(tt, tm) if tt else None
-        cap = dev.drive.pulse_duration + dev.solver.relax_max_time
+        cap = dev.drive.pulse_duration + dev.solver.relax_max_time + dev.solver.readout_time  # stop_time includes the tail
         flags = {}
         if all(c.stop_time is not None and c.single_wall is not None for c in mine):
             flags = dict(single_wall=cat("single_wall")[ok], hit_cap=cat("stop_time")[ok] >= cap * (1 - 1e-6))

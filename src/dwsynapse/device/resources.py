@@ -46,7 +46,7 @@ def _estimated_chunk_seconds(config: dict) -> float:
         return 60.0 * (int(waves * m.timeout_s * (m.retries + 1) / 60) + 5)
     g, s, d = dev.geometry, dev.solver, dev.drive
     cells = (g["length"] / g["cell_size"]) * (g["width"] / g["cell_size"] + 2)
-    steps = (d.pulse_duration + s.relax_max_time) / s.dt
+    steps = (d.pulse_duration + s.relax_max_time) / s.dt + s.readout_time / s.readout_step
     return 60.0 * (int(10 * n * steps * 1.3e-3 * cells / 2250 / 60) + 10)
 
 

@@ -23,7 +23,7 @@ class InstanceResult:
     m_final: np.ndarray | None = None  # (3, ny, nx) final magnetization
     t: np.ndarray | None = None  # (n_t,) trace times [s]
     mz_t: np.ndarray | None = None  # (n_t,) <mz> trace
-    stop_time: float = float("nan")  # [s] from the start of the pulse to the end of the run (rest or cap)
+    stop_time: float = float("nan")  # [s] from the start of the pulse to the end of the run (rest or cap, then the readout tail)
 
 
 def instance_seed(thermal_seed: int, ku_index: int, instance_index: int) -> int:

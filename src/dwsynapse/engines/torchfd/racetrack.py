@@ -10,7 +10,9 @@ relaxation without current until the wall is at rest or ``solver.relax_max_time`
 wall velocity of a straight wall follows from <m_z>: x_w = L (1 + <m_z>) / 2, so v = (L/2) d<m_z>/dt
 (L = strip length). Every sample interval (10 ps) <m_z> is recorded; the wall is at rest when |v|
 fitted by least squares over the last ``solver.rest_window`` of the relaxation stays below
-``solver.rest_velocity``. Each instance stops independently (its state is taken at that moment); a
+``solver.rest_velocity``. Each instance stops independently; then the instances that stopped run
+``solver.readout_time`` longer at the same temperature without current, in steps of
+``solver.readout_dt`` (the readout tail, :func:`_readout_tail`), and their state is taken after it. A
 failing instance (non-finite magnetization) is reported with ok=False and never stops the others.
 """
 
@@ -147,7 +149,7 @@ def run_instances(config: dict, racetrack, ku: float, seeds: Sequence[int], work
 
     Reads ``config["device"]``: material (Ms A/m, Aex J/m, alpha, Dind J/m^2, theta_sh), drive
     (current_density A/m^2, pulse_duration s, temperature K), solver (dt s, demag, initial_relax_time s,
-    relax_max_time s, rest_velocity m/s, rest_window s, save_traces) and torch (device, dtype, compile,
+    relax_max_time s, rest_velocity m/s, rest_window s, readout_time s, readout_dt s, save_traces) and torch (device, dtype, compile,
     demag_refresh_steps). Writes a run
     summary ``torchfd_run.json`` into ``workdir``. Returns one :class:`InstanceResult` per seed, in order.
     """
@@ -178,6 +180,7 @@ def run_instances(config: dict, racetrack, ku: float, seeds: Sequence[int], work
                         "more" if extra > 0 else "less", drive.temperature, 1.0 / (1.0 + extra))
     a_dl = damping_like_coefficient(drive.current_density, mat.theta_sh, material.ms, mesh.dz)
     sigma = thermal_sigma(material.alpha, drive.temperature, material.ms, mesh.cell_volume, dt)
+    readout_dt = solver.readout_step
     params = dict(
         dt=dt,
         n_pulse=int(round(drive.pulse_duration / dt)),
@@ -191,6 +194,9 @@ def run_instances(config: dict, racetrack, ku: float, seeds: Sequence[int], work
         x0=float(racetrack.start_x),
         initial_relax_time=solver.initial_relax_time,
         length=float(mesh.nx * mesh.dx),
+        readout_dt=readout_dt,
+        n_readout=int(round(solver.readout_time / readout_dt)),
+        readout_sigma=thermal_sigma(material.alpha, drive.temperature, material.ms, mesh.cell_volume, readout_dt),
     )
     t_start = time.perf_counter()
     try:
@@ -295,6 +301,9 @@ def _run_batch(system: LLGSystem, stepper: Stepper, seeds: list[int], p: dict, p
     for row in range(len(slots)):
         if active[row]:
             finish(row, m[row])
+    del m
+    if p["n_readout"] > 0:
+        steps_done += _readout_tail(system, stepper, seeds, finals, errors, times, traces, p, level)
     mask = mesh.mask_np
     results = []
     for i, seed in enumerate(seeds):
@@ -309,3 +318,56 @@ def _run_batch(system: LLGSystem, stepper: Stepper, seeds: list[int], p: dict, p
             res.mz_t = np.asarray(traces[i])
         results.append(res)
     return results, steps_done
+
+
+READOUT_STREAM = 1  # spawn key of the readout tail's noise stream (SeedSequence([seed, READOUT_STREAM]))
+
+
+def readout_noise_seed(seed: int) -> int:
+    """Seed [0, 2^63) of the Brown field of instance ``seed``'s readout tail: its own stream, derived from the
+    instance seed, so that an instance's tail is the same alone or in any batch."""
+    return int(np.random.SeedSequence([int(seed), READOUT_STREAM]).generate_state(1, np.uint64)[0] >> np.uint64(1))
+
+
+def _readout_tail(system: LLGSystem, stepper: Stepper, seeds: list[int], finals: list, errors: list[str],
+                  times: list[list[float]], traces: list[list[float]], p: dict, level: int) -> int:
+    """Run every stopped instance (no error) ``p["n_readout"]`` steps of ``p["readout_dt"]`` [s] longer, at the
+    run's temperature, without current, as one batch; replace its final state by the state after that and
+    append the tail's <m_z> samples to its trace. Returns the instance-steps done.
+
+    Why: at the main step Heun damps the grid's fastest exchange modes less than the LLG does
+    (:func:`exchange_mode_extra_damping`, -38 % of alpha at config.yaml's step), so the Brown field heats them
+    above the bath and the resting <m_z> is biased by the step (-0.002 at 8.0e5 J/m^3 for dt against dt/2,
+    docs/calibration.md, A6). They relax at ~alpha omega_max (~5e10 /s on 4 nm cells), so a tail of
+    0.05 ns at a step where the extra damping is small brings them back to the bath's temperature; the
+    wall, whose modes are slow, does not move in that time."""
+    mesh = system.mesh
+    rows = [i for i in range(len(seeds)) if not errors[i]]
+    if not rows:
+        return 0
+    dt, n_steps = p["readout_dt"], p["n_readout"]
+    n_sample = max(1, int(round(SAMPLE_INTERVAL / dt)))
+    m = torch.as_tensor(np.stack([finals[i] for i in rows]), dtype=mesh.dtype, device=mesh.device)
+    noise = ThermalNoise([readout_noise_seed(seeds[i]) for i in rows], mesh, p["readout_sigma"]) \
+        if p["readout_sigma"] > 0 else None
+    zero = torch.zeros((), dtype=mesh.dtype, device=mesh.device)
+    dt_t = torch.tensor(dt, dtype=mesh.dtype, device=mesh.device)
+    n_cells = float(mesh.n_cells)
+    t_stop = [times[i][-1] for i in rows]
+    log.log(level, "torchfd: readout tail of %d instances, %d %s steps of %.3g s", len(rows), n_steps,
+            stepper.integrator, dt)
+    stepper.restart()
+    for k in range(1, n_steps + 1):
+        m = stepper(m, noise.next() if noise is not None else zero, zero, zero, dt_t)
+        if k % n_sample and k != n_steps:
+            continue
+        mz_now = ((m[:, 2] * mesh.mask[0, 0]).sum(dim=(-2, -1)) / n_cells).cpu().numpy()
+        for row, i in enumerate(rows):
+            times[i].append(t_stop[row] + k * dt)
+            traces[i].append(float(mz_now[row]))
+    finite = torch.isfinite(m).flatten(1).all(dim=1).cpu().numpy()
+    for row, i in enumerate(rows):
+        finals[i] = m[row].detach().to("cpu", torch.float64).numpy().copy()
+        if not finite[row]:
+            errors[i] = f"non-finite magnetization in the readout tail (t = {t_stop[row]:.4g} s + {n_steps * dt:.3g} s)"
+    return n_steps * len(rows)

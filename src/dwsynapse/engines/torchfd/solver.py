@@ -294,6 +294,11 @@ class Stepper:
             args = args + (b,)
         return self._run("_fn", self._step, *args)
 
+    def restart(self) -> None:
+        """Forget the far field's state: the next call starts a new run (other states, another step)."""
+        self._b_far = self._slope = None
+        self._calls = 0
+
     def select(self, keep) -> None:
         """Keep only the batch rows ``keep`` of the far field's state (the caller dropped the others from m)."""
         if self._b_far is not None:
