@@ -48,6 +48,8 @@ BAD_VALUES = [
     ("device.instances_per_ku", 0, "device.instances_per_ku"),
     ("device.material.Ms", -8e5, "device.material.Ms"),
     ("device.solver.dt", 1e-9, "device.solver.dt"),
+    ("device.solver.readout_time", -1e-11, "device.solver.readout_time"),
+    ("device.solver.readout_dt", 0.0, "device.solver.readout_dt"),
     ("device.geometry.cell_size", 0, "device.geometry.cell_size"),
     ("mnist.binarize_threshold", 300, "mnist.binarize_threshold"),
     ("mnist.sha256", {"train-images-idx3-ubyte": "not-a-hash"}, "mnist.sha256.train-images-idx3-ubyte"),

@@ -61,8 +61,11 @@ def test_settings_are_frozen(default_config):
 def test_schema_defaults_fill_absent_keys_and_a_missing_required_key_is_named(default_config):
     cfg = copy.deepcopy(default_config)
     del cfg["device"]["solver"]["integrator"], cfg["device"]["torch"]["demag_refresh_steps"]
+    del cfg["device"]["solver"]["readout_time"], cfg["device"]["solver"]["readout_dt"]
     dev = device_settings(cfg)
     assert dev.solver.integrator == "heun" and dev.torch.demag_refresh_steps == 1
+    assert dev.solver.readout_time == 0.0 and dev.solver.readout_dt is None
+    assert dev.solver.readout_step == dev.solver.dt  # a null readout_dt takes the main step
     del cfg["device"]["material"]["Ms"]
     with pytest.raises(KeyError, match=r"device\.material\.Ms"):
         device_settings(cfg)

@@ -12,7 +12,8 @@ from dwsynapse.engines import InstanceResult, instance_seed
 from dwsynapse.engines.torchfd import racetrack as rt
 from dwsynapse.engines.torchfd import run_instances
 from dwsynapse.engines.torchfd.mesh import Mesh
-from dwsynapse.engines.torchfd.solver import LLGSystem, Material
+from dwsynapse.engines.torchfd.solver import LLGSystem, Material, Stepper
+from dwsynapse.engines.torchfd.thermal import ThermalNoise, thermal_sigma
 from dwsynapse.geometry import build_racetrack
 
 
@@ -92,6 +93,45 @@ def test_readout_tail_at_zero_temperature_leaves_a_resting_wall_in_place(small, 
     config["device"]["solver"].update(readout_time=0.05e-9, readout_dt=1e-13)
     (tail,) = run_instances(config, track, 7.5e5, [1], tmp_path / "tail", progress=False)
     assert tail.ok and tail.dw_x == pytest.approx(plain.dw_x, abs=0.2e-9)
+
+
+def test_readout_tail_cools_the_exchange_modes_that_a_large_step_heats():
+    """Physics of the tail: near its stability limit Heun damps the fastest exchange modes far less than the LLG
+    (``exchange_mode_extra_damping`` -0.8), so at 300 K a uniform up film settles with a larger exchange energy than
+    at a quarter of that step. 0.03 ns of readout tail at the small step (a few times 1 / (alpha omega_max)) brings it
+    back to the small step's level."""
+    mesh = Mesh(np.ones((8, 16), bool), 4e-9, 4e-9, 1e-9, torch.device("cpu"), torch.float64)
+    material = Material(ms=1e6, aex=3e-11, alpha=0.05, dind=0.0, ku=8e5)
+    system = LLGSystem(mesh, material, demag="thin_film")
+    limit = 1.5e-13  # s, Heun's |R| = 1 for this grid's fastest exchange mode
+    assert rt.exchange_mode_growth(material, mesh, limit) < 1 < rt.exchange_mode_growth(material, mesh, 1.53e-13)
+    big, small = 0.95 * limit, 0.25 * limit
+    assert rt.exchange_mode_extra_damping(material, mesh, big) < -0.75
+    assert abs(rt.exchange_mode_extra_damping(material, mesh, small)) < 1e-3
+    n = 32
+    up = torch.zeros((n, 3, 8, 16), dtype=torch.float64)
+    up[:, 2] = 1.0
+
+    def run(dt, duration, seeds):
+        noise = ThermalNoise(seeds, mesh, thermal_sigma(material.alpha, 300.0, material.ms, mesh.cell_volume, dt))
+        stepper, zero, m = Stepper(system), torch.zeros((), dtype=torch.float64), up
+        for _ in range(round(duration / dt)):
+            m = stepper(m, noise.next(), zero, zero, torch.tensor(dt, dtype=torch.float64))
+        return m
+
+    def exchange(m):
+        return float(system.energy_terms(m)["exchange"].mean())
+
+    hot, reference = run(big, 0.1e-9, list(range(n))), run(small, 0.1e-9, list(range(100, 100 + n)))
+    finals = [row.numpy() for row in hot]
+    p = dict(readout_dt=small, n_readout=round(0.03e-9 / small),
+             readout_sigma=thermal_sigma(material.alpha, 300.0, material.ms, mesh.cell_volume, small))
+    times, traces = [[0.1e-9] for _ in range(n)], [[0.0] for _ in range(n)]
+    steps = rt._readout_tail(system, Stepper(system), list(range(n)), finals, [""] * n, times, traces, p, 10)
+    cooled = torch.as_tensor(np.stack(finals))
+    assert steps == n * p["n_readout"]
+    assert exchange(hot) > 1.15 * exchange(reference)
+    assert exchange(cooled) == pytest.approx(exchange(reference), rel=0.05)
 
 
 def test_readout_noise_seeds_are_distinct_streams():
