@@ -51,10 +51,10 @@ class Maps:
 
 def drive_off(config: dict) -> dict:
     """A copy of ``config`` whose device stage only relaxes the initial wall: no current, T = 0,
-    zero-length pulse, no relaxation after it, no traces."""
+    zero-length pulse, no relaxation and no readout tail after it, no traces."""
     cfg = copy.deepcopy(config)
     cfg["device"]["drive"].update(current_density=0.0, pulse_duration=0.0, temperature=0.0)
-    cfg["device"]["solver"].update(relax_max_time=0.0, save_traces=False)
+    cfg["device"]["solver"].update(relax_max_time=0.0, readout_time=0.0, save_traces=False)
     return cfg
 
 
