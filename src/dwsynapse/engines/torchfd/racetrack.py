@@ -135,6 +135,11 @@ def exchange_mode_extra_damping(material: Material, mesh: Mesh, dt: float, integ
 EXTRA_DAMPING_WARN = 0.5  # |exchange_mode_extra_damping| above which a thermal run is warned about
 
 
+def _rows_mean_mz(m: torch.Tensor, mesh: Mesh) -> np.ndarray:
+    """<m_z> over the magnetic cells of every batch row of ``m`` (B, 3, ny, nx), as a (B,) array."""
+    return ((m[:, 2] * mesh.mask[0, 0]).sum(dim=(-2, -1)) / float(mesh.n_cells)).cpu().numpy()
+
+
 def _rest_speed(t: np.ndarray, mz: np.ndarray, length: float) -> float:
     """|v| [m/s] = (L/2) |slope| of the least-squares line through (t, <m_z>)."""
     tc = t - t.mean()
@@ -231,13 +236,12 @@ def _run_batch(system: LLGSystem, stepper: Stepper, seeds: list[int], p: dict, p
     a_on = torch.tensor(p["a_dl"], dtype=mesh.dtype, device=mesh.device)
     dt_t = torch.tensor(p["dt"], dtype=mesh.dtype, device=mesh.device)
     a_fl = zero_field
-    n_cells = float(mesh.n_cells)
     dt, n_pulse, n_total, n_sample = p["dt"], p["n_pulse"], p["n_pulse"] + p["n_relax"], p["n_sample"]
     window = max(2, int(round(p["rest_window"] / (n_sample * dt))) + 1)
     slots = list(range(n))  # batch row -> instance index
     active = [True] * n  # per batch row: still integrating
     times: list[list[float]] = [[0.0] for _ in range(n)]
-    mz0 = float((m[0, 2] * mesh.mask[0, 0]).sum() / n_cells)
+    mz0 = float(_rows_mean_mz(m[:1], mesh)[0])
     traces: list[list[float]] = [[mz0] for _ in range(n)]
     finals: list[np.ndarray | None] = [None] * n
     errors = [""] * n
@@ -263,7 +267,7 @@ def _run_batch(system: LLGSystem, stepper: Stepper, seeds: list[int], p: dict, p
         if k % n_sample and k != n_pulse and k != n_total:
             continue
         t = k * dt
-        mz_now = ((m[:, 2] * mesh.mask[0, 0]).sum(dim=(-2, -1)) / n_cells).cpu().numpy()
+        mz_now = _rows_mean_mz(m, mesh)
         finite = torch.isfinite(m).flatten(1).all(dim=1).cpu().numpy()
         for row in range(len(slots)):
             if not active[row]:
@@ -352,7 +356,6 @@ def _readout_tail(system: LLGSystem, stepper: Stepper, seeds: list[int], finals:
         if p["readout_sigma"] > 0 else None
     zero = torch.zeros((), dtype=mesh.dtype, device=mesh.device)
     dt_t = torch.tensor(dt, dtype=mesh.dtype, device=mesh.device)
-    n_cells = float(mesh.n_cells)
     t_stop = [times[i][-1] for i in rows]
     log.log(level, "torchfd: readout tail of %d instances, %d %s steps of %.3g s", len(rows), n_steps,
             stepper.integrator, dt)
@@ -361,7 +364,7 @@ def _readout_tail(system: LLGSystem, stepper: Stepper, seeds: list[int], finals:
         m = stepper(m, noise.next() if noise is not None else zero, zero, zero, dt_t)
         if k % n_sample and k != n_steps:
             continue
-        mz_now = ((m[:, 2] * mesh.mask[0, 0]).sum(dim=(-2, -1)) / n_cells).cpu().numpy()
+        mz_now = _rows_mean_mz(m, mesh)
         for row, i in enumerate(rows):
             times[i].append(t_stop[row] + k * dt)
             traces[i].append(float(mz_now[row]))
