@@ -119,6 +119,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rerun-set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="converge: a device setting of that rerun, e.g. torch.demag_refresh_steps=1, "
                              "solver.integrator=heun, solver.dt=6.25e-14 (repeatable)")
+    parser.add_argument("--rerun-first", type=int, default=0, metavar="I",
+                        help="converge: index of the first instance rerun (default 0; past the stage's own "
+                             "instances_per_ku the same seed sequence goes on, for a larger sample)")
     parser.add_argument("--rerun-ku", type=float, action="append", default=None, metavar="KU",
                         help="converge: rerun only this Ku [J/m^3] (repeatable; default: every Ku of the stage)")
     parser.add_argument("--json", default=None, help="converge, depinning: also write the report to this file")
@@ -182,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.rerun_per_ku > 0:
             other = _parse_rerun_sets(args.rerun_set)
             report["rerun"] = rerun_check(config, stats, args.rerun_per_ku, Path(args.out) / "rerun", other,
-                                          kus=args.rerun_ku)
+                                          kus=args.rerun_ku, first=args.rerun_first)
         text = json.dumps(report, indent=1, default=float)
         print(text)
         if args.json:
@@ -251,7 +254,9 @@ def main(argv: list[str] | None = None) -> int:
                       demag=args.demag or dev["solver"].get("demag", "newell"),
                       seed=int(dev["thermal_seed"]) if args.seed is None else args.seed,
                       dtype=(dev.get("torch") or {}).get("dtype", "float32"),
-                      compile=bool((dev.get("torch") or {}).get("compile", False)))
+                      compile=bool((dev.get("torch") or {}).get("compile", False)),
+                      readout_time=float(dev["solver"].get("readout_time", 0.0)),
+                      readout_dt=dev["solver"].get("readout_dt"))
         rows = [summarize(k, res["mz"][res["ku"] == k], res["dw_x"][res["ku"] == k]) for k in dev["ku_values"]]
         print(markdown_table(rows))
         print(f"explore: {res['instance_steps']} instance-steps in {res['wall_time_s']:.1f} s")

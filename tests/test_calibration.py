@@ -123,12 +123,40 @@ def test_explore_takes_one_current_per_row_as_the_rows_run_alone():
         explore(mat, _short_geometry(), [7.5e5], current_density=[1e11, 2e11, 3e11], **dict(kw, n_per_ku=2))
 
 
+def test_explore_ends_with_the_stages_readout_tail():
+    """``readout_time`` ends the scan with the device stage's readout tail: the final state is the plain scan's
+    final state run on by :func:`readout_tail` with the rows' own seeds, and the tail's samples extend the trace."""
+    from dwsynapse.engines.torchfd.mesh import Mesh
+    from dwsynapse.engines.torchfd.racetrack import readout_tail
+    from dwsynapse.engines.torchfd.solver import LLGSystem, Material, Stepper
+    from dwsynapse.engines.torchfd.thermal import thermal_sigma
+    from dwsynapse.geometry import build_racetrack
+
+    mat = {"Ms": 1.0e6, "Aex": 1.5e-11, "alpha": 0.1, "Dind": 0.8e-3, "theta_sh": 0.1}
+    kw = dict(n_per_ku=2, temperature=300.0, pulse_duration=0.02e-9, relax_time=0.02e-9, dt=2e-13, seed=3,
+              dtype="float64")
+    plain = explore(mat, _short_geometry(), [7.5e5], **kw)
+    tail = explore(mat, _short_geometry(), [7.5e5], readout_time=0.01e-9, readout_dt=1e-13, **kw)
+    assert tail["instance_steps"] == plain["instance_steps"] + 2 * 100
+    assert tail["t"][-1] == pytest.approx(0.05e-9) and tail["mz_t"].shape == (2, tail["t"].size)
+    np.testing.assert_array_equal(tail["mz_t"][:, :plain["t"].size], plain["mz_t"])
+    rt = build_racetrack(_short_geometry())
+    mesh = Mesh(rt.mask, rt.cell_size, rt.cell_size, rt.thickness, torch.device("cpu"), torch.float64)
+    system = LLGSystem(mesh, Material(ms=1.0e6, aex=1.5e-11, alpha=0.1, dind=0.8e-3, ku=7.5e5), demag="thin_film")
+    again, _, _ = readout_tail(Stepper(system), torch.as_tensor(plain["m_final"]), [3000, 3001], 1e-13, 100,
+                               thermal_sigma(0.1, 300.0, 1.0e6, mesh.cell_volume, 1e-13))
+    np.testing.assert_allclose(tail["m_final"], again.numpy(), atol=1e-12)
+    assert np.abs(tail["m_final"] - plain["m_final"]).max() > 1e-3  # the tail's Brown field moved the spins
+
+
 def test_explore_rejects_bad_inputs():
     mat = {"Ms": 1.0e6, "Aex": 1.5e-11, "alpha": 0.1, "Dind": 0.0, "theta_sh": 0.1}
     with pytest.raises(ValueError, match="n_per_ku"):
         explore(mat, _short_geometry(), [7e5], n_per_ku=0)
-    with pytest.raises(ValueError, match="dt must be > 0"):
+    with pytest.raises(ValueError, match="dt and readout_dt must be > 0"):
         explore(mat, _short_geometry(), [7e5], dt=0.0)
+    with pytest.raises(ValueError, match="readout_time >= 0"):
+        explore(mat, _short_geometry(), [7e5], readout_time=-1e-12)
 
 
 def _tiny_config(default_config):

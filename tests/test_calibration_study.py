@@ -246,6 +246,12 @@ def test_extension_continues_the_final_states_and_half_dt_reruns_the_stage_seeds
                          overrides={"solver": {"integrator": "rk4"}})
     assert list(one["per_ku"]) == ["8e+05"] and one["overrides"] == {"solver": {"integrator": "rk4"}}
     assert json.loads((tmp_path / "rk4" / "ku_8.000e+05" / "torchfd_run.json").read_text())["integrator"] == "rk4"
+    # the stage's own settings from its second instance on reproduce the stage's outcome of that instance
+    same = cs.rerun_check(c, stats, per_ku=1, workdir=tmp_path / "same", kus=[8.0e5], first=1,
+                          overrides={"solver": {"dt": c["device"]["solver"]["dt"]}})
+    row = same["per_ku"]["8e+05"]
+    assert row["first_index"] == 1 and row["rerun"] == pytest.approx(row["first_stage"], abs=1e-6)
+    assert row["first_stage"] == [float(read_device_stats(stats).by_ku(8.0e5).mz[1])]
 
 
 def test_depinning_search_brackets_each_ku_threshold(default_config, monkeypatch):

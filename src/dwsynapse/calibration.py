@@ -74,7 +74,7 @@ def explore(material: dict, geometry_cfg: dict, ku_values: Sequence[float], *, n
             initial_relax_time: float = 0.0,
             dtype: str = "float32", compile: bool = False, sample_interval: float = 10e-12,
             m_start: np.ndarray | None = None, demag_refresh_steps: int = 1, integrator: str = "heun",
-            racetrack=None) -> dict:
+            racetrack=None, readout_time: float = 0.0, readout_dt: float | None = None) -> dict:
     """Integrate every Ku (x ``n_per_ku`` thermal instances) as one batch of the embedded engine.
 
     Units: Ku J/m^3, temperature K, current_density A/m^2 (one value, or one per batch row: ``ku_values``
@@ -86,7 +86,9 @@ def explore(material: dict, geometry_cfg: dict, ku_values: Sequence[float], *, n
     stage; ``initial_relax_time`` is then not used). ``demag_refresh_steps``: as the device stage's
     ``device.torch.demag_refresh_steps`` (:class:`Stepper`), ``integrator`` as ``device.solver.integrator``
     (heun | rk4). ``racetrack`` (a :class:`dwsynapse.geometry.Racetrack`) replaces the one built from
-    ``geometry_cfg`` (e.g. :func:`dwsynapse.geometry.subdivided`). Thermal seeds are ``seed * 1000 + row``. Returns a
+    ``geometry_cfg`` (e.g. :func:`dwsynapse.geometry.subdivided`). ``readout_time`` [s] > 0 ends the run with the
+    device stage's readout tail (:func:`dwsynapse.engines.torchfd.racetrack.readout_tail`, at ``readout_dt`` [s],
+    default ``dt``), so that a final state is read as the stage reads it. Thermal seeds are ``seed * 1000 + row``. Returns a
     dict with ``ku`` (rows,),
     ``mz`` / ``dw_x`` [m] final values per row, ``t`` [s] and ``mz_t`` (rows, n_t) traces,
     ``finite`` per row, ``wall_time_s`` and ``instance_steps``.
@@ -94,7 +96,7 @@ def explore(material: dict, geometry_cfg: dict, ku_values: Sequence[float], *, n
     import torch
 
     from .engines.torchfd.mesh import Mesh
-    from .engines.torchfd.racetrack import initial_wall, relax_initial_state, resolve_dtype
+    from .engines.torchfd.racetrack import initial_wall, readout_tail, relax_initial_state, resolve_dtype, rows_mean_mz
     from .engines.torchfd.solver import LLGSystem, Material, Stepper
     from .engines.torchfd.sot import damping_like_coefficient
     from .engines.torchfd.thermal import ThermalNoise, thermal_sigma
@@ -102,8 +104,9 @@ def explore(material: dict, geometry_cfg: dict, ku_values: Sequence[float], *, n
 
     if n_per_ku < 1:
         raise ValueError(f"n_per_ku must be >= 1, got {n_per_ku}")
-    if dt <= 0 or pulse_duration < 0 or relax_time < 0:
-        raise ValueError("dt must be > 0 s and pulse_duration, relax_time >= 0 s")
+    readout_step = dt if readout_dt is None else float(readout_dt)
+    if dt <= 0 or readout_step <= 0 or pulse_duration < 0 or relax_time < 0 or readout_time < 0:
+        raise ValueError("dt and readout_dt must be > 0 s and pulse_duration, relax_time, readout_time >= 0 s")
     rt = build_racetrack(geometry_cfg) if racetrack is None else racetrack
     tdtype = resolve_dtype(dtype)
     mesh = Mesh(rt.mask, rt.cell_size, rt.cell_size, rt.thickness, torch.device("cpu"), tdtype)
@@ -142,15 +145,15 @@ def explore(material: dict, geometry_cfg: dict, ku_values: Sequence[float], *, n
     else:
         raise ValueError(f"current_density has {np.size(current_density)} values, expected one or {n} (one per row)")
     sigma = thermal_sigma(alpha, temperature, ms, mesh.cell_volume, dt)
-    noise = ThermalNoise([seed * 1000 + i for i in range(n)], mesh, sigma) if sigma > 0 else None
+    row_seeds = [seed * 1000 + i for i in range(n)]
+    noise = ThermalNoise(row_seeds, mesh, sigma) if sigma > 0 else None
     zero = torch.zeros((), dtype=tdtype)
     a_on = per_row(a_dl) if np.ndim(a_dl) else torch.tensor(a_dl, dtype=tdtype)
     dt_t = torch.tensor(dt, dtype=tdtype)
     n_pulse = int(round(pulse_duration / dt))
     n_total = n_pulse + int(round(relax_time / dt))
     n_sample = max(1, int(round(sample_interval / dt)))
-    mask_t = mesh.mask[0, 0]
-    times, traces = [0.0], [((m[:, 2] * mask_t).sum(dim=(-2, -1)) / mesh.n_cells).numpy().copy()]
+    times, traces = [0.0], [rows_mean_mz(m, mesh)]
     t0 = time.perf_counter()
     with torch.no_grad():
         for k in range(1, n_total + 1):
@@ -158,7 +161,13 @@ def explore(material: dict, geometry_cfg: dict, ku_values: Sequence[float], *, n
             m = stepper(m, b_th, a_on if k <= n_pulse else zero, zero, dt_t)
             if k % n_sample == 0 or k == n_total:
                 times.append(k * dt)
-                traces.append(((m[:, 2] * mask_t).sum(dim=(-2, -1)) / mesh.n_cells).numpy().copy())
+                traces.append(rows_mean_mz(m, mesh))
+        n_readout = int(round(readout_time / readout_step))
+        if n_readout > 0:
+            m, t_tail, mz_tail = readout_tail(stepper, m, row_seeds, readout_step, n_readout,
+                                              thermal_sigma(alpha, temperature, ms, mesh.cell_volume, readout_step))
+            times.extend(n_total * dt + t_tail)
+            traces.extend(mz_tail.T)
     wall = time.perf_counter() - t0
     mf = m.to(torch.float64).numpy()
     finite = np.isfinite(mf).reshape(n, -1).all(axis=1)
@@ -166,7 +175,7 @@ def explore(material: dict, geometry_cfg: dict, ku_values: Sequence[float], *, n
     dw_x = np.where(finite, wall_position(np.nan_to_num(mf[:, 2]), rt.mask, rt.cell_size), np.nan)
     return dict(ku=kus, mz=np.asarray(mz_final, dtype=float), dw_x=np.asarray(dw_x, dtype=float),
                 t=np.asarray(times), mz_t=np.stack(traces, axis=1), finite=finite, m_final=mf,
-                wall_time_s=wall, instance_steps=n * n_total, notch_x=rt.notch_x, cell_size=rt.cell_size)
+                wall_time_s=wall, instance_steps=n * (n_total + n_readout), notch_x=rt.notch_x, cell_size=rt.cell_size)
 
 
 def summarize(ku: float, mz: Sequence[float], dw_x: Sequence[float] | None = None, n_requested: int | None = None,

@@ -249,7 +249,8 @@ def evaluate(params: dict, base: dict, *, n_per_ku: int, temperature: float, rel
              seed: int, compile: bool = True) -> dict:
     """Run one stage of a trial with :func:`dwsynapse.calibration.explore` (every Ku, ``n_per_ku``
     instances each, one batch, Newell demag, float32) on ``base`` (the config's ``device`` section:
-    geometry, drive, solver.integrator, torch.demag_refresh_steps; the step from :func:`stable_dt` and
+    geometry, drive, solver.integrator, solver.readout_time / readout_dt (the readout tail, at
+    ``temperature`` [K] > 0 only), torch.demag_refresh_steps; the step from :func:`stable_dt` and
     :data:`STUDY_STEP`). Returns the acceptance metrics plus ``screen_loss``, the final
     positions per Ku and the cost."""
     from .calibration import explore
@@ -264,7 +265,12 @@ def evaluate(params: dict, base: dict, *, n_per_ku: int, temperature: float, rel
     dt = stable_dt(material, float(geometry["cell_size"]), integrator=base["solver"]["integrator"],
                    **STUDY_STEP[base["solver"]["integrator"]])
     kus = list(KUS)
+    # at 300 K the state is read after the stage's readout tail (never at a coarser step than the trial's own);
+    # at T = 0 (the screen) there are no overheated modes to cool
+    readout_time = float(base["solver"].get("readout_time", 0.0)) if temperature > 0 else 0.0
+    readout_dt = min(dt, float(base["solver"].get("readout_dt") or dt))
     res = explore(material, geometry, kus, n_per_ku=n_per_ku, temperature=temperature,
+                  readout_time=readout_time, readout_dt=readout_dt,
                   current_density=float(base["drive"]["current_density"]),
                   pulse_duration=float(base["drive"]["pulse_duration"]), relax_time=relax_time, dt=dt,
                   demag="newell", seed=seed, initial_relax_time=float(base["solver"]["initial_relax_time"]),
@@ -716,7 +722,8 @@ def extension_check(device: dict, chunk_paths: Sequence[str | Path], per_ku: int
                     extra_time: float = 3e-9, compile: bool = True) -> dict:
     """A6's first half: the final states of a device stage (its chunk files) relaxed ``extra_time`` [s]
     more at the stage's temperature, without current, with a thermal stream other than the stage's
-    (seed ``thermal_seed + 1``). Per Ku and overall, the fraction of instances whose <mz> moves by more
+    (seed ``thermal_seed + 1``), then the stage's readout tail, so that both states are read alike. Per Ku and
+    overall, the fraction of instances whose <mz> moves by more
     than :data:`EXTENSION_MOVE`, and the mean signed change of <mz> (where the walls that move go); passes
     at <= 5 %."""
     from .calibration import explore
@@ -732,7 +739,8 @@ def extension_check(device: dict, chunk_paths: Sequence[str | Path], per_ku: int
     res = explore(device["material"], s.geometry, kus, n_per_ku=n, temperature=s.drive.temperature,
                   current_density=0.0, pulse_duration=0.0, relax_time=extra_time, dt=s.solver.dt,
                   demag=s.solver.demag, seed=s.thermal_seed + 1, dtype=s.torch.dtype, compile=compile,
-                  m_start=m_start, demag_refresh_steps=s.torch.demag_refresh_steps, integrator=s.solver.integrator)
+                  m_start=m_start, demag_refresh_steps=s.torch.demag_refresh_steps, integrator=s.solver.integrator,
+                  readout_time=s.solver.readout_time, readout_dt=s.solver.readout_step)
     change = res["mz"] - before
     moved = np.abs(change) > EXTENSION_MOVE
     per = {f"{k:.4g}": float(moved[i * n:(i + 1) * n].mean()) for i, k in enumerate(kus)}
@@ -745,8 +753,9 @@ def extension_check(device: dict, chunk_paths: Sequence[str | Path], per_ku: int
 
 
 def rerun_check(config: dict, stats_path: str | Path, per_ku: int, workdir: str | Path, overrides: dict,
-                kus: Sequence[float] | None = None) -> dict:
-    """The stage's first ``per_ku`` seeds of every Ku (or of those in ``kus`` [J/m^3]) run again exactly as
+                kus: Sequence[float] | None = None, first: int = 0) -> dict:
+    """The stage's seeds ``first`` ... ``first + per_ku - 1`` of every Ku (or of those in ``kus`` [J/m^3]; indices
+    past the stage's own instances extend the same seed sequence, for a larger sample) run again exactly as
     the device stage runs them (rest detection, cap) with the config changed by ``overrides`` (nested, e.g.
     ``{"solver": {"dt": 3e-14}}`` for the ``device`` section), compared per Ku with the stage's outcomes in
     ``stats_path`` by a two-sample KS test on <mz>; passes when every p > :data:`HALF_STEP_KS_P`. A6 uses
@@ -770,15 +779,16 @@ def rerun_check(config: dict, stats_path: str | Path, per_ku: int, workdir: str 
         matches = [j for j, v in enumerate(kus) if math.isclose(v, g.ku, rel_tol=1e-9)]
         if not matches:
             raise ValueError(f"{stats_path}: Ku {g.ku:g} J/m^3 is not in the config's device.ku_values {kus}")
-        # the stage's own seeds of its first per_ku instances (instance_seed of the Ku's index in the config)
-        seeds = [instance_seed(dev.thermal_seed, matches[0], i) for i in range(per_ku)]
+        # the stage's own seeds of instances first ... first + per_ku - 1 (instance_seed of the Ku's index in the config)
+        seeds = [instance_seed(dev.thermal_seed, matches[0], i) for i in range(first, first + per_ku)]
         wdir = Path(workdir) / f"ku_{g.ku:.3e}"
         wdir.mkdir(parents=True, exist_ok=True)
         again = np.asarray([r.mz for r in run_instances(cfg, racetrack, g.ku, seeds, wdir) if r.ok], float)
         d, p = ks_two_sample(g.mz, again)
         rows[f"{g.ku:.4g}"] = {"n_stage": int(g.n_ok), "n_rerun": int(again.size), "mean_stage": float(g.mz.mean()),
                                "mean_rerun": float(again.mean()) if again.size else float("nan"),
-                               "first_stage": [float(v) for v in g.mz[:per_ku]], "rerun": [float(v) for v in again],
+                               "first_index": first, "first_stage": [float(v) for v in g.mz[first:first + per_ku]],
+                               "rerun": [float(v) for v in again],
                                "ks_d": d, "ks_p": p}
         ok = ok and p > HALF_STEP_KS_P
     return {"overrides": overrides, "per_ku": rows, "pass": ok}

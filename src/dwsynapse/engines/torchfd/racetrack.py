@@ -12,7 +12,7 @@ wall velocity of a straight wall follows from <m_z>: x_w = L (1 + <m_z>) / 2, so
 fitted by least squares over the last ``solver.rest_window`` of the relaxation stays below
 ``solver.rest_velocity``. Each instance stops independently; then the instances that stopped run
 ``solver.readout_time`` longer at the same temperature without current, in steps of
-``solver.readout_dt`` (the readout tail, :func:`_readout_tail`), and their state is taken after it. A
+``solver.readout_dt`` (the readout tail, :func:`readout_tail`), and their state is taken after it. A
 failing instance (non-finite magnetization) is reported with ok=False and never stops the others.
 """
 
@@ -135,7 +135,7 @@ def exchange_mode_extra_damping(material: Material, mesh: Mesh, dt: float, integ
 EXTRA_DAMPING_WARN = 0.5  # |exchange_mode_extra_damping| above which a thermal run is warned about
 
 
-def _rows_mean_mz(m: torch.Tensor, mesh: Mesh) -> np.ndarray:
+def rows_mean_mz(m: torch.Tensor, mesh: Mesh) -> np.ndarray:
     """<m_z> over the magnetic cells of every batch row of ``m`` (B, 3, ny, nx), as a (B,) array."""
     return ((m[:, 2] * mesh.mask[0, 0]).sum(dim=(-2, -1)) / float(mesh.n_cells)).cpu().numpy()
 
@@ -241,7 +241,7 @@ def _run_batch(system: LLGSystem, stepper: Stepper, seeds: list[int], p: dict, p
     slots = list(range(n))  # batch row -> instance index
     active = [True] * n  # per batch row: still integrating
     times: list[list[float]] = [[0.0] for _ in range(n)]
-    mz0 = float(_rows_mean_mz(m[:1], mesh)[0])
+    mz0 = float(rows_mean_mz(m[:1], mesh)[0])
     traces: list[list[float]] = [[mz0] for _ in range(n)]
     finals: list[np.ndarray | None] = [None] * n
     errors = [""] * n
@@ -267,7 +267,7 @@ def _run_batch(system: LLGSystem, stepper: Stepper, seeds: list[int], p: dict, p
         if k % n_sample and k != n_pulse and k != n_total:
             continue
         t = k * dt
-        mz_now = _rows_mean_mz(m, mesh)
+        mz_now = rows_mean_mz(m, mesh)
         finite = torch.isfinite(m).flatten(1).all(dim=1).cpu().numpy()
         for row in range(len(slots)):
             if not active[row]:
@@ -307,7 +307,7 @@ def _run_batch(system: LLGSystem, stepper: Stepper, seeds: list[int], p: dict, p
             finish(row, m[row])
     del m
     if p["n_readout"] > 0:
-        steps_done += _readout_tail(system, stepper, seeds, finals, errors, times, traces, p, level)
+        steps_done += _readout_tail_of_stopped(stepper, seeds, finals, errors, times, traces, p, level)
     mask = mesh.mask_np
     results = []
     for i, seed in enumerate(seeds):
@@ -333,11 +333,13 @@ def readout_noise_seed(seed: int) -> int:
     return int(np.random.SeedSequence([int(seed), READOUT_STREAM]).generate_state(1, np.uint64)[0] >> np.uint64(1))
 
 
-def _readout_tail(system: LLGSystem, stepper: Stepper, seeds: list[int], finals: list, errors: list[str],
-                  times: list[list[float]], traces: list[list[float]], p: dict, level: int) -> int:
-    """Run every stopped instance (no error) ``p["n_readout"]`` steps of ``p["readout_dt"]`` [s] longer, at the
-    run's temperature, without current, as one batch; replace its final state by the state after that and
-    append the tail's <m_z> samples to its trace. Returns the instance-steps done.
+def readout_tail(stepper: Stepper, m: torch.Tensor, seeds: Sequence[int], dt: float, n_steps: int, sigma: float,
+                 progress_level: int = logging.DEBUG) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
+    """Run the batch ``m`` (B, 3, ny, nx) ``n_steps`` steps of ``dt`` [s] longer without current, with the Brown
+    field of standard deviation ``sigma`` [T] (0: none) drawn from each row's own readout stream
+    (:func:`readout_noise_seed` of ``seeds[row]``). Returns the state after it, the times since the tail began
+    [s] of its <m_z> samples (every :data:`SAMPLE_INTERVAL` and the last step) and <m_z> per row at those
+    times, (B, n_samples).
 
     Why: at the main step Heun damps the grid's fastest exchange modes less than the LLG does
     (:func:`exchange_mode_extra_damping`, -38 % of alpha at config.yaml's step), so the Brown field heats them
@@ -345,32 +347,42 @@ def _readout_tail(system: LLGSystem, stepper: Stepper, seeds: list[int], finals:
     docs/calibration.md, A6). They relax at ~alpha omega_max (~5e10 /s on 4 nm cells), so a tail of
     0.05 ns at a step where the extra damping is small brings them back to the bath's temperature; the
     wall, whose modes are slow, does not move in that time."""
-    mesh = system.mesh
+    mesh = stepper.system.mesh
+    n_sample = max(1, int(round(SAMPLE_INTERVAL / dt)))
+    noise = ThermalNoise([readout_noise_seed(s) for s in seeds], mesh, sigma) if sigma > 0 else None
+    zero = torch.zeros((), dtype=mesh.dtype, device=mesh.device)
+    dt_t = torch.tensor(dt, dtype=mesh.dtype, device=mesh.device)
+    log.log(progress_level, "torchfd: readout tail of %d instances, %d %s steps of %.3g s", m.shape[0], n_steps,
+            stepper.integrator, dt)
+    stepper.restart()
+    times, samples = [], []
+    for k in range(1, n_steps + 1):
+        m = stepper(m, noise.next() if noise is not None else zero, zero, zero, dt_t)
+        if k % n_sample == 0 or k == n_steps:
+            times.append(k * dt)
+            samples.append(rows_mean_mz(m, mesh))
+    return m, np.asarray(times), np.stack(samples, axis=1) if samples else np.empty((m.shape[0], 0))
+
+
+def _readout_tail_of_stopped(stepper: Stepper, seeds: list[int], finals: list, errors: list[str],
+                             times: list[list[float]], traces: list[list[float]], p: dict, level: int) -> int:
+    """:func:`readout_tail` of every stopped instance without an error (``p["n_readout"]`` steps of
+    ``p["readout_dt"]`` [s], Brown field ``p["readout_sigma"]`` [T]) as one batch: its final state becomes the
+    state after the tail and the tail's <m_z> samples are appended to its trace. Returns the instance-steps done."""
+    mesh = stepper.system.mesh
     rows = [i for i in range(len(seeds)) if not errors[i]]
     if not rows:
         return 0
-    dt, n_steps = p["readout_dt"], p["n_readout"]
-    n_sample = max(1, int(round(SAMPLE_INTERVAL / dt)))
+    n_steps = p["n_readout"]
     m = torch.as_tensor(np.stack([finals[i] for i in rows]), dtype=mesh.dtype, device=mesh.device)
-    noise = ThermalNoise([readout_noise_seed(seeds[i]) for i in rows], mesh, p["readout_sigma"]) \
-        if p["readout_sigma"] > 0 else None
-    zero = torch.zeros((), dtype=mesh.dtype, device=mesh.device)
-    dt_t = torch.tensor(dt, dtype=mesh.dtype, device=mesh.device)
-    t_stop = [times[i][-1] for i in rows]
-    log.log(level, "torchfd: readout tail of %d instances, %d %s steps of %.3g s", len(rows), n_steps,
-            stepper.integrator, dt)
-    stepper.restart()
-    for k in range(1, n_steps + 1):
-        m = stepper(m, noise.next() if noise is not None else zero, zero, zero, dt_t)
-        if k % n_sample and k != n_steps:
-            continue
-        mz_now = _rows_mean_mz(m, mesh)
-        for row, i in enumerate(rows):
-            times[i].append(t_stop[row] + k * dt)
-            traces[i].append(float(mz_now[row]))
+    m, t_tail, mz_tail = readout_tail(stepper, m, [seeds[i] for i in rows], p["readout_dt"], n_steps,
+                                      p["readout_sigma"], level)
     finite = torch.isfinite(m).flatten(1).all(dim=1).cpu().numpy()
     for row, i in enumerate(rows):
+        t_stop = times[i][-1]
+        times[i].extend(float(t_stop + t) for t in t_tail)
+        traces[i].extend(float(v) for v in mz_tail[row])
         finals[i] = m[row].detach().to("cpu", torch.float64).numpy().copy()
         if not finite[row]:
-            errors[i] = f"non-finite magnetization in the readout tail (t = {t_stop[row]:.4g} s + {n_steps * dt:.3g} s)"
+            errors[i] = f"non-finite magnetization in the readout tail (t = {t_stop:.4g} s + {n_steps * p['readout_dt']:.3g} s)"
     return n_steps * len(rows)
