@@ -387,3 +387,40 @@ def test_compare_stats_puts_two_files_side_by_side(tmp_path):
     assert rows[0]["mean_b"] - rows[0]["mean_a"] == pytest.approx(0.3, abs=0.08)
     assert rows[0]["in_window_a"] > 0.9 and rows[0]["in_window_b"] < 0.3 and rows[0]["ks_p"] < 0.01
     assert cs.compare_stats(a, a)[0]["ks_p"] == 1.0
+
+
+def test_compare_by_notch_tells_a_shift_inside_a_notch_from_walls_caught_elsewhere():
+    """Walls at the 285 nm notch of a 600 nm strip (<mz> -0.05) in both samples, sample B 0.01 lower and with a
+    quarter of its walls at the 360 nm notch: the per-notch rows give the fractions and the in-notch shift."""
+    rng = np.random.default_rng(5)
+    notch_x, length = np.array([60e-9, 135e-9, 210e-9, 285e-9, 360e-9]), 600e-9
+    a = -0.05 + 0.004 * rng.standard_normal(400)
+    b = np.concatenate([-0.06 + 0.004 * rng.standard_normal(300), 0.2 + 0.004 * rng.standard_normal(100)])
+    out = cs.compare_by_notch(a, b, notch_x, length)
+    assert out["a"]["n"] == 400 and out["b"]["n"] == 400 and out["ks_p"] < 1e-6
+    by = {round(r["notch_nm"]): r for r in out["notches"]}
+    assert set(by) == {285, 360}
+    assert by[285]["fraction_a"] == 1.0 and by[285]["fraction_b"] == 0.75 and by[360]["fraction_a"] == 0.0
+    assert by[285]["difference"] == pytest.approx(-0.01, abs=0.002) and by[285]["z"] < -20
+    assert "difference" not in by[360]  # no wall of A there
+    assert cs.position_from_mz(-0.05, length) == pytest.approx(285e-9)
+    with pytest.raises(ValueError, match=">= 2 values"):
+        cs.compare_by_notch([0.1], b, notch_x, length)
+
+
+def test_rerun_samples_pool_reports_and_refuse_a_seed_counted_twice(tmp_path):
+    def report(name, first, values):
+        row = {"first_index": first, "n_requested": len(values), "first_stage": [], "rerun": values}
+        path = tmp_path / name
+        path.write_text(json.dumps({"rerun": {"per_ku": {"7.5e+05": row}}}))
+        return path
+
+    one, two = report("a.json", 0, [0.1, 0.2]), report("b.json", 2, [0.3])
+    values, covered = cs.rerun_samples([(one, "rerun"), (two, "rerun")], 7.5e5)
+    assert values.tolist() == [0.1, 0.2, 0.3] and covered == [0, 1, 2]
+    with pytest.raises(ValueError, match="overlap"):
+        cs.rerun_samples([(one, "rerun"), (report("c.json", 1, [0.4]), "rerun")], 7.5e5)
+    with pytest.raises(ValueError, match="no rerun of Ku 800000"):
+        cs.rerun_samples([(one, "rerun")], 8.0e5)
+    with pytest.raises(ValueError, match="no half_dt of Ku"):
+        cs.rerun_samples([(one, "half_dt")], 7.5e5)

@@ -696,6 +696,70 @@ def compare_stats(path_a: str | Path, path_b: str | Path) -> list[dict]:
     return rows
 
 
+def position_from_mz(mz: np.ndarray | Sequence[float], length: float) -> np.ndarray:
+    """Wall position [m] of a straight up | down wall across a strip of ``length`` [m] whose mean is ``mz``:
+    x = length (1 + <m_z>) / 2 (the rough edges and the wall's tilt move it by a few nm; enough to tell which
+    notch of a 75 nm pitch a wall rests in when only <m_z> was recorded)."""
+    return 0.5 * float(length) * (1.0 + np.asarray(mz, float))
+
+
+def compare_by_notch(a: Sequence[float], b: Sequence[float], notch_x: Sequence[float], length: float) -> dict:
+    """Two samples of final <m_z> of one Ku (e.g. the same seeds' outcomes at dt and at dt / 2): the two-sample
+    KS test of the whole samples, and per notch (each wall assigned to the notch nearest to
+    :func:`position_from_mz`; ``notch_x`` [m] the notch centres, ``length`` [m] the strip) the fraction of each
+    sample resting there and the mean <m_z> of those walls with its standard error, their difference and
+    that difference in standard errors (``z``). Tells a shift of the walls inside a notch (a step bias of the
+    resting level) from walls caught at other notches (a change of the dynamics)."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if a.size < 2 or b.size < 2:
+        raise ValueError(f"compare_by_notch needs two samples of >= 2 values (got {a.size} and {b.size})")
+    notch_x = np.asarray(notch_x, float)
+
+    def nearest(v):
+        return np.argmin(np.abs(position_from_mz(v, length)[:, None] - notch_x[None, :]), axis=1)
+
+    def stats(v):
+        return {"n": int(v.size), "mean": float(v.mean()),
+                "se": float(v.std(ddof=1) / math.sqrt(v.size)) if v.size > 1 else float("nan")}
+
+    d, p = ks_two_sample(a, b)
+    at_a, at_b = nearest(a), nearest(b)
+    notches = []
+    for j, x in enumerate(notch_x):
+        va, vb = a[at_a == j], b[at_b == j]
+        if va.size == 0 and vb.size == 0:
+            continue
+        row = {"notch_nm": float(x * 1e9), "fraction_a": float(va.size / a.size), "fraction_b": float(vb.size / b.size)}
+        if va.size and vb.size:
+            sa, sb = stats(va), stats(vb)
+            row.update(mean_a=sa["mean"], se_a=sa["se"], mean_b=sb["mean"], se_b=sb["se"],
+                       difference=sb["mean"] - sa["mean"])
+            se = math.hypot(sa["se"], sb["se"])
+            row["z"] = row["difference"] / se if se > 0 else float("nan")
+        notches.append(row)
+    return {"a": stats(a), "b": stats(b), "ks_d": d, "ks_p": p, "notches": notches}
+
+
+def rerun_samples(reports: Sequence[tuple[str | Path, str]], ku: float) -> tuple[np.ndarray, list[int]]:
+    """The rerun <m_z> of ``ku`` [J/m^3] pooled over ``converge`` reports, each given as (path, part) with part
+    ``"rerun"`` or ``"half_dt"`` (a report may hold both), and the instance indices they cover; refuses parts
+    whose instances overlap (one seed counted twice) and reports without that part or Ku."""
+    values, covered = [], []
+    for path, part in reports:
+        rows = (json.loads(Path(path).read_text()).get(part) or {}).get("per_ku", {})
+        hits = [rows[k] for k in rows if math.isclose(float(k), ku, rel_tol=1e-3)]
+        if not hits:
+            raise ValueError(f"{path}: no {part} of Ku {ku:g} J/m^3")
+        row = hits[0]
+        first = int(row.get("first_index", 0))
+        idx = list(range(first, first + int(row.get("n_requested", len(row["rerun"])))))
+        if set(idx) & set(covered):
+            raise ValueError(f"{path} ({part}): instances {idx[0]}...{idx[-1]} of Ku {ku:g} overlap another report's")
+        covered += idx
+        values += [float(v) for v in row["rerun"]]
+    return np.asarray(values, float), sorted(covered)
+
+
 def _final_states(chunk_paths: Sequence[str | Path], per_ku: int | None) -> dict[float, tuple[np.ndarray, np.ndarray]]:
     """Ku [J/m^3] -> (final magnetizations (n, 3, ny, nx), their <mz>) of the ok instances in the device
     stage's chunk files, in instance order, the first ``per_ku`` of each Ku (all when None)."""
@@ -783,12 +847,14 @@ def rerun_check(config: dict, stats_path: str | Path, per_ku: int, workdir: str 
         seeds = [instance_seed(dev.thermal_seed, matches[0], i) for i in range(first, first + per_ku)]
         wdir = Path(workdir) / f"ku_{g.ku:.3e}"
         wdir.mkdir(parents=True, exist_ok=True)
-        again = np.asarray([r.mz for r in run_instances(cfg, racetrack, g.ku, seeds, wdir) if r.ok], float)
+        done = [r for r in run_instances(cfg, racetrack, g.ku, seeds, wdir) if r.ok]
+        again = np.asarray([r.mz for r in done], float)
         d, p = ks_two_sample(g.mz, again)
-        rows[f"{g.ku:.4g}"] = {"n_stage": int(g.n_ok), "n_rerun": int(again.size), "mean_stage": float(g.mz.mean()),
+        rows[f"{g.ku:.4g}"] = {"n_stage": int(g.n_ok), "n_requested": per_ku, "n_rerun": int(again.size),
+                               "mean_stage": float(g.mz.mean()),
                                "mean_rerun": float(again.mean()) if again.size else float("nan"),
                                "first_index": first, "first_stage": [float(v) for v in g.mz[first:first + per_ku]],
-                               "rerun": [float(v) for v in again],
+                               "rerun": [float(v) for v in again], "rerun_dw_x_nm": [float(r.dw_x * 1e9) for r in done],
                                "ks_d": d, "ks_p": p}
         ok = ok and p > HALF_STEP_KS_P
     return {"overrides": overrides, "per_ku": rows, "pass": ok}

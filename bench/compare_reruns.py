@@ -1,0 +1,89 @@
+"""Two pooled samples of one Ku's final <m_z> side by side: the whole-sample KS test and the walls per notch.
+
+A6's dt / 2 test compares 64 outcomes with 64; a shift of ~0.01 inside one notch needs a few hundred. This script
+pools the stage's own outcomes (``stats:<device_stats.h5>``, its instances 0 ... n - 1) and ``converge`` reports
+(``rerun:<report.json>`` or ``half_dt:<report.json>``, the report's part of that name, each covering instances
+``first_index`` ... of the same seed sequence) into sample A
+and sample B, refuses overlapping instances within a sample, and prints
+``calibration_study.compare_by_notch``: the KS test of A against B, and per notch the fraction of walls resting
+there and their mean <m_z> in each sample, the difference and its z (docs/calibration.md, A6):
+
+    python bench/compare_reruns.py --config config.yaml --ku 7.5e5 \\
+        --a stats:results/device/device_stats.h5 --a rerun:dt_from_64.json \\
+        --b rerun:docs/convergence/readout_tail_seed7.json --b rerun:half_from_64.json --json pooled.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+
+
+def pooled(sources: list[str], ku: float) -> tuple[np.ndarray, list[int]]:
+    """<m_z> of ``ku`` [J/m^3] from ``stats:PATH``, ``rerun:PATH`` and ``half_dt:PATH`` sources, and the instance
+    indices covered."""
+    from dwsynapse.calibration_study import rerun_samples
+    from dwsynapse.devicestats import read_device_stats
+
+    values, covered = [], []
+    reports = []
+    for src in sources:
+        kind, _, path = src.partition(":")
+        if kind == "stats":
+            g = read_device_stats(path).by_ku(ku)
+            values.append(np.asarray(g.mz, float))
+            covered += [int(i) for i in range(g.mz.size)]
+        elif kind in ("rerun", "half_dt"):
+            reports.append((path, kind))
+        else:
+            raise SystemExit(f"compare_reruns: source {src!r} is not stats:<file.h5>, rerun:<report.json> or "
+                             "half_dt:<report.json>")
+    if reports:
+        v, idx = rerun_samples(reports, ku)
+        if set(idx) & set(covered):
+            raise SystemExit(f"compare_reruns: the reports {reports} overlap the stage's instances 0...{len(covered) - 1}")
+        values.append(v)
+        covered += idx
+    return np.concatenate(values), sorted(covered)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", default="config.yaml", help="the stage's config (racetrack length and notches)")
+    parser.add_argument("--ku", type=float, required=True, help="the Ku [J/m^3] compared")
+    parser.add_argument("--a", action="append", required=True, metavar="SOURCE",
+                        help="sample A: stats:<device_stats.h5>, rerun:<converge report.json> or "
+                             "half_dt:<converge report.json> (repeatable)")
+    parser.add_argument("--b", action="append", required=True, metavar="SOURCE", help="sample B, as --a")
+    parser.add_argument("--json", default=None, help="also write the comparison to this file")
+    args = parser.parse_args(argv)
+
+    from dwsynapse.calibration_study import compare_by_notch
+    from dwsynapse.config import load_config
+    from dwsynapse.geometry import notch_centres
+    from dwsynapse.io import write_text
+
+    geometry = load_config(args.config)["device"]["geometry"]
+    a, idx_a = pooled(args.a, args.ku)
+    b, idx_b = pooled(args.b, args.ku)
+    out = compare_by_notch(a, b, notch_centres(geometry), float(geometry["length"]))
+    out.update(ku=args.ku, a_sources=args.a, b_sources=args.b, a_instances=[idx_a[0], idx_a[-1]],
+               b_instances=[idx_b[0], idx_b[-1]])
+    print(f"Ku {args.ku:g} J/m^3: A n = {out['a']['n']} (instances {idx_a[0]}...{idx_a[-1]}), mean {out['a']['mean']:+.4f} "
+          f"+- {out['a']['se']:.4f}; B n = {out['b']['n']} ({idx_b[0]}...{idx_b[-1]}), mean {out['b']['mean']:+.4f} "
+          f"+- {out['b']['se']:.4f}; KS D {out['ks_d']:.3f}, p {out['ks_p']:.3g}\n")
+    print("| notch [nm] | fraction A | fraction B | mean <mz> A | mean <mz> B | B - A | z |")
+    print("|---|---|---|---|---|---|---|")
+    for row in out["notches"]:
+        means = (f"{row['mean_a']:+.4f} +- {row['se_a']:.4f} | {row['mean_b']:+.4f} +- {row['se_b']:.4f} | "
+                 f"{row['difference']:+.4f} | {row['z']:+.1f}") if "difference" in row else "| | |"
+        print(f"| {row['notch_nm']:.0f} | {row['fraction_a']:.3f} | {row['fraction_b']:.3f} | {means} |")
+    if args.json:
+        write_text(json.dumps(out, indent=1) + "\n", args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
