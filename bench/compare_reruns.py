@@ -6,7 +6,8 @@ pools the stage's own outcomes (``stats:<device_stats.h5>``, its instances 0 ...
 ``first_index`` ... of the same seed sequence) into sample A
 and sample B, refuses overlapping instances within a sample, and prints
 ``calibration_study.compare_by_notch``: the KS test of A against B, and per notch the fraction of walls resting
-there and their mean <m_z> in each sample, the difference and its z (docs/calibration.md, A6):
+there and their mean <m_z> in each sample, the difference and its z, and, for the instances both samples hold
+(paired by index when none failed), the mean in-notch difference of the same seeds (docs/calibration.md, A6):
 
     python bench/compare_reruns.py --config config.yaml --ku 7.5e5 \\
         --a stats:results/device/device_stats.h5 --a rerun:dt_from_64.json \\
@@ -34,7 +35,7 @@ def pooled(sources: list[str], ku: float) -> tuple[np.ndarray, list[int]]:
         if kind == "stats":
             g = read_device_stats(path).by_ku(ku)
             values.append(np.asarray(g.mz, float))
-            covered += [int(i) for i in range(g.mz.size)]
+            covered += list(range(g.n_requested))
         elif kind in ("rerun", "half_dt"):
             reports.append((path, kind))
         else:
@@ -68,18 +69,23 @@ def main(argv: list[str] | None = None) -> int:
     geometry = load_config(args.config)["device"]["geometry"]
     a, idx_a = pooled(args.a, args.ku)
     b, idx_b = pooled(args.b, args.ku)
-    out = compare_by_notch(a, b, notch_centres(geometry), float(geometry["length"]))
+    # instances of both samples are paired by index when every instance of both came back (none failed)
+    whole = a.size == len(idx_a) and b.size == len(idx_b)
+    out = compare_by_notch(a, b, notch_centres(geometry), float(geometry["length"]),
+                           index_a=idx_a if whole else None, index_b=idx_b if whole else None)
     out.update(ku=args.ku, a_sources=args.a, b_sources=args.b, a_instances=[idx_a[0], idx_a[-1]],
                b_instances=[idx_b[0], idx_b[-1]])
     print(f"Ku {args.ku:g} J/m^3: A n = {out['a']['n']} (instances {idx_a[0]}...{idx_a[-1]}), mean {out['a']['mean']:+.4f} "
           f"+- {out['a']['se']:.4f}; B n = {out['b']['n']} ({idx_b[0]}...{idx_b[-1]}), mean {out['b']['mean']:+.4f} "
           f"+- {out['b']['se']:.4f}; KS D {out['ks_d']:.3f}, p {out['ks_p']:.3g}\n")
-    print("| notch [nm] | fraction A | fraction B | mean <mz> A | mean <mz> B | B - A | z |")
-    print("|---|---|---|---|---|---|---|")
+    print("| notch [nm] | fraction A | fraction B | mean <mz> A | mean <mz> B | B - A | z | pairs | paired B - A |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for row in out["notches"]:
         means = (f"{row['mean_a']:+.4f} +- {row['se_a']:.4f} | {row['mean_b']:+.4f} +- {row['se_b']:.4f} | "
                  f"{row['difference']:+.4f} | {row['z']:+.1f}") if "difference" in row else "| | |"
-        print(f"| {row['notch_nm']:.0f} | {row['fraction_a']:.3f} | {row['fraction_b']:.3f} | {means} |")
+        pairs = (f"{row['paired_n']} | " + (f"{row['paired_difference']:+.4f} +- {row['paired_se']:.4f}"
+                                           if "paired_difference" in row else "")) if "paired_n" in row else "| "
+        print(f"| {row['notch_nm']:.0f} | {row['fraction_a']:.3f} | {row['fraction_b']:.3f} | {means} | {pairs} |")
     if args.json:
         write_text(json.dumps(out, indent=1) + "\n", args.json)
     return 0

@@ -406,6 +406,15 @@ def test_compare_by_notch_tells_a_shift_inside_a_notch_from_walls_caught_elsewhe
     assert cs.position_from_mz(-0.05, length) == pytest.approx(285e-9)
     with pytest.raises(ValueError, match=">= 2 values"):
         cs.compare_by_notch([0.1], b, notch_x, length)
+    # the same instances at two settings: the pairs see a 0.002 in-notch shift that the spread hides
+    c = a + 0.002 + 0.0005 * rng.standard_normal(a.size)
+    c[:40] = 0.2  # 40 walls caught one notch further
+    pairs = cs.compare_by_notch(a, c, notch_x, length, index_a=range(400), index_b=range(400))
+    at = {round(r["notch_nm"]): r for r in pairs["notches"]}[285]
+    assert at["paired_n"] == 360 and at["paired_difference"] == pytest.approx(0.002, abs=2e-4)
+    assert at["paired_se"] < 1e-4 and abs(at["difference"] - 0.002) < 3 * at["se_a"]
+    with pytest.raises(ValueError, match="one instance index per value"):
+        cs.compare_by_notch(a, c, notch_x, length, index_a=range(10), index_b=range(400))
 
 
 def test_rerun_samples_pool_reports_and_refuse_a_seed_counted_twice(tmp_path):

@@ -703,13 +703,17 @@ def position_from_mz(mz: np.ndarray | Sequence[float], length: float) -> np.ndar
     return 0.5 * float(length) * (1.0 + np.asarray(mz, float))
 
 
-def compare_by_notch(a: Sequence[float], b: Sequence[float], notch_x: Sequence[float], length: float) -> dict:
+def compare_by_notch(a: Sequence[float], b: Sequence[float], notch_x: Sequence[float], length: float,
+                     index_a: Sequence[int] | None = None, index_b: Sequence[int] | None = None) -> dict:
     """Two samples of final <m_z> of one Ku (e.g. the same seeds' outcomes at dt and at dt / 2): the two-sample
     KS test of the whole samples, and per notch (each wall assigned to the notch nearest to
     :func:`position_from_mz`; ``notch_x`` [m] the notch centres, ``length`` [m] the strip) the fraction of each
     sample resting there and the mean <m_z> of those walls with its standard error, their difference and
     that difference in standard errors (``z``). Tells a shift of the walls inside a notch (a step bias of the
-    resting level) from walls caught at other notches (a change of the dynamics)."""
+    resting level) from walls caught at other notches (a change of the dynamics). With the instance indices of
+    both samples (``index_a``, ``index_b``, one per value), an instance in both whose two walls rest at the same
+    notch is also paired: ``paired_n`` and the mean of its differences b - a with their standard error
+    (``paired_difference``, ``paired_se``), which the thermal spread of the level does not blur."""
     a, b = np.asarray(a, float), np.asarray(b, float)
     if a.size < 2 or b.size < 2:
         raise ValueError(f"compare_by_notch needs two samples of >= 2 values (got {a.size} and {b.size})")
@@ -724,6 +728,12 @@ def compare_by_notch(a: Sequence[float], b: Sequence[float], notch_x: Sequence[f
 
     d, p = ks_two_sample(a, b)
     at_a, at_b = nearest(a), nearest(b)
+    paired = index_a is not None and index_b is not None
+    if paired:
+        if len(index_a) != a.size or len(index_b) != b.size:
+            raise ValueError("compare_by_notch: index_a and index_b need one instance index per value")
+        row_b = {int(i): r for r, i in enumerate(index_b)}
+        both = [(r, row_b[int(i)]) for r, i in enumerate(index_a) if int(i) in row_b]
     notches = []
     for j, x in enumerate(notch_x):
         va, vb = a[at_a == j], b[at_b == j]
@@ -736,6 +746,12 @@ def compare_by_notch(a: Sequence[float], b: Sequence[float], notch_x: Sequence[f
                        difference=sb["mean"] - sa["mean"])
             se = math.hypot(sa["se"], sb["se"])
             row["z"] = row["difference"] / se if se > 0 else float("nan")
+        if paired:
+            diff = np.asarray([b[rb] - a[ra] for ra, rb in both if at_a[ra] == j and at_b[rb] == j])
+            row["paired_n"] = int(diff.size)
+            if diff.size > 1:
+                row["paired_difference"] = float(diff.mean())
+                row["paired_se"] = float(diff.std(ddof=1) / math.sqrt(diff.size))
         notches.append(row)
     return {"a": stats(a), "b": stats(b), "ks_d": d, "ks_p": p, "notches": notches}
 
