@@ -267,8 +267,8 @@ def evaluate(params: dict, base: dict, *, n_per_ku: int, temperature: float, rel
     kus = list(KUS)
     # at 300 K the state is read after the stage's readout tail (never at a coarser step than the trial's own);
     # at T = 0 (the screen) there are no overheated modes to cool
-    readout_time = float(base["solver"].get("readout_time", 0.0)) if temperature > 0 else 0.0
-    readout_dt = min(dt, float(base["solver"].get("readout_dt") or dt))
+    readout_time = float(base["solver"]["readout_time"]) if temperature > 0 else 0.0
+    readout_dt = min(dt, float(base["solver"]["readout_dt"] or dt))
     res = explore(material, geometry, kus, n_per_ku=n_per_ku, temperature=temperature,
                   readout_time=readout_time, readout_dt=readout_dt,
                   current_density=float(base["drive"]["current_density"]),
@@ -762,7 +762,8 @@ def rerun_samples(reports: Sequence[tuple[str | Path, str]], ku: float) -> tuple
     whose instances overlap (one seed counted twice) and reports without that part or Ku."""
     values, covered = [], []
     for path, part in reports:
-        rows = (json.loads(Path(path).read_text()).get(part) or {}).get("per_ku", {})
+        report = json.loads(Path(path).read_text())
+        rows = report[part]["per_ku"] if part in report and report[part] else {}
         hits = [rows[k] for k in rows if math.isclose(float(k), ku, rel_tol=1e-3)]
         if not hits:
             raise ValueError(f"{path}: no {part} of Ku {ku:g} J/m^3")
