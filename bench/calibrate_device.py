@@ -255,8 +255,7 @@ def main(argv: list[str] | None = None) -> int:
                       seed=int(dev["thermal_seed"]) if args.seed is None else args.seed,
                       dtype=(dev.get("torch") or {}).get("dtype", "float32"),
                       compile=bool((dev.get("torch") or {}).get("compile", False)),
-                      readout_time=float(dev["solver"].get("readout_time", 0.0)),
-                      readout_dt=dev["solver"].get("readout_dt"))
+                      readout_time=float(dev["solver"]["readout_time"]), readout_dt=dev["solver"]["readout_dt"])
         rows = [summarize(k, res["mz"][res["ku"] == k], res["dw_x"][res["ku"] == k]) for k in dev["ku_values"]]
         print(markdown_table(rows))
         print(f"explore: {res['instance_steps']} instance-steps in {res['wall_time_s']:.1f} s")

@@ -42,9 +42,7 @@ def pooled(sources: list[str], ku: float) -> tuple[np.ndarray, list[int]]:
             raise SystemExit(f"compare_reruns: source {src!r} is not stats:<file.h5>, rerun:<report.json> or "
                              "half_dt:<report.json>")
     if reports:
-        v, idx = rerun_samples(reports, ku)
-        if set(idx) & set(covered):
-            raise SystemExit(f"compare_reruns: the reports {reports} overlap the stage's instances 0...{len(covered) - 1}")
+        v, idx = rerun_samples(reports, ku, taken=covered)
         values.append(v)
         covered += idx
     return np.concatenate(values), sorted(covered)

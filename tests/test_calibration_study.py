@@ -429,6 +429,10 @@ def test_rerun_samples_pool_reports_and_refuse_a_seed_counted_twice(tmp_path):
     assert values.tolist() == [0.1, 0.2, 0.3] and covered == [0, 1, 2]
     with pytest.raises(ValueError, match="overlap"):
         cs.rerun_samples([(one, "rerun"), (report("c.json", 1, [0.4]), "rerun")], 7.5e5)
+    values, covered = cs.rerun_samples([(two, "rerun")], 7.5e5, taken=[0, 1])  # the stage's instances 0 and 1
+    assert values.tolist() == [0.3] and covered == [2]
+    with pytest.raises(ValueError, match="overlap"):
+        cs.rerun_samples([(one, "rerun")], 7.5e5, taken=[1])
     with pytest.raises(ValueError, match="no rerun of Ku 800000"):
         cs.rerun_samples([(one, "rerun")], 8.0e5)
     with pytest.raises(ValueError, match="no half_dt of Ku"):

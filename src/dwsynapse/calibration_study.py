@@ -756,11 +756,13 @@ def compare_by_notch(a: Sequence[float], b: Sequence[float], notch_x: Sequence[f
     return {"a": stats(a), "b": stats(b), "ks_d": d, "ks_p": p, "notches": notches}
 
 
-def rerun_samples(reports: Sequence[tuple[str | Path, str]], ku: float) -> tuple[np.ndarray, list[int]]:
+def rerun_samples(reports: Sequence[tuple[str | Path, str]], ku: float,
+                  taken: Sequence[int] = ()) -> tuple[np.ndarray, list[int]]:
     """The rerun <m_z> of ``ku`` [J/m^3] pooled over ``converge`` reports, each given as (path, part) with part
     ``"rerun"`` or ``"half_dt"`` (a report may hold both), and the instance indices they cover; refuses parts
-    whose instances overlap (one seed counted twice) and reports without that part or Ku."""
-    values, covered = [], []
+    whose instances overlap each other or ``taken`` (instances already in the sample, e.g. the stage's own: one
+    seed counted twice) and reports without that part or Ku."""
+    values, covered = [], list(taken)
     for path, part in reports:
         report = json.loads(Path(path).read_text())
         rows = report[part]["per_ku"] if part in report and report[part] else {}
@@ -771,10 +773,11 @@ def rerun_samples(reports: Sequence[tuple[str | Path, str]], ku: float) -> tuple
         first = int(row.get("first_index", 0))
         idx = list(range(first, first + int(row.get("n_requested", len(row["rerun"])))))
         if set(idx) & set(covered):
-            raise ValueError(f"{path} ({part}): instances {idx[0]}...{idx[-1]} of Ku {ku:g} overlap another report's")
+            raise ValueError(f"{path} ({part}): instances {idx[0]}...{idx[-1]} of Ku {ku:g} overlap another "
+                             "source's")
         covered += idx
         values += [float(v) for v in row["rerun"]]
-    return np.asarray(values, float), sorted(covered)
+    return np.asarray(values, float), sorted(set(covered) - set(taken))
 
 
 def _final_states(chunk_paths: Sequence[str | Path], per_ku: int | None) -> dict[float, tuple[np.ndarray, np.ndarray]]:
