@@ -11,6 +11,8 @@ Modes (logic in :mod:`dwsynapse.calibration` and :mod:`dwsynapse.calibration_stu
 
     # the calibration study (optuna TPE over cited ranges, T = 0 screen then 300 K; resumable):
     python bench/calibrate_device.py study --config config.yaml --trials 40 --csv docs/calibration_trials.csv
+    # ... within a narrower box (each bound inside the knob's cited range; KNOB=VALUE fixes a knob)
+    python bench/calibrate_device.py study --box Ms=1.0e6:1.04e6 --box notch_depth=12e-9 --csv trials.csv
 
     # acceptance A1-A5 of a finished device stage, A7 (admissible, wall held 5 ns at T = 0 and J = 0)
     python bench/calibrate_device.py check --config config.yaml --stats results/device/device_stats.h5
@@ -106,6 +108,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--geometry-seeds", type=int, nargs="+", default=None, metavar="SEED",
                         help="study: racetrack roughness seeds of every 300 K stage (loss = their mean; "
                              "default: the config's device.geometry.seed)")
+    parser.add_argument("--box", action="append", default=[], metavar="KNOB=LOW:HIGH",
+                        help="study: search this knob only within [LOW, HIGH] (inside its cited range; KNOB=VALUE "
+                             "fixes it; repeatable; knobs: Ms, Aex, alpha, d_over_dc, theta_sh, notch_depth, notch_width)")
     parser.add_argument("--stats", default=None, help="check: device_stats.h5 (default: the config's)")
     parser.add_argument("--other", default=None, help="compare: the second device_stats.h5")
     parser.add_argument("--no-hold", action="store_true", help="check: skip the 5 ns T = 0 hold run")
@@ -238,11 +243,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.mode == "study":
         import json
 
-        from dwsynapse.calibration_study import run_study
+        from dwsynapse.calibration_study import parse_search_box, run_study, search_box
 
+        try:  # a bad box is refused before any trial runs
+            box = parse_search_box(args.box)
+            search_box(box)
+        except ValueError as exc:
+            parser.error(str(exc))
         rows = run_study(dev, args.csv, args.trials, seed=args.study_seed, n_per_ku=args.study_n_per_ku,
                          thermal_seed=int(dev["thermal_seed"]), enqueue=[json.loads(s) for s in args.start],
-                         geometry_seeds=args.geometry_seeds)
+                         geometry_seeds=args.geometry_seeds, box=box)
         print(f"study: {len(rows)} rows in {args.csv}")
         return 0
     if args.mode == "explore":

@@ -437,3 +437,32 @@ def test_rerun_samples_pool_reports_and_refuse_a_seed_counted_twice(tmp_path):
         cs.rerun_samples([(one, "rerun")], 8.0e5)
     with pytest.raises(ValueError, match="no half_dt of Ku"):
         cs.rerun_samples([(one, "half_dt")], 7.5e5)
+
+
+def test_a_narrowed_search_box_keeps_every_proposal_inside_it_and_refuses_bounds_outside_the_literature(
+        tmp_path, default_config, monkeypatch):
+    """``box`` narrows what the optimizer proposes (a fixed knob stays fixed); bounds outside a knob's cited
+    range, unknown knobs and malformed specs are refused with the knob named."""
+    proposals = []
+
+    def fake_evaluate(params, base, *, n_per_ku, **kw):
+        proposals.append(dict(params))
+        return {"screen_loss": 1.0, "screen_pass": False, "Dind": 1e-3, "dt": 1e-13, "wall_time_s": 0.0,
+                "instance_steps": 0, "dw_x_nm": "[]", "mz_all": "[]"}
+
+    monkeypatch.setattr(cs, "evaluate", fake_evaluate)
+    narrow = cs.parse_search_box(["Ms=1.0e6:1.04e6", "notch_depth=12e-9", "alpha=0.01:0.02"])
+    assert narrow["notch_depth"] == (12e-9, 12e-9)
+    cs.run_study(default_config["device"], tmp_path / "t.csv", 10, seed=3, box=narrow)
+    assert len(proposals) == 10
+    assert all(1.0e6 <= p["Ms"] <= 1.04e6 and p["notch_depth"] == 12e-9 and 0.01 <= p["alpha"] <= 0.02
+               for p in proposals)
+    assert any(p["theta_sh"] < 0.15 for p in proposals)  # a knob left out keeps its whole cited range
+    with pytest.raises(ValueError, match="alpha .* leaves its cited range"):
+        cs.search_box({"alpha": (0.001, 0.02)})
+    with pytest.raises(ValueError, match="unknown knob 'Ku'"):
+        cs.search_box({"Ku": (7e5, 8e5)})
+    with pytest.raises(ValueError, match="Ms low .* > high"):
+        cs.search_box({"Ms": (1.1e6, 1.0e6)})
+    with pytest.raises(ValueError, match="not NAME=LOW:HIGH"):
+        cs.parse_search_box(["alpha"])

@@ -85,6 +85,38 @@ KNOBS = (
     Knob("notch_width", 8e-9, 16e-9, False, "m; at least two 4 nm cells"),
 )
 D_RANGE = (0.5e-3, 2.2e-3)  # J/m^2, the cited DMI range (a trial outside it is rejected)
+
+def search_box(narrow: dict[str, tuple[float, float]] | None = None) -> dict[str, tuple[float, float, bool]]:
+    """The study's search box: (low, high, log) per knob of :data:`KNOBS`, each knob's cited range unless
+    ``narrow`` gives a (low, high) inside it (low == high fixes the knob). Raises ValueError for an unknown
+    knob, low > high, or a bound outside the cited range (a narrowed study never leaves the literature)."""
+    box = {k.name: (k.low, k.high, k.log) for k in KNOBS}
+    for name, (low, high) in (narrow or {}).items():
+        if name not in box:
+            raise ValueError(f"search box: unknown knob {name!r} (knobs: {', '.join(box)})")
+        cited_low, cited_high, log_scale = box[name]
+        if not low <= high:
+            raise ValueError(f"search box: {name} low {low:g} > high {high:g}")
+        if low < cited_low * (1 - 1e-9) or high > cited_high * (1 + 1e-9):
+            raise ValueError(f"search box: {name} [{low:g}, {high:g}] leaves its cited range "
+                             f"[{cited_low:g}, {cited_high:g}]")
+        box[name] = (low, high, log_scale)
+    return box
+
+
+def parse_search_box(specs: Sequence[str]) -> dict[str, tuple[float, float]]:
+    """``NAME=LOW:HIGH`` strings (``NAME=VALUE`` fixes the knob) as :func:`search_box`'s ``narrow``."""
+    out = {}
+    for spec in specs:
+        name, sep, bounds = spec.partition("=")
+        low, _, high = bounds.partition(":")
+        try:
+            if not sep:
+                raise ValueError
+            out[name.strip()] = (float(low), float(high or low))
+        except ValueError:
+            raise ValueError(f"search box: {spec!r} is not NAME=LOW:HIGH or NAME=VALUE") from None
+    return out
 # a trial's fixed step (stable_dt) per device.solver.integrator: a fraction of the exchange mode's stability
 # limit, at most dt_max [s]. RK4 takes a quarter of its ~6x larger limit, where it damps the fastest exchange
 # mode within ~10 % of alpha as it should (exchange_mode_extra_damping; at half its limit the 300 K outcomes
@@ -365,14 +397,16 @@ def trial_loss(rows: list[dict], trial: int) -> float | None:
 def run_study(base: dict, csv_path: str | Path, n_trials: int, *, seed: int = 0, n_per_ku: int = 8,
               screen_relax: float = 1.0e-9, thermal_relax: float = 2.0e-9,
               thermal_seed: int = 20261201, enqueue: Sequence[dict] = (), compile: bool = True,
-              geometry_seeds: Sequence[int] | None = None) -> list[dict]:
+              geometry_seeds: Sequence[int] | None = None,
+              box: dict[str, tuple[float, float]] | None = None) -> list[dict]:
     """Run (or resume) the calibration study until ``n_trials`` trials are in ``csv_path``.
 
     ``base`` is the config's ``device`` section (geometry with its seed, drive, solver). Every trial
     uses the same geometry and thermal seeds (common random numbers): the screen runs on the first of
     ``geometry_seeds`` (default: the config's geometry seed alone), the 300 K stage on each of them, one
     CSV row per seed; the trial's loss is the mean of theirs. ``enqueue`` holds parameter dicts to try
-    first (e.g. the previous default). Returns the rows of the CSV."""
+    first (e.g. the previous default). ``box`` narrows the searched ranges (:func:`search_box`); finished
+    trials outside it stay in the log but are not told to the optimizer. Returns the rows of the CSV."""
     import optuna
 
     csv_path = Path(csv_path)
@@ -408,7 +442,8 @@ def run_study(base: dict, csv_path: str | Path, n_trials: int, *, seed: int = 0,
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=8, multivariate=True)
     study = optuna.create_study(direction="minimize", sampler=sampler)
-    dists = {k.name: optuna.distributions.FloatDistribution(k.low, k.high, log=k.log) for k in KNOBS}
+    dists = {name: optuna.distributions.FloatDistribution(low, high, log=log_scale and low < high)
+             for name, (low, high, log_scale) in search_box(box).items()}
     for t in done:
         first = next(r for r in rows if int(r["trial"]) == t)
         loss = trial_loss(rows, t)
