@@ -24,6 +24,9 @@ Modes (logic in :mod:`dwsynapse.calibration` and :mod:`dwsynapse.calibration_stu
     # two device-statistics files side by side, per Ku: means, spreads, in-window P and a two-sample KS test
     python bench/calibrate_device.py compare --stats results/device/device_stats.h5 --other results/paper/device/device_stats.h5
 
+    # how far the study's loss scatters with 4, 8, 16 instances per Ku: subsamples of a finished stage
+    python bench/calibrate_device.py resolution --stats results/device/device_stats.h5 --per-ku 4 8 16
+
     # A6 (converged): the stage's final states relaxed 3 ns more, and the stage's first seeds rerun at dt/2
     # (--rerun-per-ku N --rerun-set torch.demag_refresh_steps=1: also rerun them with another setting, e.g.
     # the full demag in every stage, or --rerun-set solver.integrator=heun --rerun-set solver.dt=6.25e-14)
@@ -89,7 +92,8 @@ def _threshold_table(report: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("mode", choices=["explore", "calibrate", "study", "check", "converge", "depinning", "compare"])
+    parser.add_argument("mode", choices=["explore", "calibrate", "study", "check", "converge", "depinning", "compare",
+                                           "resolution"])
     parser.add_argument("--config", default="config.yaml")
     parser.add_argument("--set", action="append", default=[], help="material.<key>=<v> or geometry.<key>=<v>")
     parser.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "1")))
@@ -111,7 +115,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--box", action="append", default=[], metavar="KNOB=LOW:HIGH",
                         help="study: search this knob only within [LOW, HIGH] (inside its cited range; KNOB=VALUE "
                              "fixes it; repeatable; knobs: Ms, Aex, alpha, d_over_dc, theta_sh, notch_depth, notch_width)")
-    parser.add_argument("--stats", default=None, help="check: device_stats.h5 (default: the config's)")
+    parser.add_argument("--stats", default=None, help="check, compare, resolution: device_stats.h5 (default: the config's)")
+    parser.add_argument("--per-ku", type=int, nargs="+", default=[4, 8, 16], metavar="N",
+                        help="resolution: instances per Ku of the subsamples (default 4 8 16)")
+    parser.add_argument("--draws", type=int, default=2000, help="resolution: subsamples per N (default 2000)")
+    parser.add_argument("--resample-seed", type=int, default=0, help="resolution: seed of the subsampling")
     parser.add_argument("--other", default=None, help="compare: the second device_stats.h5")
     parser.add_argument("--no-hold", action="store_true", help="check: skip the 5 ns T = 0 hold run")
     parser.add_argument("--extension-per-ku", type=int, default=16,
@@ -129,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
                              "instances_per_ku the same seed sequence goes on, for a larger sample)")
     parser.add_argument("--rerun-ku", type=float, action="append", default=None, metavar="KU",
                         help="converge: rerun only this Ku [J/m^3] (repeatable; default: every Ku of the stage)")
-    parser.add_argument("--json", default=None, help="converge, depinning: also write the report to this file")
+    parser.add_argument("--json", default=None, help="converge, depinning, resolution: also write the report to this file")
     parser.add_argument("--compare", default=None, metavar="CONFIG",
                         help="depinning: also on this config's device (e.g. config/paper.yaml, 2 nm) and compare")
     parser.add_argument("--j-range", type=float, nargs=2, default=(1.5e11, 8e11), metavar=("LOW", "HIGH"),
@@ -195,6 +203,28 @@ def main(argv: list[str] | None = None) -> int:
         print(text)
         if args.json:
             write_text(text + "\n", args.json)
+        return 0
+    if args.mode == "resolution":
+        import json
+
+        from dwsynapse.calibration_study import loss_resolution
+        from dwsynapse.devicestats import default_stats_path
+        from dwsynapse.tabular import markdown_table
+
+        if args.draws < 1:
+            parser.error("--draws must be >= 1")
+        try:
+            report = loss_resolution(args.stats or default_stats_path(config), args.per_ku, args.draws,
+                                     args.resample_seed)
+        except ValueError as exc:
+            parser.error(str(exc))
+        print(f"{report['stats']}: loss {report['loss_full']:.2f} with all {report['n_full']} instances per Ku; "
+              f"{report['draws']} subsamples per row (seed {report['seed']})\n")
+        table = [{"per Ku": r["n_per_ku"], "mean": f"{r['mean']:.2f}", "median": f"{r['median']:.2f}",
+                  "10-90 %": f"{r['p10']:.2f} - {r['p90']:.2f}", "std": f"{r['std']:.2f}"} for r in report["rows"]]
+        print(markdown_table(table, list(table[0])))
+        if args.json:
+            write_text(json.dumps(report, indent=1) + "\n", args.json)
         return 0
     if args.mode == "compare":
         from dwsynapse.calibration_study import compare_stats

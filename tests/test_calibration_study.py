@@ -285,18 +285,26 @@ def test_depinning_search_brackets_each_ku_threshold(default_config, monkeypatch
         cs.depinning_thresholds(default_config["device"], 8e11, 1.5e11)
 
 
-def test_depinning_bench_applies_the_set_overrides_and_records_them_in_its_report(tmp_path, monkeypatch):
-    """`calibrate_device.py depinning --set geometry.key=value` measures the racetrack with that value and
-    writes the override into its JSON report, so the report says which racetrack it measured."""
+def _calibrate_device_bench():
+    """bench/calibrate_device.py as a module (its ``main(argv)``)."""
     import importlib.util
-
-    from dwsynapse import calibration
 
     from .conftest import REPO
 
     spec = importlib.util.spec_from_file_location("calibrate_device_bench", REPO / "bench" / "calibrate_device.py")
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
+    return bench
+
+
+def test_depinning_bench_applies_the_set_overrides_and_records_them_in_its_report(tmp_path, monkeypatch):
+    """`calibrate_device.py depinning --set geometry.key=value` measures the racetrack with that value and
+    writes the override into its JSON report, so the report says which racetrack it measured."""
+    from dwsynapse import calibration
+
+    from .conftest import REPO
+
+    bench = _calibrate_device_bench()
     seen = []
 
     def fake_explore(material, geometry, kus, *, n_per_ku, current_density, **kw):
@@ -466,3 +474,36 @@ def test_a_narrowed_search_box_keeps_every_proposal_inside_it_and_refuses_bounds
         cs.search_box({"Ms": (1.1e6, 1.0e6)})
     with pytest.raises(ValueError, match="not NAME=LOW:HIGH"):
         cs.parse_search_box(["alpha"])
+
+
+def test_loss_resolution_shrinks_with_more_instances_and_refuses_sizes_it_cannot_resample(tmp_path):
+    """Subsamples of a 64-per-Ku stage: the loss scatters less with 16 per Ku than with 4, the same seed draws the
+    same subsamples, and a size the file cannot be resampled at is refused naming the file."""
+    from dwsynapse.devicestats import DeviceStats, KuStats, write_device_stats
+
+    ku, w, _, _ = paper_like(n=64, seed=3)
+    w = np.clip(w, -1, 1)
+    x = 300e-9 * (1 + w)
+    groups = [KuStats(ku=k, mz=w[ku == k], dw_x=x[ku == k], seed=np.arange(64), n_requested=64) for k in KUS]
+    path = tmp_path / "device_stats.h5"
+    write_device_stats(path, DeviceStats(groups=groups, engine="torch"))
+    report = cs.loss_resolution(path, [4, 16], draws=300, seed=2)
+    assert report["n_full"] == 64
+    assert report["loss_full"] == pytest.approx(cs.acceptance_loss(cs.acceptance(ku, w, x, np.ones(ku.size, bool))))
+    small, large = report["rows"]
+    assert small["std"] > 1.5 * large["std"] > 0
+    assert small["p10"] <= small["median"] <= small["p90"]
+    assert cs.loss_resolution(path, [4], draws=50, seed=2)["rows"][0] == cs.loss_resolution(path, [4], draws=50, seed=2)["rows"][0]
+    for bad in (1, 64):
+        with pytest.raises(ValueError, match="device_stats.h5, whose smallest Ku holds 64"):
+            cs.loss_resolution(path, [bad], draws=10)
+    # the bench mode: a table and a JSON report; a size it cannot resample is a usage error before any draw
+    from .conftest import REPO
+
+    bench, out = _calibrate_device_bench(), tmp_path / "resolution.json"
+    argv = ["resolution", "--config", str(REPO / "config.yaml"), "--stats", str(path), "--draws", "20"]
+    assert bench.main(argv + ["--per-ku", "4", "8", "--json", str(out)]) == 0
+    assert [r["n_per_ku"] for r in json.loads(out.read_text())["rows"]] == [4, 8]
+    with pytest.raises(SystemExit) as exc:
+        bench.main(argv + ["--per-ku", "64"])
+    assert exc.value.code == 2

@@ -478,22 +478,60 @@ def run_study(base: dict, csv_path: str | Path, n_trials: int, *, seed: int = 0,
     return read_trials(csv_path)
 
 
+def _stats_instances(stats_path: str | Path) -> list[tuple[float, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """Per Ku of a device-statistics file: (Ku [J/m^3], <m_z>, DW position [m], single-wall flag, hit-cap
+    flag); a file without the flags counts every instance as one wall that did not reach the cap."""
+    from .devicestats import read_device_stats
+
+    return [(g.ku, np.asarray(g.mz, float), np.asarray(g.dw_x, float),
+             np.asarray(g.single_wall if g.single_wall is not None else np.ones(g.n_ok, bool), bool),
+             np.asarray(g.hit_cap if g.hit_cap is not None else np.zeros(g.n_ok, bool), bool))
+            for g in read_device_stats(stats_path).groups]
+
+
+def _acceptance_of(groups: Sequence[tuple]) -> dict:
+    """:func:`acceptance` of per-Ku (Ku, <m_z>, DW position, single-wall flag, ...) tuples."""
+    return acceptance(np.concatenate([np.full(m.size, k) for k, m, *_ in groups]),
+                      np.concatenate([m for _, m, *_ in groups]), np.concatenate([x for _, _, x, *_ in groups]),
+                      np.concatenate([one for _, _, _, one, *_ in groups]))
+
+
 def acceptance_from_stats(stats_path: str | Path) -> dict:
     """:func:`acceptance` of a device-statistics file (``single_wall`` flags from the file; a file
     without them counts every instance as one wall), plus ``hit_cap_fraction`` over all instances."""
-    from .devicestats import read_device_stats
-
-    stats = read_device_stats(stats_path)
-    ku, w, x, one, cap = [], [], [], [], []
-    for g in stats.groups:
-        ku.append(np.full(g.n_ok, g.ku))
-        w.append(g.mz)
-        x.append(g.dw_x)
-        one.append(g.single_wall if g.single_wall is not None else np.ones(g.n_ok, bool))
-        cap.append(g.hit_cap if g.hit_cap is not None else np.zeros(g.n_ok, bool))
-    out = acceptance(np.concatenate(ku), np.concatenate(w), np.concatenate(x), np.concatenate(one))
-    out["hit_cap_fraction"] = float(np.concatenate(cap).mean())
+    groups = _stats_instances(stats_path)
+    out = _acceptance_of(groups)
+    out["hit_cap_fraction"] = float(np.concatenate([cap for *_, cap in groups]).mean())
     return out
+
+
+def loss_resolution(stats_path: str | Path, n_per_ku: Sequence[int], draws: int = 2000, seed: int = 0) -> dict:
+    """How far the study's loss (:func:`acceptance_loss`) of one 300 K stage with ``n`` instances per Ku
+    scatters, estimated on a finished stage with more: ``draws`` subsamples of ``n`` instances per Ku, drawn
+    without replacement (numpy generator seeded with ``seed``). Two trials whose losses differ by less than
+    this scatter are not ranked apart by the study. Returns ``loss_full`` (all instances), ``n_full`` (the
+    smallest Ku's count) and per ``n`` the mean, median, 10th / 90th percentile and standard deviation.
+    Raises ValueError when ``n`` is < 2 or more than the smallest Ku holds (no spread to resample)."""
+    groups = _stats_instances(stats_path)
+    n_full = min(m.size for _, m, *_ in groups)
+    rng = np.random.default_rng(seed)
+    rows = []
+    for n in n_per_ku:
+        if not 2 <= n < n_full:
+            raise ValueError(f"loss_resolution: {n} instances per Ku cannot be resampled from {stats_path}, "
+                             f"whose smallest Ku holds {n_full} (need 2 <= n < {n_full})")
+        losses = np.empty(draws)
+        for d in range(draws):
+            sub = []
+            for k, m, x, one, *_ in groups:
+                i = rng.choice(m.size, n, replace=False)
+                sub.append((k, m[i], x[i], one[i]))
+            losses[d] = acceptance_loss(_acceptance_of(sub))
+        rows.append({"n_per_ku": int(n), "mean": float(losses.mean()), "median": float(np.median(losses)),
+                     "p10": float(np.percentile(losses, 10)), "p90": float(np.percentile(losses, 90)),
+                     "std": float(losses.std())})
+    return {"stats": str(stats_path), "loss_full": acceptance_loss(_acceptance_of(groups)), "n_full": int(n_full),
+            "draws": int(draws), "seed": int(seed), "rows": rows}
 
 
 def _explore_at_zero_temperature(device: dict, kus: Sequence[float], *, compile: bool, **run) -> dict:
