@@ -43,7 +43,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import numpy as np
 
@@ -478,22 +478,32 @@ def run_study(base: dict, csv_path: str | Path, n_trials: int, *, seed: int = 0,
     return read_trials(csv_path)
 
 
-def _stats_instances(stats_path: str | Path) -> list[tuple[float, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
-    """Per Ku of a device-statistics file: (Ku [J/m^3], <m_z>, DW position [m], single-wall flag, hit-cap
-    flag); a file without the flags counts every instance as one wall that did not reach the cap."""
+class _KuInstances(NamedTuple):
+    """The instances of one Ku of a device-statistics file."""
+
+    ku: float  # J/m^3
+    mz: np.ndarray  # <m_z> per instance
+    dw_x: np.ndarray  # DW position [m]
+    single_wall: np.ndarray  # bool: one wall, no extra domains
+    hit_cap: np.ndarray  # bool: relaxation reached the time cap
+
+
+def _stats_instances(stats_path: str | Path) -> list[_KuInstances]:
+    """Per Ku of a device-statistics file its instances; a file without the flags counts every instance as
+    one wall that did not reach the cap."""
     from .devicestats import read_device_stats
 
-    return [(g.ku, np.asarray(g.mz, float), np.asarray(g.dw_x, float),
-             np.asarray(g.single_wall if g.single_wall is not None else np.ones(g.n_ok, bool), bool),
-             np.asarray(g.hit_cap if g.hit_cap is not None else np.zeros(g.n_ok, bool), bool))
+    return [_KuInstances(g.ku, np.asarray(g.mz, float), np.asarray(g.dw_x, float),
+                         np.asarray(g.single_wall if g.single_wall is not None else np.ones(g.n_ok, bool), bool),
+                         np.asarray(g.hit_cap if g.hit_cap is not None else np.zeros(g.n_ok, bool), bool))
             for g in read_device_stats(stats_path).groups]
 
 
-def _acceptance_of(groups: Sequence[tuple]) -> dict:
-    """:func:`acceptance` of per-Ku (Ku, <m_z>, DW position, single-wall flag, ...) tuples."""
-    return acceptance(np.concatenate([np.full(m.size, k) for k, m, *_ in groups]),
-                      np.concatenate([m for _, m, *_ in groups]), np.concatenate([x for _, _, x, *_ in groups]),
-                      np.concatenate([one for _, _, _, one, *_ in groups]))
+def _acceptance_of(groups: Sequence[_KuInstances]) -> dict:
+    """:func:`acceptance` of the instances of every Ku."""
+    return acceptance(np.concatenate([np.full(g.mz.size, g.ku) for g in groups]),
+                      np.concatenate([g.mz for g in groups]), np.concatenate([g.dw_x for g in groups]),
+                      np.concatenate([g.single_wall for g in groups]))
 
 
 def acceptance_from_stats(stats_path: str | Path) -> dict:
@@ -501,7 +511,7 @@ def acceptance_from_stats(stats_path: str | Path) -> dict:
     without them counts every instance as one wall), plus ``hit_cap_fraction`` over all instances."""
     groups = _stats_instances(stats_path)
     out = _acceptance_of(groups)
-    out["hit_cap_fraction"] = float(np.concatenate([cap for *_, cap in groups]).mean())
+    out["hit_cap_fraction"] = float(np.concatenate([g.hit_cap for g in groups]).mean())
     return out
 
 
@@ -511,22 +521,23 @@ def loss_resolution(stats_path: str | Path, n_per_ku: Sequence[int], draws: int 
     without replacement (numpy generator seeded with ``seed``). Two trials whose losses differ by less than
     this scatter are not ranked apart by the study. Returns ``loss_full`` (all instances), ``n_full`` (the
     smallest Ku's count) and per ``n`` the mean, median, 10th / 90th percentile and standard deviation.
-    Raises ValueError when ``n`` is < 2 or more than the smallest Ku holds (no spread to resample)."""
+    Raises ValueError, before any draw, when an ``n`` is < 2 or not less than the smallest Ku's count (no
+    spread to resample)."""
     groups = _stats_instances(stats_path)
-    n_full = min(m.size for _, m, *_ in groups)
+    n_full = min(g.mz.size for g in groups)
+    bad = [n for n in n_per_ku if not 2 <= n < n_full]
+    if bad:
+        raise ValueError(f"loss_resolution: {bad[0]} instances per Ku cannot be resampled from {stats_path}, "
+                         f"whose smallest Ku holds {n_full} (need 2 <= n < {n_full})")
     rng = np.random.default_rng(seed)
     rows = []
     for n in n_per_ku:
-        if not 2 <= n < n_full:
-            raise ValueError(f"loss_resolution: {n} instances per Ku cannot be resampled from {stats_path}, "
-                             f"whose smallest Ku holds {n_full} (need 2 <= n < {n_full})")
         losses = np.empty(draws)
         for d in range(draws):
-            sub = []
-            for k, m, x, one, *_ in groups:
-                i = rng.choice(m.size, n, replace=False)
-                sub.append((k, m[i], x[i], one[i]))
-            losses[d] = acceptance_loss(_acceptance_of(sub))
+            picks = [rng.choice(g.mz.size, n, replace=False) for g in groups]
+            losses[d] = acceptance_loss(_acceptance_of(
+                [g._replace(mz=g.mz[i], dw_x=g.dw_x[i], single_wall=g.single_wall[i], hit_cap=g.hit_cap[i])
+                 for g, i in zip(groups, picks)]))
         rows.append({"n_per_ku": int(n), "mean": float(losses.mean()), "median": float(np.median(losses)),
                      "p10": float(np.percentile(losses, 10)), "p90": float(np.percentile(losses, 90)),
                      "std": float(losses.std())})
