@@ -131,6 +131,41 @@ def test_readout_tail_cools_the_exchange_modes_that_a_large_step_heats():
     assert exchange(cooled) == pytest.approx(exchange(reference), rel=0.05)
 
 
+def test_integrate_samples_on_its_grid_and_a_shrunk_row_runs_as_it_would_alone():
+    """The engine's one time loop: ``on_sample`` sees every ``n_sample``-th step, the pulse's last step and the last
+    step; a row kept after a shrink (with its own current and noise stream) ends where it ends run alone, the current
+    stops after ``n_pulse`` steps, and an empty list ends the run at that sample."""
+    mesh = Mesh(np.ones((4, 12), bool), 4e-9, 4e-9, 1e-9, torch.device("cpu"), torch.float64)
+    system = LLGSystem(mesh, Material(ms=8e5, aex=1.5e-11, alpha=0.1, dind=1e-3, ku=8e5), demag="newell")
+    m0 = rt.initial_wall(mesh, system.mat, 24e-9).repeat(2, 1, 1, 1)
+    sigma = thermal_sigma(0.1, 300.0, 8e5, mesh.cell_volume, 1e-13)
+    a_dl = torch.tensor([0.0, 0.05], dtype=torch.float64).view(-1, 1, 1)
+    seen = []
+
+    def keep_second_at_4(k, m):
+        seen.append(k)
+        return [1] if k == 4 else None
+
+    both = rt.integrate(Stepper(system, demag_refresh_steps=2), m0, ThermalNoise([3, 9], mesh, sigma), 1e-13, 10, 4,
+                        keep_second_at_4, a_dl=a_dl, n_pulse=6)
+    assert seen == [4, 6, 8, 10] and both.shape[0] == 1
+
+    def by_hand(n_steps):  # row 1 alone, stepped one call at a time: current in the first 6 steps only
+        stepper, noise, zero, m = Stepper(system, demag_refresh_steps=2), ThermalNoise([9], mesh, sigma), \
+            torch.zeros((), dtype=torch.float64), m0[1:]
+        for k in range(1, n_steps + 1):
+            m = stepper(m, noise.next(), a_dl[1:] if k <= 6 else zero, zero, torch.tensor(1e-13, dtype=torch.float64))
+        return m
+
+    torch.testing.assert_close(both, by_hand(10), rtol=0, atol=1e-12)
+    stopped = []
+    at_6 = rt.integrate(Stepper(system, demag_refresh_steps=2), m0[1:], ThermalNoise([9], mesh, sigma), 1e-13, 10, 4,
+                        lambda k, m: stopped.append(k) or ([] if k == 6 else None), a_dl=a_dl[1:], n_pulse=6)
+    assert stopped == [4, 6]
+    torch.testing.assert_close(at_6, by_hand(6), rtol=0, atol=0)
+    assert not torch.allclose(by_hand(6), by_hand(10))
+
+
 def test_readout_noise_seeds_are_distinct_streams():
     seeds = [instance_seed(1, k, i) for k in range(5) for i in range(64)]
     tails = [rt.readout_noise_seed(s) for s in seeds]

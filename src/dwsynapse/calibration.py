@@ -90,13 +90,15 @@ def explore(material: dict, geometry_cfg: dict, ku_values: Sequence[float], *, n
     device stage's readout tail (:func:`dwsynapse.engines.torchfd.racetrack.readout_tail`, at ``readout_dt`` [s],
     default ``dt``), so that a final state is read as the stage reads it. Thermal seeds are ``seed * 1000 + row``. Returns a
     dict with ``ku`` (rows,),
-    ``mz`` / ``dw_x`` [m] final values per row, ``t`` [s] and ``mz_t`` (rows, n_t) traces,
+    ``mz`` / ``dw_x`` [m] final values per row, ``t`` [s] and ``mz_t`` (rows, n_t) traces (every
+    ``sample_interval``, at the pulse's end and at the last step),
     ``finite`` per row, ``wall_time_s`` and ``instance_steps``.
     """
     import torch
 
     from .engines.torchfd.mesh import Mesh
-    from .engines.torchfd.racetrack import initial_wall, readout_tail, relax_initial_state, resolve_dtype, rows_mean_mz
+    from .engines.torchfd.racetrack import (initial_wall, integrate, readout_tail, relax_initial_state, resolve_dtype,
+                                            rows_mean_mz)
     from .engines.torchfd.solver import LLGSystem, Material, Stepper
     from .engines.torchfd.sot import damping_like_coefficient
     from .engines.torchfd.thermal import ThermalNoise, thermal_sigma
@@ -147,27 +149,24 @@ def explore(material: dict, geometry_cfg: dict, ku_values: Sequence[float], *, n
     sigma = thermal_sigma(alpha, temperature, ms, mesh.cell_volume, dt)
     row_seeds = [seed * 1000 + i for i in range(n)]
     noise = ThermalNoise(row_seeds, mesh, sigma) if sigma > 0 else None
-    zero = torch.zeros((), dtype=tdtype)
     a_on = per_row(a_dl) if np.ndim(a_dl) else torch.tensor(a_dl, dtype=tdtype)
-    dt_t = torch.tensor(dt, dtype=tdtype)
     n_pulse = int(round(pulse_duration / dt))
     n_total = n_pulse + int(round(relax_time / dt))
     n_sample = max(1, int(round(sample_interval / dt)))
     times, traces = [0.0], [rows_mean_mz(m, mesh)]
+
+    def record(k, m):
+        times.append(k * dt)
+        traces.append(rows_mean_mz(m, mesh))
+
     t0 = time.perf_counter()
-    with torch.no_grad():
-        for k in range(1, n_total + 1):
-            b_th = noise.next() if noise is not None else zero
-            m = stepper(m, b_th, a_on if k <= n_pulse else zero, zero, dt_t)
-            if k % n_sample == 0 or k == n_total:
-                times.append(k * dt)
-                traces.append(rows_mean_mz(m, mesh))
-        n_readout = int(round(readout_time / readout_step))
-        if n_readout > 0:
-            m, t_tail, mz_tail = readout_tail(stepper, m, row_seeds, readout_step, n_readout,
-                                              thermal_sigma(alpha, temperature, ms, mesh.cell_volume, readout_step))
-            times.extend(n_total * dt + t_tail)
-            traces.extend(mz_tail.T)
+    m = integrate(stepper, m, noise, dt, n_total, n_sample, record, a_dl=a_on, n_pulse=n_pulse)
+    n_readout = int(round(readout_time / readout_step))
+    if n_readout > 0:
+        m, t_tail, mz_tail = readout_tail(stepper, m, row_seeds, readout_step, n_readout,
+                                          thermal_sigma(alpha, temperature, ms, mesh.cell_volume, readout_step))
+        times.extend(n_total * dt + t_tail)
+        traces.extend(mz_tail.T)
     wall = time.perf_counter() - t0
     mf = m.to(torch.float64).numpy()
     finite = np.isfinite(mf).reshape(n, -1).all(axis=1)

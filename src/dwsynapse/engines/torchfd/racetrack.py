@@ -22,7 +22,7 @@ import logging
 import math
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -224,6 +224,42 @@ def run_instances(config: dict, racetrack, ku: float, seeds: Sequence[int], work
     return results
 
 
+def integrate(stepper: Stepper, m: torch.Tensor, noise: ThermalNoise | None, dt: float, n_steps: int,
+              n_sample: int, on_sample: Callable[[int, torch.Tensor], list[int] | None], *,
+              a_dl: torch.Tensor | None = None, n_pulse: int = 0) -> torch.Tensor:
+    """Advance the batch ``m`` (B, 3, ny, nx) by ``n_steps`` steps of ``dt`` [s] with ``stepper``: the damping-like
+    SOT coefficient ``a_dl`` [T] (a scalar tensor, or one value per row shaped (B, 1, 1)) during the first
+    ``n_pulse`` steps and no current after them, the Brown field of ``noise`` (None: T = 0) in every step, no
+    field-like torque. The one time loop of the engine: the device stage, the readout tail and the calibration scan
+    (:func:`dwsynapse.calibration.explore`) run it with their own ``on_sample``.
+
+    After every ``n_sample``-th step, the pulse's last step and the last step, ``on_sample(k, m)`` (k steps
+    done) returns None to go on with every row, or the batch rows to keep: ``m``, the noise streams, a per-row
+    ``a_dl`` and the stepper's far-field state shrink to them, and an empty list ends the run there. Returns the
+    state after the last step taken (rows as after the last shrink)."""
+    zero = torch.zeros((), dtype=m.dtype, device=m.device)
+    a_on = zero if a_dl is None else a_dl
+    dt_t = torch.tensor(dt, dtype=m.dtype, device=m.device)
+    with torch.no_grad():
+        for k in range(1, n_steps + 1):
+            b_th = noise.next() if noise is not None else zero
+            m = stepper(m, b_th, a_on if k <= n_pulse else zero, zero, dt_t)
+            if k % n_sample and k != n_pulse and k != n_steps:
+                continue
+            keep = on_sample(k, m)
+            if keep is None:
+                continue
+            if not keep:
+                break
+            m = m[keep].contiguous()
+            if noise is not None:
+                noise.select(keep)
+            if a_on.ndim:
+                a_on = a_on[keep].contiguous()
+            stepper.select(keep)
+    return m
+
+
 def _run_batch(system: LLGSystem, stepper: Stepper, seeds: list[int], p: dict, progress: bool):
     """Integrate all instances together; returns (results in seed order, instance-steps done)."""
     mesh = system.mesh
@@ -232,10 +268,7 @@ def _run_batch(system: LLGSystem, stepper: Stepper, seeds: list[int], p: dict, p
                             stepper.integrator)
     m = m.repeat(n, 1, 1, 1)
     noise = ThermalNoise(seeds, mesh, p["sigma"]) if p["sigma"] > 0 else None
-    zero_field = torch.zeros((), dtype=mesh.dtype, device=mesh.device)
     a_on = torch.tensor(p["a_dl"], dtype=mesh.dtype, device=mesh.device)
-    dt_t = torch.tensor(p["dt"], dtype=mesh.dtype, device=mesh.device)
-    a_fl = zero_field
     dt, n_pulse, n_total, n_sample = p["dt"], p["n_pulse"], p["n_pulse"] + p["n_relax"], p["n_sample"]
     window = max(2, int(round(p["rest_window"] / (n_sample * dt))) + 1)
     slots = list(range(n))  # batch row -> instance index
@@ -246,6 +279,7 @@ def _run_batch(system: LLGSystem, stepper: Stepper, seeds: list[int], p: dict, p
     finals: list[np.ndarray | None] = [None] * n
     errors = [""] * n
     steps_done = 0
+    k_last = 0
     t_log = time.perf_counter()
     t0 = t_log
     level = logging.INFO if progress else logging.DEBUG
@@ -258,14 +292,11 @@ def _run_batch(system: LLGSystem, stepper: Stepper, seeds: list[int], p: dict, p
         errors[idx] = why
         active[row] = False
 
-    k = 0
-    while k < n_total and any(active):
-        b_th = noise.next() if noise is not None else zero_field
-        m = stepper(m, b_th, a_on if k < n_pulse else zero_field, a_fl, dt_t)
-        k += 1
-        steps_done += sum(active)
-        if k % n_sample and k != n_pulse and k != n_total:
-            continue
+    def rest_test(k: int, m: torch.Tensor) -> list[int] | None:
+        """Record every running row's <m_z>, stop the rows at rest (or non-finite); the rows to keep."""
+        nonlocal steps_done, k_last, slots, active, t_log
+        steps_done += (k - k_last) * sum(active)  # finished rows stay in the batch until it shrinks
+        k_last = k
         t = k * dt
         mz_now = rows_mean_mz(m, mesh)
         finite = torch.isfinite(m).flatten(1).all(dim=1).cpu().numpy()
@@ -287,14 +318,11 @@ def _run_batch(system: LLGSystem, stepper: Stepper, seeds: list[int], p: dict, p
                 if speed < p["rest_velocity"]:
                     finish(row, m[row])
         n_active = sum(active)
+        keep = None
         # drop finished rows once they are a quarter of the batch; never shrink below two rows, so that
         # a compiled step sees at most one static and one dynamic batch size (no recompile per size)
         if n_active >= 2 and n_active <= 0.75 * len(slots):
             keep = [r for r in range(len(slots)) if active[r]]
-            m = m[keep].contiguous()
-            if noise is not None:
-                noise.select(keep)
-            stepper.select(keep)
             slots = [slots[r] for r in keep]
             active = [True] * len(keep)
         now = time.perf_counter()
@@ -302,6 +330,9 @@ def _run_batch(system: LLGSystem, stepper: Stepper, seeds: list[int], p: dict, p
             log.log(level, "t = %.3f ns (%s), %d/%d instances running, %.0f instance-steps/s", t * 1e9,
                     "pulse" if k <= n_pulse else "relax", n_active, n, steps_done / (now - t0))
             t_log = now
+        return [] if n_active == 0 else keep
+
+    m = integrate(stepper, m, noise, dt, n_total, n_sample, rest_test, a_dl=a_on, n_pulse=n_pulse)
     for row in range(len(slots)):
         if active[row]:
             finish(row, m[row])
@@ -356,11 +387,12 @@ def readout_tail(stepper: Stepper, m: torch.Tensor, seeds: Sequence[int], dt: fl
             stepper.integrator, dt)
     stepper.restart()
     times, samples = [], []
-    for k in range(1, n_steps + 1):
-        m = stepper(m, noise.next() if noise is not None else zero, zero, zero, dt_t)
-        if k % n_sample == 0 or k == n_steps:
-            times.append(k * dt)
-            samples.append(rows_mean_mz(m, mesh))
+
+    def record(k: int, m: torch.Tensor) -> None:
+        times.append(k * dt)
+        samples.append(rows_mean_mz(m, mesh))
+
+    m = integrate(stepper, m, noise, dt, n_steps, n_sample, record)
     return m, np.asarray(times), np.stack(samples, axis=1) if samples else np.empty((m.shape[0], 0))
 
 
