@@ -381,8 +381,6 @@ def readout_tail(stepper: Stepper, m: torch.Tensor, seeds: Sequence[int], dt: fl
     mesh = stepper.system.mesh
     n_sample = max(1, int(round(SAMPLE_INTERVAL / dt)))
     noise = ThermalNoise([readout_noise_seed(s) for s in seeds], mesh, sigma) if sigma > 0 else None
-    zero = torch.zeros((), dtype=mesh.dtype, device=mesh.device)
-    dt_t = torch.tensor(dt, dtype=mesh.dtype, device=mesh.device)
     log.log(progress_level, "torchfd: readout tail of %d instances, %d %s steps of %.3g s", m.shape[0], n_steps,
             stepper.integrator, dt)
     stepper.restart()
