@@ -172,6 +172,32 @@ def test_ks_detection_rate_rises_with_the_shift():
         cs.ks_detection_rate(0.001, 0.0, 64)
 
 
+def test_binomial_interval_matches_the_closed_forms_and_a_table():
+    # k = 0 and k = n have closed forms: (0, 1 - (a/2)^(1/n)) and ((a/2)^(1/n), 1)
+    lo, hi = cs.binomial_interval(0, 64)
+    assert lo == 0.0 and hi == pytest.approx(1 - 0.025 ** (1 / 64), rel=1e-9)
+    lo, hi = cs.binomial_interval(20, 20)
+    assert hi == 1.0 and lo == pytest.approx(0.025 ** (1 / 20), rel=1e-9)
+    # the textbook Clopper-Pearson interval of 3 in 10: 0.0667 ... 0.6525
+    lo, hi = cs.binomial_interval(3, 10)
+    assert lo == pytest.approx(0.06674, abs=1e-4) and hi == pytest.approx(0.65245, abs=1e-4)
+    # at each end the binomial tail beyond the count is exactly (1 - level) / 2, also for large n
+    lo, hi = cs.binomial_interval(1, 320)
+    assert 1 - cs._binomial_cdf(0, 320, lo) == pytest.approx(0.025, rel=1e-6)
+    assert cs._binomial_cdf(1, 320, hi) == pytest.approx(0.025, rel=1e-6)
+    assert lo < 1 / 320 < hi
+    with pytest.raises(ValueError, match="0 <= k <= n"):
+        cs.binomial_interval(5, 4)
+
+
+def test_in_window_counts_a2_landings_with_their_interval():
+    w = [0.93, 0.84, 0.86, 0.5, 1.0, -0.1, 0.851]
+    row = cs.in_window(w, 1.0)
+    assert row["hits"] == 4 and row["n"] == 7 and row["p"] == pytest.approx(4 / 7)
+    assert (row["p_low"], row["p_high"]) == pytest.approx(cs.binomial_interval(4, 7))
+    assert cs.in_window(w, -0.833)["hits"] == 0
+
+
 def test_fit_ringing_recovers_a_damped_oscillation():
     # the instance-mean <m_z>(t) of a wall ringing in its notch after the pulse: 3.4 GHz, 1.3 ns decay
     rng = np.random.default_rng(3)

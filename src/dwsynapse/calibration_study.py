@@ -711,6 +711,49 @@ def ks_detection_rate(shift: float, spread: float, n: int, m: int | None = None,
     return hits / trials
 
 
+def _binomial_cdf(k: int, n: int, p: float) -> float:
+    """P(X <= k) for X ~ Binomial(n, p), summed in log space (no overflow for n of a few thousand)."""
+    if p <= 0.0:
+        return 1.0
+    if p >= 1.0:
+        return 1.0 if k >= n else 0.0
+    lp, lq = math.log(p), math.log1p(-p)
+    return min(1.0, sum(math.exp(math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) + i * lp + (n - i) * lq)
+                        for i in range(k + 1)))
+
+
+def binomial_interval(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Exact (Clopper-Pearson) two-sided confidence interval of a probability from ``k`` hits in ``n`` draws:
+    the p whose Binomial(n, p) puts (1 - level) / 2 above k (lower end) and below k (upper end); 0 and 1 at
+    k = 0 and k = n. How sure a count of rare landings (A2's walls at w >= 0.85) is."""
+    if n < 1 or not 0 <= k <= n or not 0.0 < level < 1.0:
+        raise ValueError(f"binomial_interval: need n >= 1, 0 <= k <= n and 0 < level < 1 (got k={k}, n={n}, "
+                         f"level={level})")
+    tail = 0.5 * (1.0 - level)
+
+    def solve(f) -> float:  # f rises from < 0 to > 0 over p in [0, 1]
+        lo, hi = 0.0, 1.0
+        for _ in range(60):
+            mid = 0.5 * (lo + hi)
+            lo, hi = (lo, mid) if f(mid) > 0 else (mid, hi)
+        return 0.5 * (lo + hi)
+
+    lower = 0.0 if k == 0 else solve(lambda p: (1.0 - _binomial_cdf(k - 1, n, p)) - tail)
+    upper = 1.0 if k == n else solve(lambda p: tail - _binomial_cdf(k, n, p))
+    return lower, upper
+
+
+def in_window(w: Sequence[float], target: float, window: float = WINDOW, level: float = 0.95) -> dict:
+    """How many weights ``w`` (<m_z>) land within +-``window`` of ``target``: the count, the number of
+    draws, the fraction and its :func:`binomial_interval`. At Ku 7.0e5 (target +1, w <= 1) this is A2's
+    P(w >= 0.85)."""
+    w = np.asarray(w, float)
+    hits = int(np.sum(np.abs(w - target) <= window))
+    lower, upper = binomial_interval(hits, int(w.size), level)
+    return {"target": float(target), "window": float(window), "hits": hits, "n": int(w.size),
+            "p": hits / w.size, "p_low": lower, "p_high": upper, "level": level}
+
+
 def fit_ringing(t: Sequence[float], y: Sequence[float], t0: float, f_min: float = 1e9, f_max: float = 10e9,
                 n_freq: int = 2001, taus: Sequence[float] | None = None) -> dict:
     """Least-squares fit of a damped oscillation to a trace from ``t0`` [s] on:
