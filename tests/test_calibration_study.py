@@ -502,6 +502,22 @@ def test_a_narrowed_search_box_keeps_every_proposal_inside_it_and_refuses_bounds
         cs.parse_search_box(["alpha"])
 
 
+def test_acceptance_from_stats_gives_the_in_window_counts_their_intervals_and_leaves_extra_domains_out(tmp_path):
+    from dwsynapse.devicestats import DeviceStats, KuStats, write_device_stats
+
+    mz = {8.0e5: [-0.80, -0.76, -0.60, -0.83], 7.0e5: [0.93, 0.40, 0.95, 0.60]}
+    one_wall = {8.0e5: [True, True, True, True], 7.0e5: [True, True, False, True]}
+    groups = [KuStats(ku=k, mz=np.asarray(v), dw_x=300e-9 * (1 + np.asarray(v)), seed=np.arange(4), n_requested=4,
+                      single_wall=np.asarray(one_wall[k])) for k, v in mz.items()]
+    path = tmp_path / "device_stats.h5"
+    write_device_stats(path, DeviceStats(groups=groups, engine="torch"))
+    rows = cs.acceptance_from_stats(path)["in_window"]
+    assert (rows["8e+05"]["hits"], rows["8e+05"]["n"]) == (3, 4)
+    # the 0.95 wall has extra domains: one of the three single-wall 7.0e5 instances lands at w >= 0.85
+    assert (rows["7e+05"]["hits"], rows["7e+05"]["n"]) == (1, 3)
+    assert (rows["7e+05"]["p_low"], rows["7e+05"]["p_high"]) == pytest.approx(cs.binomial_interval(1, 3))
+
+
 def test_loss_resolution_shrinks_with_more_instances_and_refuses_sizes_it_cannot_resample(tmp_path):
     """Subsamples of a 64-per-Ku stage: the loss scatters less with 16 per Ku than with 4, the same seed draws the
     same subsamples, and a size the file cannot be resampled at is refused naming the file."""

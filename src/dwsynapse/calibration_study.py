@@ -508,10 +508,14 @@ def _acceptance_of(groups: Sequence[_KuInstances]) -> dict:
 
 def acceptance_from_stats(stats_path: str | Path) -> dict:
     """:func:`acceptance` of a device-statistics file (``single_wall`` flags from the file; a file
-    without them counts every instance as one wall), plus ``hit_cap_fraction`` over all instances."""
+    without them counts every instance as one wall), plus ``hit_cap_fraction`` over all instances and, per Ku
+    of the paper's ladder, ``in_window``: the single-wall instances within +-:data:`WINDOW` of the level's
+    target with their 95 % interval (how sure A1's and A2's counts are)."""
     groups = _stats_instances(stats_path)
     out = _acceptance_of(groups)
     out["hit_cap_fraction"] = float(np.concatenate([g.hit_cap for g in groups]).mean())
+    out["in_window"] = {f"{g.ku:.4g}": in_window(g.mz[g.single_wall], TARGET_OF_KU[k])
+                        for g in groups for k in KUS if math.isclose(g.ku, k, rel_tol=1e-6) and g.single_wall.any()}
     return out
 
 
