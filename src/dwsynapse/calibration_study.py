@@ -60,6 +60,12 @@ KUS = tuple(sorted(PAPER_TARGETS, reverse=True))
 WINDOW = 0.15  # +- window of a programming pulse that counts as "on target" (alpha = 0.15)
 
 
+def on_target(w: np.ndarray | Sequence[float], target: float, window: float = WINDOW) -> np.ndarray:
+    """Which weights ``w`` (<m_z>) land within +-``window`` of ``target``: the one test behind A1's and A2's
+    probabilities, :func:`in_window` and :func:`compare_stats`."""
+    return np.abs(np.asarray(w) - target) <= window
+
+
 @dataclass(frozen=True)
 class Knob:
     """One calibration parameter: its range, whether it is searched on a log scale, and the source."""
@@ -190,7 +196,7 @@ def acceptance(ku: Sequence[float], w: Sequence[float], dw_x: Sequence[float], o
         sel = ok & np.isclose(ku, k)
         wk = w[sel]
         means[k] = float(wk.mean()) if wk.size else float("nan")
-        p_window[k] = float((np.abs(wk - TARGET_OF_KU[k]) <= WINDOW).mean()) if wk.size else 0.0
+        p_window[k] = float(on_target(wk, TARGET_OF_KU[k]).mean()) if wk.size else 0.0
         if wk.size > 1:  # a T = 0 screen (one instance per Ku) has no spread
             stds.append(float(x[sel].std()))
         out[f"mean_{k:.4g}"] = means[k]
@@ -752,7 +758,7 @@ def in_window(w: Sequence[float], target: float, window: float = WINDOW, level: 
     draws, the fraction and its :func:`binomial_interval`. At Ku 7.0e5 (target +1, w <= 1) this is A2's
     P(w >= 0.85)."""
     w = np.asarray(w, float)
-    hits = int(np.sum(np.abs(w - target) <= window))
+    hits = int(on_target(w, target, window).sum())
     lower, upper = binomial_interval(hits, int(w.size), level)
     return {"target": float(target), "window": float(window), "hits": hits, "n": int(w.size),
             "p": hits / w.size, "p_low": lower, "p_high": upper, "level": level}
@@ -819,7 +825,7 @@ def compare_stats(path_a: str | Path, path_b: str | Path) -> list[dict]:
             row.update({f"n_{tag}": int(g.mz.size), f"mean_{tag}": float(np.mean(g.mz)), f"std_{tag}": float(np.std(g.mz)),
                         f"dw_std_nm_{tag}": float(np.std(g.dw_x) * 1e9)})
             if row["target"] is not None:
-                row[f"in_window_{tag}"] = float(np.mean(np.abs(g.mz - row["target"]) <= WINDOW))
+                row[f"in_window_{tag}"] = float(on_target(g.mz, row["target"]).mean())
         row["ks_d"], row["ks_p"] = ks_two_sample(a[ku].mz, b[ku].mz)
         rows.append(row)
     if not rows:
