@@ -32,9 +32,9 @@ Modes (logic in :mod:`dwsynapse.calibration` and :mod:`dwsynapse.calibration_stu
     # the full demag in every stage, or --rerun-set solver.integrator=heun --rerun-set solver.dt=6.25e-14)
     python bench/calibrate_device.py converge --config config.yaml --extension-per-ku 16 --half-dt-per-ku 16
 
-``calibrate`` writes ``calibration.json`` (every instance) and ``calibration.md`` (the table) into
-``--out``; docs/calibration.md quotes that table. ``study`` appends every trial to ``--csv`` as it ends
-and resumes from it (:mod:`dwsynapse.calibration_study`).
+``MODE --help`` lists the options of one mode. ``calibrate`` writes ``calibration.json`` (every instance)
+and ``calibration.md`` (the table) into ``--out``; docs/calibration.md quotes that table. ``study`` appends
+every trial to ``--csv`` as it ends and resumes from it (:mod:`dwsynapse.calibration_study`).
 """
 
 from __future__ import annotations
@@ -90,64 +90,115 @@ def _threshold_table(report: dict) -> str:
     return "\n".join(lines) + f"\n{cost}{verdict}"
 
 
+def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    """The command line: one sub-command per mode, each with only its own options (``MODE --help``), so an
+    option of another mode is refused instead of silently ignored. Returns the parser and the mode parsers."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", default="config.yaml", help="workflow config whose device section is used")
+    common.add_argument("--set", action="append", default=[], metavar="material|geometry.KEY=VALUE",
+                        help="override a material or geometry value, e.g. material.Dind=1.5e-3 or geometry.seed=8 "
+                             "(repeatable)")
+    common.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "1")),
+                        help="torch CPU threads (default: $OMP_NUM_THREADS or 1)")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     epilog="MODE --help lists the options of one mode.")
+    modes = parser.add_subparsers(dest="mode", required=True, metavar="MODE")
+    parsers = {}
+
+    def mode(name: str, summary: str) -> argparse.ArgumentParser:
+        parsers[name] = modes.add_parser(name, parents=[common], help=summary, description=summary)
+        return parsers[name]
+
+    def stats_option(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--stats", default=None, help="device_stats.h5 of a finished stage (default: the config's)")
+
+    def json_option(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--json", default=None, help="also write the report to this file")
+
+    p = mode("explore", "quick parameter scan: every Ku in one batch, a fixed relaxation, a few instances each")
+    p.add_argument("--n-per-ku", type=int, default=1, help="instances per Ku (default 1)")
+    p.add_argument("--temperature", type=float, default=None, help="K (default: the config's)")
+    p.add_argument("--relax-time", type=float, default=0.5e-9, help="s after the pulse (default 0.5e-9)")
+    p.add_argument("--demag", default=None, choices=["newell", "thin_film"], help="default: the config's")
+    p.add_argument("--seed", type=int, default=None, help="thermal seed base (default: device.thermal_seed)")
+
+    p = mode("calibrate", "the configured engine exactly as the device stage runs it; writes calibration.json "
+                          "and calibration.md")
+    p.add_argument("--instances-per-ku", type=int, default=None, help="override the config's instances_per_ku")
+    p.add_argument("--out", default="results/calibration", help="output directory (default results/calibration)")
+
+    p = mode("study", "the calibration study: seeded optuna TPE over the cited ranges, a T = 0 screen then 300 K; "
+                      "every trial appended to --csv, resumed from it")
+    p.add_argument("--csv", default="docs/calibration_trials.csv", help="the trial log (resumed)")
+    p.add_argument("--trials", type=int, default=40, help="total number of trials (default 40)")
+    p.add_argument("--study-seed", type=int, default=0, help="seed of the TPE sampler (default 0)")
+    p.add_argument("--study-n-per-ku", type=int, default=8, help="instances per Ku at 300 K (default 8)")
+    p.add_argument("--start", action="append", default=[], metavar="JSON",
+                   help="a JSON dict of knob values to try first (repeatable)")
+    p.add_argument("--geometry-seeds", type=int, nargs="+", default=None, metavar="SEED",
+                   help="racetrack roughness seeds of every 300 K stage (loss = their mean; "
+                        "default: the config's device.geometry.seed)")
+    p.add_argument("--box", action="append", default=[], metavar="KNOB=LOW:HIGH",
+                   help="search this knob only within [LOW, HIGH] (inside its cited range; KNOB=VALUE fixes it; "
+                        "repeatable; knobs: Ms, Aex, alpha, d_over_dc, theta_sh, notch_depth, notch_width)")
+
+    p = mode("check", "acceptance A1-A5 of a finished device stage, its in-window counts per Ku, and A7 "
+                      "(admissible values; the wall held 5 ns at T = 0 and J = 0)")
+    stats_option(p)
+    p.add_argument("--no-hold", action="store_true", help="skip the 5 ns T = 0 hold run")
+
+    p = mode("converge", "A6 (converged): the stage's final states relaxed longer, and its seeds rerun at dt / 2 "
+                         "or with other settings, each compared by a two-sample KS test per Ku")
+    stats_option(p)
+    json_option(p)
+    p.add_argument("--out", default="results/calibration", help="work directory of the reruns")
+    p.add_argument("--extension-per-ku", type=int, default=16,
+                   help="final states per Ku relaxed --extra-time more (default 16; 0: skip)")
+    p.add_argument("--extra-time", type=float, default=3e-9, help="s of extra relaxation (default 3e-9)")
+    p.add_argument("--half-dt-per-ku", type=int, default=16,
+                   help="instances per Ku rerun at dt/2 for the KS test (default 16; 0: skip)")
+    p.add_argument("--rerun-per-ku", type=int, default=0,
+                   help="instances per Ku rerun with the --rerun-set values for a KS test (default 0: skip)")
+    p.add_argument("--rerun-set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="a device setting of that rerun, e.g. torch.demag_refresh_steps=1, "
+                        "solver.integrator=heun, solver.dt=6.25e-14 (repeatable)")
+    p.add_argument("--rerun-first", type=int, default=0, metavar="I",
+                   help="index of the first instance rerun (default 0; past the stage's own instances_per_ku the "
+                        "same seed sequence goes on, for a larger sample)")
+    p.add_argument("--rerun-ku", type=float, action="append", default=None, metavar="KU",
+                   help="rerun only this Ku [J/m^3] (repeatable; default: every Ku of the stage)")
+
+    p = mode("depinning", "T = 0 start-notch depinning threshold per Ku (1 ns pulse), and its transfer to "
+                          "another config's mesh")
+    json_option(p)
+    p.add_argument("--compare", default=None, metavar="CONFIG",
+                   help="also on this config's device (e.g. config/paper.yaml, 2 nm) and compare")
+    p.add_argument("--j-range", type=float, nargs=2, default=(1.5e11, 8e11), metavar=("LOW", "HIGH"),
+                   help="A/m^2 bracket searched (default 1.5e11 8e11)")
+    p.add_argument("--rounds", type=int, default=3, help="rounds of the bracket search (default 3)")
+    p.add_argument("--compare-around", type=float, default=None, metavar="MARGIN",
+                   help="search the other mesh only within threshold x (1 +- MARGIN) of this mesh's per Ku (fewer "
+                        "rounds for the same precision; a threshold outside shows as not bracketed)")
+    p.add_argument("--compare-rounds", type=int, default=None, help="rounds on the other mesh (default --rounds)")
+
+    p = mode("compare", "two device-statistics files side by side, per Ku: means, spreads, in-window P, DW std "
+                        "and a two-sample KS test")
+    stats_option(p)
+    p.add_argument("--other", required=True, help="the second device_stats.h5")
+
+    p = mode("resolution", "how far the study's loss scatters with N instances per Ku: seeded subsamples of a "
+                           "finished stage")
+    stats_option(p)
+    json_option(p)
+    p.add_argument("--per-ku", type=int, nargs="+", default=[4, 8, 16], metavar="N",
+                   help="instances per Ku of the subsamples (default 4 8 16)")
+    p.add_argument("--draws", type=int, default=2000, help="subsamples per N (default 2000)")
+    p.add_argument("--resample-seed", type=int, default=0, help="seed of the subsampling (default 0)")
+    return parser, parsers
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("mode", choices=["explore", "calibrate", "study", "check", "converge", "depinning", "compare",
-                                           "resolution"])
-    parser.add_argument("--config", default="config.yaml")
-    parser.add_argument("--set", action="append", default=[], help="material.<key>=<v> or geometry.<key>=<v>")
-    parser.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "1")))
-    parser.add_argument("--n-per-ku", type=int, default=1, help="explore: instances per Ku")
-    parser.add_argument("--temperature", type=float, default=None, help="explore: K (default: the config's)")
-    parser.add_argument("--relax-time", type=float, default=0.5e-9, help="explore: s after the pulse")
-    parser.add_argument("--demag", default=None, help="explore: newell | thin_film (default: the config's)")
-    parser.add_argument("--seed", type=int, default=None, help="explore: thermal seed base (default: device.thermal_seed)")
-    parser.add_argument("--instances-per-ku", type=int, default=None, help="calibrate: override the config")
-    parser.add_argument("--out", default="results/calibration", help="calibrate: output directory")
-    parser.add_argument("--csv", default="docs/calibration_trials.csv", help="study: the trial log (resumed)")
-    parser.add_argument("--trials", type=int, default=40, help="study: total number of trials")
-    parser.add_argument("--study-seed", type=int, default=0, help="study: seed of the TPE sampler")
-    parser.add_argument("--study-n-per-ku", type=int, default=8, help="study: instances per Ku at 300 K")
-    parser.add_argument("--start", action="append", default=[], help="study: a JSON dict of knob values to try first")
-    parser.add_argument("--geometry-seeds", type=int, nargs="+", default=None, metavar="SEED",
-                        help="study: racetrack roughness seeds of every 300 K stage (loss = their mean; "
-                             "default: the config's device.geometry.seed)")
-    parser.add_argument("--box", action="append", default=[], metavar="KNOB=LOW:HIGH",
-                        help="study: search this knob only within [LOW, HIGH] (inside its cited range; KNOB=VALUE "
-                             "fixes it; repeatable; knobs: Ms, Aex, alpha, d_over_dc, theta_sh, notch_depth, notch_width)")
-    parser.add_argument("--stats", default=None, help="check, compare, resolution: device_stats.h5 (default: the config's)")
-    parser.add_argument("--per-ku", type=int, nargs="+", default=[4, 8, 16], metavar="N",
-                        help="resolution: instances per Ku of the subsamples (default 4 8 16)")
-    parser.add_argument("--draws", type=int, default=2000, help="resolution: subsamples per N (default 2000)")
-    parser.add_argument("--resample-seed", type=int, default=0, help="resolution: seed of the subsampling")
-    parser.add_argument("--other", default=None, help="compare: the second device_stats.h5")
-    parser.add_argument("--no-hold", action="store_true", help="check: skip the 5 ns T = 0 hold run")
-    parser.add_argument("--extension-per-ku", type=int, default=16,
-                        help="converge: final states per Ku relaxed 3 ns more (0: skip)")
-    parser.add_argument("--extra-time", type=float, default=3e-9, help="converge: s of extra relaxation")
-    parser.add_argument("--half-dt-per-ku", type=int, default=16,
-                        help="converge: instances per Ku rerun at dt/2 for the KS test (0: skip)")
-    parser.add_argument("--rerun-per-ku", type=int, default=0,
-                        help="converge: instances per Ku rerun with the --rerun-set values for a KS test (0: skip)")
-    parser.add_argument("--rerun-set", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                        help="converge: a device setting of that rerun, e.g. torch.demag_refresh_steps=1, "
-                             "solver.integrator=heun, solver.dt=6.25e-14 (repeatable)")
-    parser.add_argument("--rerun-first", type=int, default=0, metavar="I",
-                        help="converge: index of the first instance rerun (default 0; past the stage's own "
-                             "instances_per_ku the same seed sequence goes on, for a larger sample)")
-    parser.add_argument("--rerun-ku", type=float, action="append", default=None, metavar="KU",
-                        help="converge: rerun only this Ku [J/m^3] (repeatable; default: every Ku of the stage)")
-    parser.add_argument("--json", default=None, help="converge, depinning, resolution: also write the report to this file")
-    parser.add_argument("--compare", default=None, metavar="CONFIG",
-                        help="depinning: also on this config's device (e.g. config/paper.yaml, 2 nm) and compare")
-    parser.add_argument("--j-range", type=float, nargs=2, default=(1.5e11, 8e11), metavar=("LOW", "HIGH"),
-                        help="depinning: A/m^2 bracket searched (default 1.5e11 8e11)")
-    parser.add_argument("--rounds", type=int, default=3, help="depinning: rounds of the bracket search")
-    parser.add_argument("--compare-around", type=float, default=None, metavar="MARGIN",
-                        help="depinning --compare: search the other mesh only within threshold x (1 +- MARGIN) of "
-                             "this mesh's per Ku (fewer rounds for the same precision; a threshold outside shows as "
-                             "not bracketed)")
-    parser.add_argument("--compare-rounds", type=int, default=None, help="depinning --compare: its rounds (default --rounds)")
+    parser, parsers = build_parser()
     args = parser.parse_args(argv)
 
     import torch
@@ -212,12 +263,12 @@ def main(argv: list[str] | None = None) -> int:
         from dwsynapse.tabular import markdown_table
 
         if args.draws < 1:
-            parser.error("--draws must be >= 1")
+            parsers["resolution"].error("--draws must be >= 1")
         try:
             report = loss_resolution(args.stats or default_stats_path(config), args.per_ku, args.draws,
                                      args.resample_seed)
         except ValueError as exc:
-            parser.error(str(exc))
+            parsers["resolution"].error(str(exc))
         print(f"{report['stats']}: loss {report['loss_full']:.2f} with all {report['n_full']} instances per Ku; "
               f"{report['draws']} subsamples per row (seed {report['seed']})\n")
         table = [{"per Ku": r["n_per_ku"], "mean": f"{r['mean']:.2f}", "median": f"{r['median']:.2f}",
@@ -231,8 +282,6 @@ def main(argv: list[str] | None = None) -> int:
         from dwsynapse.devicestats import default_stats_path
         from dwsynapse.tabular import markdown_table
 
-        if not args.other:
-            raise SystemExit("compare: --other <device_stats.h5> is required")
         a = args.stats or default_stats_path(config)
         rows = compare_stats(a, args.other)
         print(f"A = {a}\nB = {args.other}\n")
@@ -279,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
             box = parse_search_box(args.box)
             search_box(box)
         except ValueError as exc:
-            parser.error(str(exc))
+            parsers["study"].error(str(exc))
         rows = run_study(dev, args.csv, args.trials, seed=args.study_seed, n_per_ku=args.study_n_per_ku,
                          thermal_seed=int(dev["thermal_seed"]), enqueue=[json.loads(s) for s in args.start],
                          geometry_seeds=args.geometry_seeds, box=box)

@@ -323,6 +323,24 @@ def _calibrate_device_bench():
     return bench
 
 
+def test_calibrate_device_bench_modes_take_only_their_own_options(capsys):
+    """Each mode of bench/calibrate_device.py has its own options: `MODE --help` lists them and none of another
+    mode's, and another mode's option is a usage error naming it (exit 2) instead of being silently ignored."""
+    bench = _calibrate_device_bench()
+    with pytest.raises(SystemExit) as exc:
+        bench.main(["converge", "--help"])
+    assert exc.value.code == 0
+    text = capsys.readouterr().out
+    assert "--rerun-first" in text and "--stats" in text and "--config" in text
+    assert "--box" not in text and "--per-ku" not in text
+    for argv, wrong in ((["check", "--per-ku", "4"], "--per-ku"), (["study", "--no-hold"], "--no-hold"),
+                        (["compare"], "--other")):
+        with pytest.raises(SystemExit) as exc:
+            bench.main(argv)
+        assert exc.value.code == 2
+        assert wrong in capsys.readouterr().err
+
+
 def test_depinning_bench_applies_the_set_overrides_and_records_them_in_its_report(tmp_path, monkeypatch):
     """`calibrate_device.py depinning --set geometry.key=value` measures the racetrack with that value and
     writes the override into its JSON report, so the report says which racetrack it measured."""
