@@ -93,6 +93,8 @@ def _threshold_table(report: dict) -> str:
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
     """The command line: one sub-command per mode, each with only its own options (``MODE --help``), so an
     option of another mode is refused instead of silently ignored. Returns the parser and the mode parsers."""
+    from dwsynapse.calibration_study import KNOBS  # numpy only: --help stays fast
+
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", default="config.yaml", help="workflow config whose device section is used")
     common.add_argument("--set", action="append", default=[], metavar="material|geometry.KEY=VALUE",
@@ -119,7 +121,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     p.add_argument("--n-per-ku", type=int, default=1, help="instances per Ku (default 1)")
     p.add_argument("--temperature", type=float, default=None, help="K (default: the config's)")
     p.add_argument("--relax-time", type=float, default=0.5e-9, help="s after the pulse (default 0.5e-9)")
-    p.add_argument("--demag", default=None, choices=["newell", "thin_film"], help="default: the config's")
+    p.add_argument("--demag", default=None, help="newell | thin_film (default: the config's)")
     p.add_argument("--seed", type=int, default=None, help="thermal seed base (default: device.thermal_seed)")
 
     p = mode("calibrate", "the configured engine exactly as the device stage runs it; writes calibration.json "
@@ -140,7 +142,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
                         "default: the config's device.geometry.seed)")
     p.add_argument("--box", action="append", default=[], metavar="KNOB=LOW:HIGH",
                    help="search this knob only within [LOW, HIGH] (inside its cited range; KNOB=VALUE fixes it; "
-                        "repeatable; knobs: Ms, Aex, alpha, d_over_dc, theta_sh, notch_depth, notch_width)")
+                        f"repeatable; knobs: {', '.join(k.name for k in KNOBS)})")
 
     p = mode("check", "acceptance A1-A5 of a finished device stage, its in-window counts per Ku, and A7 "
                       "(admissible values; the wall held 5 ns at T = 0 and J = 0)")
