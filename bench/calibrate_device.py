@@ -183,6 +183,17 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
                         "rounds for the same precision; a threshold outside shows as not bracketed)")
     p.add_argument("--compare-rounds", type=int, default=None, help="rounds on the other mesh (default --rounds)")
 
+    p = mode("window", "the drive window of several materials: T = 0 start-notch thresholds of every Ku against the "
+                       "wall energy, so whether the paper's current can hold 8.0e5 and release 7.75e5; every point "
+                       "appended to --csv, resumed from it")
+    p.add_argument("--csv", default="docs/threshold_window.csv", help="the point log (resumed)")
+    p.add_argument("--point", nargs=2, action="append", default=[], metavar=("NAME", "JSON"),
+                   help="a named material: a JSON dict of knob values, the others from the config "
+                        f"(repeatable; knobs: {', '.join(k.name for k in KNOBS)})")
+    p.add_argument("--j-range", type=float, nargs=2, default=(1e11, 1.6e12), metavar=("LOW", "HIGH"),
+                   help="A/m^2 bracket searched (default 1e11 1.6e12)")
+    p.add_argument("--rounds", type=int, default=4, help="rounds of the bracket search (default 4: within 1.1 %%)")
+
     p = mode("compare", "two device-statistics files side by side, per Ku: means, spreads, in-window P, DW std "
                         "and a two-sample KS test")
     stats_option(p)
@@ -320,6 +331,32 @@ def main(argv: list[str] | None = None) -> int:
         print(_threshold_table(report))
         if args.json:
             write_text(json.dumps(report, indent=1, default=float) + "\n", args.json)
+        return 0
+    if args.mode == "window":
+        import json
+
+        from dwsynapse.calibration_study import KUS, run_window_scan
+        from dwsynapse.tabular import markdown_table
+
+        j_low, j_high = args.j_range
+        if not 0 < j_low < j_high or args.rounds < 1 or not args.point:
+            parsers["window"].error("need 0 < LOW < HIGH, --rounds >= 1 and at least one --point")
+        try:
+            points = [(name, json.loads(text)) for name, text in args.point]
+            rows = run_window_scan(dev, args.csv, points, j_low=j_low, j_high=j_high, rounds=args.rounds,
+                                   compile=bool(dev["torch"]["compile"]))
+        except (ValueError, json.JSONDecodeError) as exc:
+            parsers["window"].error(str(exc))
+
+        def e10(v) -> str:
+            return "-" if v in (None, "") else f"{float(v) / 1e10:.1f}"
+
+        table = [{"point": r["point"], "thresholds 8.0 ... 7.0e5 [1e10 A/m^2]":
+                  r.get("error") if r["status"] == "rejected" else " / ".join(e10(r[f"threshold_{k:.4g}"]) for k in KUS),
+                  "window": "" if r.get("window") in (None, "") else f"{float(r['window']):.3f}",
+                  "sigma ratio": "" if r.get("sigma_ratio") in (None, "") else f"{float(r['sigma_ratio']):.3f}"}
+                 for r in rows]
+        print(markdown_table(table, list(table[0])))
         return 0
     if args.mode == "study":
         import json

@@ -309,6 +309,86 @@ def test_depinning_search_brackets_each_ku_threshold(default_config, monkeypatch
     assert never["threshold"] is None and never["held_at_low"] and not never["left_at_high"]
     with pytest.raises(ValueError, match="j_low < j_high"):
         cs.depinning_thresholds(default_config["device"], 8e11, 1.5e11)
+    # a wall at the limit that leaves at j_low in one round and holds there in the next has no threshold
+    batches.clear()
+    jc[7.0e5] = 1e11
+
+    def limit_explore(material, geometry, kus, *, n_per_ku, current_density, **kw):
+        out = fake_explore(material, geometry, kus, n_per_ku=n_per_ku, current_density=current_density, **kw)
+        if len(batches) > 1:
+            out["dw_x"][-n_per_ku:] = x0 + 1e-9
+        return out
+
+    monkeypatch.setattr(calibration, "explore", limit_explore)
+    edge = cs.depinning_thresholds(default_config["device"], 1.5e11, 8e11, rounds=3, points=3)["per_ku"][7.0e5]
+    assert edge["threshold"] is None and edge["bracket"] is None and not edge["held_at_low"]
+
+
+def test_device_knobs_are_the_inverse_of_trial_device(default_config):
+    dev = default_config["device"]
+    knobs = cs.device_knobs(dev)
+    material, geometry = cs.trial_device(knobs, dev["geometry"])
+    assert material["Dind"] == pytest.approx(dev["material"]["Dind"], rel=1e-9)
+    assert geometry["notch_depth"] == pytest.approx(dev["geometry"]["notch_depth"], rel=1e-12)
+    assert {k: material[k] for k in ("Ms", "Aex", "alpha", "theta_sh")} == {k: dev["material"][k] for k in
+                                                                             ("Ms", "Aex", "alpha", "theta_sh")}
+
+
+def _threshold_from_wall_energy(monkeypatch, device_seen, per_sigma=1e14):
+    """A fake T = 0 engine in which a wall leaves the start notch when J >= per_sigma x its wall energy."""
+    from dwsynapse import calibration
+
+    def fake_explore(material, geometry, kus, *, n_per_ku, current_density, **kw):
+        device_seen.append((material, geometry, kw["dt"], kw["demag"]))
+        ku = np.repeat(kus, n_per_ku)
+        sigma = np.array([cs.wall_energy(material["Aex"], cs.newell_keff(k, material["Ms"], geometry), material["Dind"])
+                          for k in ku])
+        x0 = float(geometry["first_notch"])
+        return {"dw_x": np.where(np.asarray(current_density) >= per_sigma * sigma, x0 + 80e-9, x0),
+                "wall_time_s": 0.0, "instance_steps": len(ku)}
+
+    monkeypatch.setattr(calibration, "explore", fake_explore)
+
+
+def test_threshold_window_measures_the_drive_window_on_the_trials_own_device(default_config, monkeypatch):
+    """The window is threshold(8.0e5) / threshold(7.75e5) of the trial's material, notch and study step; where
+    the thresholds scale with the wall energy it equals the wall-energy ratio, and the drive is compared with
+    both thresholds."""
+    seen = []
+    _threshold_from_wall_energy(monkeypatch, seen)
+    dev = default_config["device"]
+    params = {**cs.device_knobs(dev), "Aex": 2e-11, "notch_depth": 16e-9}
+    row = cs.threshold_window(params, dev, rounds=4, compile=False)
+    material, geometry, dt, demag = seen[-1]
+    assert material["Aex"] == 2e-11 and geometry["notch_depth"] == pytest.approx(16e-9) and demag == "newell"
+    assert dt == row["dt"] == cs.trial_device_section(params, dev)["solver"]["dt"] != dev["solver"]["dt"]
+    sigma = [row[f"sigma_{k:.4g}"] for k in KUS]
+    assert sigma == sorted(sigma, reverse=True) and row["sigma_ratio"] == pytest.approx(sigma[0] / sigma[1])
+    for k, s in zip(KUS, sigma):
+        assert row[f"threshold_{k:.4g}"] == pytest.approx(1e14 * s, rel=0.011)  # 4 rounds: bracket within 1.1 %
+    assert row["window"] == pytest.approx(row["sigma_ratio"], rel=0.02)
+    drive = float(dev["drive"]["current_density"])
+    assert row["drive_over_threshold_8e+05"] == pytest.approx(drive / row["threshold_8e+05"])
+    assert set(row) | {"point", "status", "error"} == set(cs.WINDOW_FIELDS)
+
+
+def test_window_scan_logs_each_point_resumes_and_refuses_a_renamed_material(tmp_path, default_config, monkeypatch):
+    seen = []
+    _threshold_from_wall_energy(monkeypatch, seen)
+    dev, path = default_config["device"], tmp_path / "window.csv"
+    points = [("default", {}), ("weak DMI", {"d_over_dc": 0.4}), ("too little D", {"d_over_dc": 0.2})]
+    rows = cs.run_window_scan(dev, path, points, rounds=2, compile=False)
+    assert [r["point"] for r in rows] == ["default", "weak DMI", "too little D"]
+    assert [r["status"] for r in rows] == ["ok", "ok", "rejected"] and "outside the cited range" in rows[2]["error"]
+    assert rows[1]["sigma_ratio"] < rows[0]["sigma_ratio"]  # a weaker DMI leaves the wall energies closer
+    n_runs = len(seen)
+    rows = cs.run_window_scan(dev, path, points + [("thin", {"Aex": 2e-11})], rounds=2, compile=False)
+    assert len(rows) == 4 and rows[3]["point"] == "thin" and len(seen) == n_runs + 2  # one point, two rounds
+    with pytest.raises(ValueError, match="other knob values"):
+        cs.run_window_scan(dev, path, [("thin", {"Aex": 2.5e-11})], rounds=2, compile=False)
+    with pytest.raises(ValueError, match="unknown knobs"):
+        cs.run_window_scan(dev, path, [("x", {"Ku": 1})], rounds=2, compile=False)
+    assert len(cs.read_trials(path)) == 4
 
 
 def _calibrate_device_bench():
@@ -334,7 +414,8 @@ def test_calibrate_device_bench_modes_take_only_their_own_options(capsys):
     assert "--rerun-first" in text and "--stats" in text and "--config" in text
     assert "--box" not in text and "--per-ku" not in text
     for argv, wrong in ((["check", "--per-ku", "4"], "--per-ku"), (["study", "--no-hold"], "--no-hold"),
-                        (["compare"], "--other")):
+                        (["compare"], "--other"), (["window"], "--point"),
+                        (["window", "--point", "p", "{}", "--j-range", "2e11", "1e11"], "LOW < HIGH")):
         with pytest.raises(SystemExit) as exc:
             bench.main(argv)
         assert exc.value.code == 2

@@ -159,6 +159,13 @@ def newell_keff(ku: float, ms: float, geometry: dict) -> float:
     return ku - 0.5 * MU0 * ms * ms * (nzz - nxx)
 
 
+def wall_energy(aex: float, keff: float, dind: float) -> float:
+    """Energy per area of a Neel wall with interfacial DMI, sigma = 4 sqrt(Aex Keff) - pi |D| [J/m^2]
+    (Thiaville et al., EPL 100, 57002 (2012)); to first order a notch that removes wall area pins the wall
+    with a force proportional to it."""
+    return 4.0 * math.sqrt(aex * keff) - math.pi * abs(dind) if keff > 0 else float("nan")
+
+
 def critical_dmi(aex: float, keff: float) -> float:
     """Dc = 4 sqrt(Aex Keff) / pi [J/m^2]: above it the uniform state gives way to spin cycloids."""
     return 4.0 * math.sqrt(aex * keff) / math.pi if keff > 0 else 0.0
@@ -283,6 +290,27 @@ def stable_dt(material: dict, cell: float, dt_max: float = 2e-13, margin: float 
     return math.floor(min(dt_max, margin * lo) * 1e16) / 1e16
 
 
+def _reset_compiled_step(compile: bool) -> None:
+    """Forget the compiled steps of earlier trials: every trial brings a new material, mask and batch; without
+    a reset the compiled step's guards pile up over a study's trials until dynamo's recompile limit, and later
+    trials silently run eager."""
+    if compile:
+        import torch
+
+        torch._dynamo.reset()
+
+
+def trial_device_section(params: dict, base: dict) -> dict:
+    """The ``device`` section of a trial: ``base`` (the config's ``device`` section) with the trial's material
+    and notch (:func:`trial_device`), its fixed step (:func:`stable_dt` with :data:`STUDY_STEP`) and the
+    Newell demag, as every stage of the study runs it."""
+    material, geometry = trial_device(params, base["geometry"])
+    integrator = base["solver"]["integrator"]
+    dt = stable_dt(material, float(geometry["cell_size"]), integrator=integrator, **STUDY_STEP[integrator])
+    return {**base, "material": material, "geometry": geometry,
+            "solver": {**base["solver"], "dt": dt, "demag": "newell"}}
+
+
 def evaluate(params: dict, base: dict, *, n_per_ku: int, temperature: float, relax_time: float,
              seed: int, compile: bool = True) -> dict:
     """Run one stage of a trial with :func:`dwsynapse.calibration.explore` (every Ku, ``n_per_ku``
@@ -293,15 +321,9 @@ def evaluate(params: dict, base: dict, *, n_per_ku: int, temperature: float, rel
     positions per Ku and the cost."""
     from .calibration import explore
 
-    if compile:
-        import torch
-
-        # every stage brings a new material, mask and batch; without a reset the compiled step's guards pile
-        # up over a study's stages until dynamo's recompile limit, and later stages silently run eager
-        torch._dynamo.reset()
-    material, geometry = trial_device(params, base["geometry"])
-    dt = stable_dt(material, float(geometry["cell_size"]), integrator=base["solver"]["integrator"],
-                   **STUDY_STEP[base["solver"]["integrator"]])
+    _reset_compiled_step(compile)
+    device = trial_device_section(params, base)
+    material, geometry, dt = device["material"], device["geometry"], device["solver"]["dt"]
     kus = list(KUS)
     # at 300 K the state is read after the stage's readout tail (never at a coarser step than the trial's own);
     # at T = 0 (the screen) there are no overheated modes to cool
@@ -357,31 +379,33 @@ def _number(v: str):
         return v
 
 
-def append_trial(csv_path: Path, row: dict) -> None:
-    """Append one trial row to the study CSV (writing the header first for a new file), flushed at once.
-    A log written with fewer columns (an older :data:`STUDY_FIELDS`) is first rewritten with the current
-    header, its rows unchanged and the new columns empty."""
+def append_trial(csv_path: Path, row: dict, fields: Sequence[str] = STUDY_FIELDS) -> None:
+    """Append one row to a log CSV with the columns ``fields`` (the study's :data:`STUDY_FIELDS`, or
+    :data:`WINDOW_FIELDS`), writing the header first for a new file, flushed at once. A log written with
+    fewer columns (an older version of ``fields``) is first rewritten with the current header, its rows
+    unchanged and the new columns empty."""
+    fields = list(fields)
     new = not csv_path.exists()
     csv_path.parent.mkdir(parents=True, exist_ok=True)
     if not new:
         with open(csv_path, newline="") as fh:
             reader = csv.DictReader(fh)
             header, old_rows = reader.fieldnames or [], list(reader)
-        if header != list(STUDY_FIELDS):
-            unknown = set(header) - set(STUDY_FIELDS)
+        if header != fields:
+            unknown = set(header) - set(fields)
             if unknown:
-                raise ValueError(f"{csv_path}: columns {sorted(unknown)} are not study columns; not appending to it")
+                raise ValueError(f"{csv_path}: columns {sorted(unknown)} are not columns of this log; not appending to it")
             tmp = csv_path.with_suffix(".tmp")
             with open(tmp, "w", newline="") as fh:
-                writer = csv.DictWriter(fh, fieldnames=STUDY_FIELDS)
+                writer = csv.DictWriter(fh, fieldnames=fields)
                 writer.writeheader()
-                writer.writerows({k: r.get(k, "") for k in STUDY_FIELDS} for r in old_rows)
+                writer.writerows({k: r.get(k, "") for k in fields} for r in old_rows)
             tmp.replace(csv_path)
     with open(csv_path, "a", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=STUDY_FIELDS, extrasaction="ignore")
+        writer = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
         if new:
             writer.writeheader()
-        writer.writerow({k: row.get(k, "") for k in STUDY_FIELDS})
+        writer.writerow({k: row.get(k, "") for k in fields})
         fh.flush()
 
 
@@ -640,9 +664,11 @@ def depinning_thresholds(device: dict, j_low: float | dict = 1.5e11, j_high: flo
     for k in kus:
         held = [j for j, h in tested[k] if h]
         left = [j for j, h in tested[k] if not h]
-        bracket = [lo[k], hi[k]] if held and left else None
+        # a wall that left at j_low has no bracket, even where a later round's retest of j_low held it (a wall
+        # resting at the half-pitch limit)
+        bracket = [lo[k], hi[k]] if held and left and lo[k] < hi[k] else None
         out[k] = {"bracket": bracket, "threshold": math.sqrt(lo[k] * hi[k]) if bracket else None,
-                  "held_at_low": start_lo[k] in held, "left_at_high": start_hi[k] in left,
+                  "held_at_low": start_lo[k] in held and start_lo[k] not in left, "left_at_high": start_hi[k] in left,
                   "monotonic": not (held and left and max(held) > min(left)), "tested": sorted(tested[k])}
     return {"cell_size": float(geo["cell_size"]), "dt": s.solver.dt, "ku": kus, "per_ku": out,
             "wall_time_s": wall, "instance_steps": steps}
@@ -670,18 +696,96 @@ def threshold_transfer(reference: dict, other: dict, tolerance: float = TRANSFER
     return {"tolerance": tolerance, "rows": rows, "pass": all(r["within"] for r in rows)}
 
 
+#: The two levels whose start-notch thresholds bound the drive: level -1 (8.0e5) must hold, level -0.5 (7.75e5) leave.
+WINDOW_KUS = (8.0e5, 7.75e5)
+WINDOW_FIELDS = (["point", "status"] + [k.name for k in KNOBS] + ["Dind", "dt", "rounds"]
+                 + [f"threshold_{k:.4g}" for k in KUS] + [f"sigma_{k:.4g}" for k in KUS]
+                 + ["window", "sigma_ratio"] + [f"drive_over_threshold_{k:.4g}" for k in WINDOW_KUS]
+                 + ["brackets", "wall_time_s", "instance_steps", "error"])
+
+
+def threshold_window(params: dict, base: dict, *, j_low: float = 1e11, j_high: float = 1.6e12, rounds: int = 4,
+                     compile: bool = True) -> dict:
+    """The drive window of one material: the T = 0 start-notch depinning thresholds [A/m^2] of every Ku
+    (:func:`depinning_thresholds`) of the trial ``params`` (knob values, :func:`trial_device_section` on
+    ``base``, the config's ``device`` section), next to the wall energies sigma per Ku [J/m^2]
+    (:func:`wall_energy`, Newell Keff). ``window`` is threshold(8.0e5) / threshold(7.75e5): how far the
+    paper's current can move between "level -1 holds" and "level -0.5 leaves" (A1 against A3);
+    ``sigma_ratio`` is sigma(8.0e5) / sigma(7.75e5), what that ratio is if the thresholds scale with the
+    wall energy; ``drive_over_threshold_<Ku>`` is the config's current density over that threshold (< 1:
+    the wall holds at T = 0). Returns one :data:`WINDOW_FIELDS` row (thresholds ``None`` where the bracket
+    [``j_low``, ``j_high``] does not hold them). Raises ValueError for an inadmissible trial."""
+    _reset_compiled_step(compile)
+    device = trial_device_section(params, base)
+    t = depinning_thresholds(device, j_low, j_high, rounds=rounds, compile=compile)
+    mat, geo = device["material"], device["geometry"]
+    threshold = {k: t["per_ku"][k]["threshold"] for k in KUS}
+    sigma = {k: wall_energy(mat["Aex"], newell_keff(k, mat["Ms"], geo), mat["Dind"]) for k in KUS}
+    high, low = WINDOW_KUS
+    drive = float(base["drive"]["current_density"])
+    return {**params, "Dind": mat["Dind"], "dt": device["solver"]["dt"], "rounds": rounds,
+           **{f"threshold_{k:.4g}": threshold[k] for k in KUS}, **{f"sigma_{k:.4g}": sigma[k] for k in KUS},
+           "window": threshold[high] / threshold[low] if threshold[high] and threshold[low] else None,
+           "sigma_ratio": sigma[high] / sigma[low],
+           **{f"drive_over_threshold_{k:.4g}": drive / threshold[k] if threshold[k] else None for k in WINDOW_KUS},
+           "brackets": json.dumps({f"{k:.4g}": t["per_ku"][k]["bracket"] for k in KUS}),
+           "wall_time_s": t["wall_time_s"], "instance_steps": t["instance_steps"]}
+
+
+def run_window_scan(base: dict, csv_path: str | Path, points: Sequence[tuple[str, dict]], **window) -> list[dict]:
+    """:func:`threshold_window` of each named point (``(name, knobs)``; a knob it leaves out keeps the value of
+    ``base``, the config's ``device`` section: :func:`device_knobs`), one row appended to ``csv_path`` as soon as
+    it ends (an inadmissible point as ``rejected`` with its reason). A point already in the log is not run
+    again (a resumed scan); one logged with other knob values is refused (ValueError) before anything runs.
+    ``window`` goes to :func:`threshold_window`. Returns the rows of the log."""
+    csv_path = Path(csv_path)
+    defaults = device_knobs(base)
+    logged = {r["point"]: r for r in read_trials(csv_path)}
+    todo = []
+    for name, knobs in points:
+        unknown = set(knobs) - set(defaults)
+        if unknown:
+            raise ValueError(f"window point {name!r}: unknown knobs {sorted(unknown)} (knobs: {', '.join(defaults)})")
+        params = {**defaults, **{k: float(v) for k, v in knobs.items()}}
+        if name in logged:
+            if not all(math.isclose(float(logged[name][k]), v, rel_tol=1e-6) for k, v in params.items()):
+                raise ValueError(f"{csv_path}: point {name!r} is logged with other knob values; give it another name")
+            log.info("window point %s: in the log already", name)
+            continue
+        todo.append((name, params))
+    for name, params in todo:
+        try:
+            row = {"point": name, "status": "ok", **threshold_window(params, base, **window)}
+        except ValueError as exc:
+            row = {"point": name, "status": "rejected", **params, "error": str(exc)}
+        append_trial(csv_path, row, WINDOW_FIELDS)
+        if row["status"] == "rejected":
+            log.info("window point %s rejected: %s", name, row["error"])
+        else:
+            shown = ["-" if row[f"threshold_{k:.4g}"] is None else f"{row[f'threshold_{k:.4g}'] / 1e10:.1f}" for k in KUS]
+            log.info("window point %s: thresholds %s e10 A/m^2 (8.0 ... 7.0e5), window %s, sigma ratio %.3f", name,
+                     ", ".join(shown), "-" if row["window"] is None else f"{row['window']:.3f}", row["sigma_ratio"])
+    return read_trials(csv_path)
+
+
 def admissible(device: dict) -> dict:
     """A7's range test: every searched knob inside its cited range (:data:`KNOBS`, D within
     :data:`D_RANGE`) and D <= 0.75 Dc at 7.0e5 J/m^3 (Newell Keff). Returns the values and ``pass``."""
+    values = device_knobs(device)
+    dind = device_settings({"device": device}).material.dind
+    inside = {k.name: k.low * (1 - 1e-9) <= values[k.name] <= k.high * (1 + 1e-9) for k in KNOBS}
+    inside["Dind"] = D_RANGE[0] <= dind <= D_RANGE[1]
+    return {"values": values, "inside": inside, "pass": all(inside.values()) and values["d_over_dc"] <= 0.75}
+
+
+def device_knobs(device: dict) -> dict:
+    """The knob values (:data:`KNOBS`) of ``device`` (the config's ``device`` section), D as D / Dc(7.0e5)
+    with the Newell Keff: the inverse of :func:`trial_device`."""
     s = device_settings({"device": device})
     mat, geo = s.material, s.geometry
     keff = newell_keff(7.0e5, mat.ms, geo)
-    d_over_dc = mat.dind / critical_dmi(mat.aex, keff)
-    values = {"Ms": mat.ms, "Aex": mat.aex, "alpha": mat.alpha, "d_over_dc": d_over_dc, "theta_sh": mat.theta_sh,
-              "notch_depth": float(geo["notch_depth"]), "notch_width": float(geo["notch_width"])}
-    inside = {k.name: k.low * (1 - 1e-9) <= values[k.name] <= k.high * (1 + 1e-9) for k in KNOBS}
-    inside["Dind"] = D_RANGE[0] <= mat.dind <= D_RANGE[1]
-    return {"values": values, "inside": inside, "pass": all(inside.values()) and d_over_dc <= 0.75}
+    return {"Ms": mat.ms, "Aex": mat.aex, "alpha": mat.alpha, "d_over_dc": mat.dind / critical_dmi(mat.aex, keff),
+            "theta_sh": mat.theta_sh, "notch_depth": float(geo["notch_depth"]), "notch_width": float(geo["notch_width"])}
 
 
 EXTENSION_MOVE = 0.1  # A6: <mz> change that counts as "not converged" after the extra relaxation
