@@ -335,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.mode == "window":
         import json
 
-        from dwsynapse.calibration_study import KUS, run_window_scan
+        from dwsynapse.calibration_study import run_window_scan, window_thresholds_text
         from dwsynapse.tabular import markdown_table
 
         j_low, j_high = args.j_range
@@ -348,11 +348,8 @@ def main(argv: list[str] | None = None) -> int:
         except (ValueError, json.JSONDecodeError) as exc:
             parsers["window"].error(str(exc))
 
-        def e10(v) -> str:
-            return "-" if v in (None, "") else f"{float(v) / 1e10:.1f}"
-
         table = [{"point": r["point"], "thresholds 8.0 ... 7.0e5 [1e10 A/m^2]":
-                  r.get("error") if r["status"] == "rejected" else " / ".join(e10(r[f"threshold_{k:.4g}"]) for k in KUS),
+                  r.get("error") if r["status"] == "rejected" else window_thresholds_text(r, " / "),
                   "window": "" if r.get("window") in (None, "") else f"{float(r['window']):.3f}",
                   "sigma ratio": "" if r.get("sigma_ratio") in (None, "") else f"{float(r['sigma_ratio']):.3f}"}
                  for r in rows]

@@ -381,6 +381,8 @@ def test_window_scan_logs_each_point_resumes_and_refuses_a_renamed_material(tmp_
     assert [r["point"] for r in rows] == ["default", "weak DMI", "too little D"]
     assert [r["status"] for r in rows] == ["ok", "ok", "rejected"] and "outside the cited range" in rows[2]["error"]
     assert rows[1]["sigma_ratio"] < rows[0]["sigma_ratio"]  # a weaker DMI leaves the wall energies closer
+    text = cs.window_thresholds_text({**rows[0], "threshold_7e+05": ""})
+    assert text.endswith(", -") and text.split(", ")[0] == f"{float(rows[0]['threshold_8e+05']) / 1e10:.1f}"
     n_runs = len(seen)
     rows = cs.run_window_scan(dev, path, points + [("thin", {"Aex": 2e-11})], rounds=2, compile=False)
     assert len(rows) == 4 and rows[3]["point"] == "thin" and len(seen) == n_runs + 2  # one point, two rounds

@@ -732,6 +732,13 @@ def threshold_window(params: dict, base: dict, *, j_low: float = 1e11, j_high: f
            "wall_time_s": t["wall_time_s"], "instance_steps": t["instance_steps"]}
 
 
+def window_thresholds_text(row: dict, sep: str = ", ") -> str:
+    """The thresholds of a :data:`WINDOW_FIELDS` row in 1e10 A/m^2, 8.0 ... 7.0e5, ``-`` where a Ku has none
+    (``None`` in a fresh row, empty in one read back from the log)."""
+    values = (row[f"threshold_{k:.4g}"] for k in KUS)
+    return sep.join("-" if v in (None, "") else f"{float(v) / 1e10:.1f}" for v in values)
+
+
 def run_window_scan(base: dict, csv_path: str | Path, points: Sequence[tuple[str, dict]], **window) -> list[dict]:
     """:func:`threshold_window` of each named point (``(name, knobs)``; a knob it leaves out keeps the value of
     ``base``, the config's ``device`` section: :func:`device_knobs`), one row appended to ``csv_path`` as soon as
@@ -762,9 +769,9 @@ def run_window_scan(base: dict, csv_path: str | Path, points: Sequence[tuple[str
         if row["status"] == "rejected":
             log.info("window point %s rejected: %s", name, row["error"])
         else:
-            shown = ["-" if row[f"threshold_{k:.4g}"] is None else f"{row[f'threshold_{k:.4g}'] / 1e10:.1f}" for k in KUS]
             log.info("window point %s: thresholds %s e10 A/m^2 (8.0 ... 7.0e5), window %s, sigma ratio %.3f", name,
-                     ", ".join(shown), "-" if row["window"] is None else f"{row['window']:.3f}", row["sigma_ratio"])
+                     window_thresholds_text(row), "-" if row["window"] is None else f"{row['window']:.3f}",
+                     row["sigma_ratio"])
     return read_trials(csv_path)
 
 
